@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/db"
+	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/payments"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func newMigrateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply River's and the engine's migrations (idempotent, safe to run concurrently)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			applied, err := db.Migrate(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			if applied == nil {
+				applied = []db.Migration{}
+			}
+			return writeJSON(a.stdout, map[string]any{"applied": applied})
+		},
+	}
+}
+
+// importFlags are shared by the three import commands.
+type importFlags struct {
+	skipInvalid bool
+	format      string
+}
+
+func (f *importFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.skipInvalid, "skip-invalid", false, "import the valid lines and report the others instead of rejecting the file")
+	cmd.Flags().StringVar(&f.format, "format", "", "ndjson or csv (default: from the file extension, else the content)")
+}
+
+// runImport opens FILE ("-" for stdin), runs do with the shared options and
+// prints problems as FILE:LINE: message on stderr and the result as JSON.
+func runImport(a *app, cmd *cobra.Command, file string, f *importFlags,
+	do func(ctx context.Context, pool ingest.Beginner, r io.Reader, o ingest.Options) (*ingest.Result, error)) error {
+	if f.format != "" && f.format != string(ingest.FormatNDJSON) && f.format != string(ingest.FormatCSV) {
+		return usagef("--format must be ndjson or csv")
+	}
+	var r io.Reader = a.stdin
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		r = fh
+	}
+	pool, err := a.db(cmd.Context())
+	if err != nil {
+		return err
+	}
+	prog := newProgress(a.stderr, file)
+	o := ingest.Options{
+		Name:        file,
+		Format:      ingest.Format(f.format),
+		SkipInvalid: f.skipInvalid,
+		Report:      func(p ingest.Problem) { fmt.Fprintln(a.stderr, p.String(file)) },
+		Progress:    prog.lines,
+	}
+	res, err := do(cmd.Context(), pool, r, o)
+	prog.done()
+	if err != nil {
+		return err
+	}
+	return writeJSON(a.stdout, res)
+}
+
+func newCatalogCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "catalog", Short: "The price catalog"}
+	var f importFlags
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import prices (NDJSON or CSV); a new price is a line with a later effective_from",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(a, cmd, args[0], &f, ingest.ImportCatalog)
+		},
+	}
+	f.register(imp)
+	cmd.AddCommand(imp)
+	return cmd
+}
+
+func newUsageCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "usage", Short: "Usage segments"}
+	var f importFlags
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import usage segments (NDJSON or CSV)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(a, cmd, args[0], &f, ingest.ImportUsage)
+		},
+	}
+	f.register(imp)
+	cmd.AddCommand(imp)
+	return cmd
+}
+
+func newAccountsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "accounts", Short: "Customer accounts"}
+
+	var f importFlags
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import (upsert) accounts (NDJSON or CSV)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImport(a, cmd, args[0], &f, func(ctx context.Context, pool ingest.Beginner, r io.Reader, o ingest.Options) (*ingest.Result, error) {
+				return ingest.ImportAccounts(ctx, pool, r, ingest.AccountsOptions{Options: o})
+			})
+		},
+	}
+	f.register(imp)
+
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			acc, err := accounts.Get(cmd.Context(), pool, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, acc)
+			}
+			return printAccount(a.stdout, acc)
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var pmType, pmID string
+	setPM := &cobra.Command{
+		Use:   "set-payment-method ID --type card|sepa_debit --id PM",
+		Short: "Make a payment method the account's current one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t := payments.MethodType(pmType)
+			if !t.Valid() {
+				return usagef("--type must be card or sepa_debit")
+			}
+			if pmID == "" {
+				return usagef("--id is required")
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			var changed []string
+			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if _, err := accounts.Get(ctx, tx, args[0]); err != nil {
+					return err
+				}
+				changed, err = payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: args[0], Method: payments.Method{Type: t, ID: pmID}}})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			acc, err := accounts.Get(ctx, pool, args[0])
+			if err != nil {
+				return err
+			}
+			return writeJSON(a.stdout, map[string]any{"changed": len(changed) > 0, "account": acc})
+		},
+	}
+	setPM.Flags().StringVar(&pmType, "type", "", "card or sepa_debit")
+	setPM.Flags().StringVar(&pmID, "id", "", "the processor's payment method id (pm_…)")
+
+	cmd.AddCommand(imp, show, setPM)
+	return cmd
+}
+
+func printAccount(w io.Writer, acc *accounts.Account) error {
+	opt := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	pm := "-"
+	if acc.PaymentMethod != nil {
+		pm = string(acc.PaymentMethod.Type) + " " + acc.PaymentMethod.ID
+	}
+	_, err := fmt.Fprintf(w, "%s  %s <%s>\n  country %s, VAT number %s, %s since %s\n  referred by %s\n  credit balance %s EUR, payment method %s\n",
+		acc.ID, acc.Name, acc.Email, acc.Country, opt(acc.VATNumber), acc.Status, acc.CreatedAt.Format("2006-01-02"),
+		opt(acc.ReferredBy), acc.CreditBalance, pm)
+	return err
+}

@@ -1,0 +1,160 @@
+// Command billing is the engine's only binary: imports, the monthly run,
+// workers, finance operations and the demo (SPEC §7). It wires the packages
+// together and holds no billing logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+	_ "time/tzdata" // BILLING_TIMEZONE must resolve on hosts without zoneinfo
+
+	"github.com/billingengine/engine/internal/config"
+	"github.com/billingengine/engine/internal/db"
+)
+
+// Exit statuses (SPEC §7).
+const (
+	exitOK    = 0
+	exitFail  = 1 // bad input, a failed check, or the operation failed
+	exitUsage = 2 // the command line itself is wrong
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// silentError has already been reported (e.g. one line per problem): the
+// command only exits with status 1.
+var errSilent = errors.New("reported")
+
+// app is what every command shares: configuration, streams and the pool,
+// opened on first use.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookup         func(string) (string, bool)
+	cfg            *config.Config
+	log            *slog.Logger
+	pool           *pgxpool.Pool
+}
+
+func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
+	if a.pool != nil {
+		return a.pool, nil
+	}
+	p, err := db.Open(ctx, a.cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.pool = p
+	return p, nil
+}
+
+// Main runs the CLI with the given arguments and streams and returns the
+// exit status. Tests call it in-process.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookup: lookup}
+	a.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(lookup)}))
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.pool != nil {
+		a.pool.Close()
+	}
+	if err == nil {
+		return exitOK
+	}
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(stderr, "billing: %v\n", err)
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFail
+}
+
+func logLevel(lookup func(string) (string, bool)) slog.Level {
+	var l slog.Level
+	if v, ok := lookup("BILLING_LOG_LEVEL"); ok {
+		if err := l.UnmarshalText([]byte(v)); err == nil {
+			return l
+		}
+	}
+	return slog.LevelInfo
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "billing",
+		Short:         "Batch billing engine: usage in, invoices and payments out",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.FromLookup(a.lookup)
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newMigrateCmd(a),
+		newCatalogCmd(a),
+		newAccountsCmd(a),
+		newUsageCmd(a),
+		newDemoCmd(a),
+	)
+	// Unknown subcommands and wrong argument counts are usage errors too.
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Args != nil {
+			check := c.Args
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return usageError{err}
+				}
+				return nil
+			}
+		}
+		if c.HasSubCommands() && c.RunE == nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+				}
+				return usagef("%s needs a subcommand (see %s --help)", cmd.CommandPath(), cmd.CommandPath())
+			}
+			c.Args = cobra.ArbitraryArgs
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	return root
+}

@@ -1,0 +1,70 @@
+// Package accounts reads and changes customer accounts as a whole: the view
+// `billing accounts show` and GET /v1/accounts/{id} return, and the account
+// status. Payment methods belong to package payments; this package only
+// shows them.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/payments"
+)
+
+// ErrNotFound is returned for an account id that doesn't exist.
+var ErrNotFound = errors.New("account not found")
+
+// Status is an account's standing.
+type Status string
+
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Account is the JSON view of an account (SPEC §7).
+type Account struct {
+	ID            string           `json:"id"`
+	Name          string           `json:"name"`
+	Email         string           `json:"email"`
+	Country       string           `json:"country"`
+	VATNumber     *string          `json:"vat_number"`
+	Status        Status           `json:"status"`
+	CreatedAt     time.Time        `json:"created_at"`
+	ReferredBy    *string          `json:"referred_by"`
+	CreditBalance string           `json:"credit_balance"`
+	PaymentMethod *payments.Method `json:"payment_method"`
+}
+
+// Querier is what Get needs: a pool, a connection or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Get returns the account's view, or ErrNotFound.
+func Get(ctx context.Context, q Querier, id string) (*Account, error) {
+	var a Account
+	var balance decimal.Decimal
+	err := q.QueryRow(ctx, `
+		SELECT id, name, email, country, vat_number, status, created_at, referred_by, 0::numeric
+		FROM accounts WHERE id = $1`, id).
+		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.CreatedAt = a.CreatedAt.UTC()
+	a.CreditBalance = billing.FormatMoney(balance)
+	if a.PaymentMethod, err = payments.CurrentMethod(ctx, q, id); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}

@@ -1,0 +1,83 @@
+package ingest
+
+import (
+	"context"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var catalogSpec = &spec{
+	kind:         "catalog",
+	fields:       []string{"resource", "description", "price_per_hour", "effective_from"},
+	stageColumns: `resource text NOT NULL, description text NOT NULL, price_per_hour numeric NOT NULL, effective_from timestamptz NOT NULL`,
+	columns:      []string{"resource", "description", "price_per_hour", "effective_from"},
+	decode: func(f *fieldReader) []any {
+		res, _ := f.ident("resource", true)
+		desc, _ := f.text("description", true, 300)
+		price, _ := f.decimal("price_per_hour", 6, 10)
+		from, _ := f.timestamp("effective_from", true)
+		if f.msgs != nil {
+			return nil
+		}
+		return []any{res, desc, price, from}
+	},
+	checks: []string{
+		`INSERT INTO ingest_problems
+		 SELECT line, format('duplicate price for %s from %s in this file (lines %s)', resource, rfc3339(effective_from), lines)
+		 FROM (SELECT line, resource, effective_from,
+		              count(*) OVER w AS n, string_agg(line::text, ', ') OVER w AS lines
+		       FROM ingest_stage WINDOW w AS (PARTITION BY resource, effective_from)) d
+		 WHERE n > 1`,
+		`INSERT INTO ingest_problems
+		 SELECT s.line, format('price_per_hour: conflicting re-import: %s from %s is already priced %s; a new price needs a new effective_from',
+		                       s.resource, rfc3339(s.effective_from), p.price_per_hour)
+		 FROM ingest_stage s JOIN prices p USING (resource, effective_from)
+		 WHERE p.price_per_hour <> s.price_per_hour`,
+	},
+	apply: func(ctx context.Context, tx pgx.Tx, res *Result) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO resources (resource) SELECT DISTINCT resource FROM ingest_stage ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		return countUpserts(ctx, tx, res, `
+			INSERT INTO prices (resource, effective_from, price_per_hour, description)
+			SELECT resource, effective_from, price_per_hour, description FROM ingest_stage
+			ON CONFLICT (resource, effective_from) DO UPDATE SET description = EXCLUDED.description
+			WHERE prices.description <> EXCLUDED.description
+			RETURNING xmax = 0`)
+	},
+}
+
+// ImportCatalog loads prices (SPEC §2): one price per line, effective from
+// an instant. Re-importing a line is a no-op and a description may be
+// reworded, but a price once set never changes: a new price is a new line
+// with a later effective_from.
+func ImportCatalog(ctx context.Context, db Beginner, r io.Reader, o Options) (*Result, error) {
+	return run(ctx, db, r, catalogSpec, o)
+}
+
+// countUpserts runs an INSERT … ON CONFLICT … RETURNING xmax = 0 and counts
+// inserted, updated and (from the staged total) unchanged rows.
+func countUpserts(ctx context.Context, tx pgx.Tx, res *Result, q string) error {
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		return err
+	}
+	for _, ins := range inserted {
+		if ins {
+			res.Inserted++
+		} else {
+			res.Updated++
+		}
+	}
+	var staged int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM ingest_stage`).Scan(&staged); err != nil {
+		return err
+	}
+	res.Unchanged = staged - res.Inserted - res.Updated
+	return nil
+}

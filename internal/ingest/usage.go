@@ -1,0 +1,99 @@
+package ingest
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var usageSpec = &spec{
+	kind:   "usage",
+	fields: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
+	stageColumns: `id text NOT NULL, account_id text NOT NULL, app text NOT NULL, resource text NOT NULL,
+		quantity integer NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz`,
+	columns: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
+	decode:  decodeUsage,
+	checks: []string{
+		`INSERT INTO ingest_problems
+		 SELECT line, format('id: duplicate id %s in this file (lines %s)', id, lines)
+		 FROM (SELECT line, id, count(*) OVER w AS n, string_agg(line::text, ', ') OVER w AS lines
+		       FROM ingest_stage WINDOW w AS (PARTITION BY id)) d
+		 WHERE n > 1`,
+		`INSERT INTO ingest_problems
+		 SELECT s.line, format('account_id: unknown account %s', s.account_id)
+		 FROM ingest_stage s WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id)`,
+		`INSERT INTO ingest_problems
+		 SELECT s.line, CASE WHEN NOT EXISTS (SELECT 1 FROM resources r WHERE r.resource = s.resource)
+		                     THEN format('resource: unknown resource %s (not in the catalog)', s.resource)
+		                     ELSE format('resource: %s has no price in force at started_at %s', s.resource, rfc3339(s.started_at)) END
+		 FROM ingest_stage s
+		 WHERE NOT EXISTS (SELECT 1 FROM prices p WHERE p.resource = s.resource AND p.effective_from <= s.started_at)`,
+		// A stored segment may only see its ended_at set or moved.
+		`INSERT INTO ingest_problems
+		 SELECT s.line, 'conflicting re-import of ' || s.id || ': ' || array_to_string(array_remove(ARRAY[
+		     CASE WHEN u.account_id <> s.account_id THEN format('account_id is %s, stored %s', s.account_id, u.account_id) END,
+		     CASE WHEN u.app <> s.app THEN format('app is %s, stored %s', s.app, u.app) END,
+		     CASE WHEN u.resource <> s.resource THEN format('resource is %s, stored %s', s.resource, u.resource) END,
+		     CASE WHEN u.quantity <> s.quantity THEN format('quantity is %s, stored %s', s.quantity, u.quantity) END,
+		     CASE WHEN u.started_at <> s.started_at THEN format('started_at is %s, stored %s', rfc3339(s.started_at), rfc3339(u.started_at)) END
+		 ], NULL), '; ') || ' (only ended_at may change)'
+		 FROM ingest_stage s JOIN usage_segments u ON u.id = s.id
+		 WHERE (u.account_id, u.app, u.resource, u.quantity, u.started_at) <> (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
+	},
+	apply: func(ctx context.Context, tx pgx.Tx, res *Result) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE usage_segments u SET ended_at = s.ended_at, updated_at = now()
+			FROM ingest_stage s
+			WHERE u.id = s.id AND u.ended_at IS DISTINCT FROM s.ended_at`)
+		if err != nil {
+			return err
+		}
+		res.Updated = int(tag.RowsAffected())
+		tag, err = tx.Exec(ctx, `
+			INSERT INTO usage_segments (id, account_id, app, resource, quantity, started_at, ended_at)
+			SELECT id, account_id, app, resource, quantity, started_at, ended_at FROM ingest_stage s
+			WHERE NOT EXISTS (SELECT 1 FROM usage_segments u WHERE u.id = s.id)`)
+		if err != nil {
+			return err
+		}
+		res.Inserted = int(tag.RowsAffected())
+		var staged int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM ingest_stage`).Scan(&staged); err != nil {
+			return err
+		}
+		res.Unchanged = staged - res.Inserted - res.Updated
+		return nil
+	},
+}
+
+func decodeUsage(f *fieldReader) []any {
+	id, _ := f.ident("id", true)
+	acc, _ := f.ident("account_id", true)
+	app, _ := f.text("app", true, 128)
+	res, _ := f.ident("resource", true)
+	qty, ok := f.integer("quantity")
+	if ok && (qty < 1 || qty > 1_000_000) {
+		f.fail("quantity", "must be an integer from 1 to 1000000, got %d", qty)
+	}
+	start, okStart := f.timestamp("started_at", true)
+	var end any
+	if e, ok := f.timestamp("ended_at", false); ok {
+		end = e
+		if okStart && !e.After(start) {
+			f.fail("ended_at", "%s is not after started_at %s", e.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
+		}
+	}
+	if f.msgs != nil {
+		return nil
+	}
+	return []any{id, acc, app, res, int32(qty), start, end}
+}
+
+// ImportUsage loads usage segments (SPEC §2). Re-importing a segment with
+// identical content is a no-op; the only change allowed is setting or moving
+// its ended_at.
+func ImportUsage(ctx context.Context, db Beginner, r io.Reader, o Options) (*Result, error) {
+	return run(ctx, db, r, usageSpec, o)
+}
