@@ -186,7 +186,17 @@ type DB struct {
 // tb ends (unless DBTEST_KEEP is set, to inspect it after a failure).
 func New(tb testing.TB) *DB {
 	tb.Helper()
-	tmpl := ensureTemplate(tb)
+	return create(tb, ensureTemplate(tb))
+}
+
+// Empty is New without the schema, for tests of the migrations themselves.
+func Empty(tb testing.TB) *DB {
+	tb.Helper()
+	return create(tb, "template0")
+}
+
+func create(tb testing.TB, tmpl string) *DB {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

@@ -30,8 +30,8 @@ func accountsSpec(o AccountsOptions) *spec {
 		kind: "accounts",
 		fields: []string{"id", "name", "email", "country", "vat_number", "created_at", "referred_by",
 			"payment_method.", "payment_method.type", "payment_method.id"},
-		stageColumns: `id text NOT NULL, name text NOT NULL, email text NOT NULL, country text NOT NULL,
-			vat_number text, created_at timestamptz NOT NULL, referred_by text, pm_type text, pm_id text`,
+		stageColumns: `id text COLLATE "C" NOT NULL, name text NOT NULL, email text NOT NULL, country text NOT NULL,
+			vat_number text, created_at timestamptz NOT NULL, referred_by text COLLATE "C", pm_type text, pm_id text`,
 		columns: []string{"id", "name", "email", "country", "vat_number", "created_at", "referred_by", "pm_type", "pm_id"},
 		decode:  decodeAccount,
 		checks: []string{

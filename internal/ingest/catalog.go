@@ -10,7 +10,7 @@ import (
 var catalogSpec = &spec{
 	kind:         "catalog",
 	fields:       []string{"resource", "description", "price_per_hour", "effective_from"},
-	stageColumns: `resource text NOT NULL, description text NOT NULL, price_per_hour numeric NOT NULL, effective_from timestamptz NOT NULL`,
+	stageColumns: `resource text COLLATE "C" NOT NULL, description text NOT NULL, price_per_hour numeric NOT NULL, effective_from timestamptz NOT NULL`,
 	columns:      []string{"resource", "description", "price_per_hour", "effective_from"},
 	decode: func(f *fieldReader) []any {
 		res, _ := f.ident("resource", true)

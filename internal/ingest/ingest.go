@@ -37,6 +37,10 @@ const DefaultMaxLineBytes = 1 << 20
 type Problem struct {
 	Line    int
 	Message string
+
+	// fatal problems stop the reading: the rest of the file is unknown, so
+	// the file is rejected even with SkipInvalid.
+	fatal bool
 }
 
 // String formats p the way every problem is printed: FILE:LINE: message.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -32,14 +33,20 @@ type spec struct {
 	// ingest_problems for staged rows that conflict with the database or with
 	// each other.
 	checks []string
+	// fastApply, when set, tries to apply the staged rows assuming they
+	// conflict with nothing, in a savepoint; it reports false when they do,
+	// and the import goes on with slowChecks and apply.
+	fastApply func(ctx context.Context, tx pgx.Tx, res *Result) (bool, error)
+	// slowChecks are checks only needed when fastApply is absent or failed.
+	slowChecks []string
 	// apply merges the valid staged rows into the real tables.
 	apply func(ctx context.Context, tx pgx.Tx, res *Result) error
 }
 
 const problemsTable = "ingest_problems"
 
-// run is the pipeline every import shares: parse and stage in batches, check
-// as set operations, then apply, all in one transaction.
+// run is the pipeline every import shares: parse and stage, check as set
+// operations, then apply, all in one transaction.
 func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*Result, error) {
 	o = o.withDefaults()
 	res := &Result{File: o.Name, Kind: sp.kind}
@@ -48,11 +55,8 @@ func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*R
 	if format == "" {
 		format = detectFormat(o.Name, br)
 	}
-	known := map[string]bool{}
-	for _, f := range sp.fields {
-		known[f] = true
-	}
-	rr, err := newRecordReader(br, format, o.MaxLineBytes, known)
+	fields := newFieldSet(sp.fields)
+	ur, header, err := newUnitReader(br, format, o.MaxLineBytes, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -70,132 +74,138 @@ func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*R
 		return nil, fmt.Errorf("creating staging tables: %w", err)
 	}
 
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src := &stageSource{chunks: decodeAll(pctx, ur, sp, fields, header), res: res, o: &o, max: o.BatchSize}
 	columns := append([]string{"line"}, sp.columns...)
-	rows := make([][]any, 0, o.BatchSize)
-	var problems [][]any
-	flush := func() error {
-		if len(rows) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, columns, pgx.CopyFromRows(rows)); err != nil {
-				return copyError(o.Name, rows, err)
+	for !src.eof {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, columns, src); err != nil {
+			if src.err != nil {
+				return nil, src.err
 			}
-			rows = rows[:0]
-			o.Progress(res.Lines)
+			return nil, fmt.Errorf("%s:%d: loading into the database failed, nothing imported: %w", o.Name, src.lastLine, err)
 		}
-		if len(problems) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{problemsTable}, []string{"line", "message"}, pgx.CopyFromRows(problems)); err != nil {
-				return fmt.Errorf("%s: staging problems: %w", o.Name, err)
+		if src.err != nil {
+			return nil, src.err
+		}
+		if len(src.problems) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{problemsTable}, []string{"line", "message"}, pgx.CopyFromRows(src.problems)); err != nil {
+				return nil, fmt.Errorf("%s: staging problems: %w", o.Name, err)
 			}
-			problems = problems[:0]
-		}
-		return nil
-	}
-	for {
-		rec, prob, err := rr.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: reading line %d: %w", o.Name, res.Lines+1, err)
-		}
-		res.Lines++
-		if prob != nil {
-			problems = append(problems, []any{prob.Line, prob.Message})
-		} else {
-			fr := &fieldReader{rec: rec}
-			vals := sp.decode(fr)
-			if p := fr.problem(); p != nil {
-				problems = append(problems, []any{p.Line, p.Message})
-			} else {
-				rows = append(rows, append([]any{rec.line}, vals...))
-			}
-		}
-		if len(rows) >= o.BatchSize || len(problems) >= o.BatchSize {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+			src.problems = src.problems[:0]
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
+	fatal := src.fatal
 
 	if _, err := tx.Exec(ctx, `ANALYZE ingest_stage`); err != nil {
-		return nil, err
-	}
-	check := func() (int, error) {
-		for _, q := range sp.checks {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return 0, fmt.Errorf("%s: checking against the database: %w", o.Name, err)
-			}
-		}
-		var n int
-		err := tx.QueryRow(ctx, `SELECT count(*) FROM `+problemsTable).Scan(&n)
-		return n, err
-	}
-	n, err := check()
-	if err != nil {
 		return nil, err
 	}
 	// Dropping a bad line can make a good one bad (an account whose referrer
 	// was on the dropped line), so with SkipInvalid drop and check again
 	// until nothing new turns up.
-	for o.SkipInvalid && n > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM ingest_stage WHERE line IN (SELECT line FROM `+problemsTable+`)`); err != nil {
-			return nil, err
+	check := func(checks []string) error {
+		run := func() (int, error) {
+			for _, q := range checks {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return 0, fmt.Errorf("%s: checking against the database: %w", o.Name, err)
+				}
+			}
+			var n int
+			err := tx.QueryRow(ctx, `SELECT count(*) FROM `+problemsTable).Scan(&n)
+			return n, err
 		}
-		m, err := check()
+		n, err := run()
+		for err == nil && o.SkipInvalid && !fatal && n > 0 {
+			if _, err = tx.Exec(ctx, `DELETE FROM ingest_stage WHERE line IN (SELECT line FROM `+problemsTable+`)`); err != nil {
+				break
+			}
+			var m int
+			if m, err = run(); m == n {
+				break
+			}
+			n = m
+		}
+		return err
+	}
+	// Report every problem in line order, straight from the table, so that a
+	// file full of mistakes costs no memory.
+	report := func() error {
+		prows, err := tx.Query(ctx, `SELECT line, message FROM `+problemsTable+` ORDER BY line, message`)
+		if err != nil {
+			return err
+		}
+		defer prows.Close()
+		lastLine := -1
+		for prows.Next() {
+			var p Problem
+			if err := prows.Scan(&p.Line, &p.Message); err != nil {
+				return err
+			}
+			if p.Line != lastLine {
+				res.Invalid++
+				lastLine = p.Line
+			}
+			o.Report(p)
+		}
+		if err := prows.Err(); err != nil {
+			return err
+		}
+		if res.Invalid > 0 && (!o.SkipInvalid || fatal) {
+			return &InvalidError{File: o.Name, Lines: res.Invalid}
+		}
+		return nil
+	}
+
+	if err := check(sp.checks); err != nil {
+		return nil, err
+	}
+	// A file that is already rejected needs no further work.
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+problemsTable).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n > 0 && (!o.SkipInvalid || fatal) {
+		return res, report()
+	}
+	applied := false
+	if sp.fastApply != nil {
+		// The common case (only new rows) needs none of the slow checks:
+		// try it in a savepoint, and fall back when a row conflicts.
+		sptx, err := tx.Begin(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if m == n {
-			break
+		ok, err := sp.fastApply(ctx, sptx, res)
+		if err != nil {
+			sptx.Rollback(ctx) //nolint:errcheck // the error below says what went wrong
+			return nil, fmt.Errorf("%s: %w", o.Name, err)
 		}
-		n = m
-	}
-
-	// Report every problem in line order, straight from the table, so that a
-	// file full of mistakes costs no memory.
-	prows, err := tx.Query(ctx, `SELECT line, message FROM `+problemsTable+` ORDER BY line, message`)
-	if err != nil {
-		return nil, err
-	}
-	lastLine := -1
-	for prows.Next() {
-		var p Problem
-		if err := prows.Scan(&p.Line, &p.Message); err != nil {
-			prows.Close()
+		if ok {
+			if err := sptx.Commit(ctx); err != nil {
+				return nil, err
+			}
+			applied = true
+		} else if err := sptx.Rollback(ctx); err != nil {
 			return nil, err
 		}
-		if p.Line != lastLine {
-			res.Invalid++
-			lastLine = p.Line
+	}
+	if !applied {
+		if err := check(sp.slowChecks); err != nil {
+			return nil, err
 		}
-		o.Report(p)
 	}
-	prows.Close()
-	if err := prows.Err(); err != nil {
-		return nil, err
+	if err := report(); err != nil {
+		return res, err
 	}
-	if res.Invalid > 0 && !o.SkipInvalid {
-		return res, &InvalidError{File: o.Name, Lines: res.Invalid}
-	}
-	if err := sp.apply(ctx, tx, res); err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Name, err)
+	if !applied {
+		if err := sp.apply(ctx, tx, res); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Name, err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("%s: committing: %w", o.Name, err)
 	}
 	return res, nil
-}
-
-// copyError names the file and the line span of a batch that COPY refused
-// (a full disk, a lost connection): the import wrote nothing either way.
-func copyError(file string, rows [][]any, err error) error {
-	first, last := rows[0][0], rows[len(rows)-1][0]
-	return fmt.Errorf("%s:%v-%v: loading into the database failed, nothing imported: %w", file, first, last, err)
 }
 
 // quoteList renders names for messages: a, b and c.
@@ -208,3 +218,134 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
+
+// chunkSize is the number of lines decoded as one unit of parallel work.
+const chunkSize = 1024
+
+type decodedChunk struct {
+	rows     [][]any
+	problems [][]any
+	fatal    bool
+	lines    int
+	err      error
+}
+
+// decodeAll reads units in one goroutine and decodes chunks of them on every
+// core, delivering the chunks in input order. At most a few chunks per core
+// are in flight, so memory stays bounded whatever the input size.
+func decodeAll(ctx context.Context, ur unitReader, sp *spec, fields fieldSet, header []*fieldSpec) <-chan chan decodedChunk {
+	workers := runtime.GOMAXPROCS(0)
+	ordered := make(chan chan decodedChunk, 2*workers)
+	type job struct {
+		units []unit
+		out   chan decodedChunk
+	}
+	jobs := make(chan job, 2*workers)
+	for range workers {
+		go func() {
+			for j := range jobs {
+				d := decodedChunk{lines: len(j.units)}
+				for _, u := range j.units {
+					rec, prob := decodeUnit(u, fields, header)
+					if prob == nil {
+						fr := &fieldReader{rec: rec}
+						vals := sp.decode(fr)
+						prob = fr.problem()
+						if prob == nil {
+							d.rows = append(d.rows, append([]any{rec.line}, vals...))
+							continue
+						}
+					}
+					d.fatal = d.fatal || prob.fatal
+					d.problems = append(d.problems, []any{prob.Line, prob.Message})
+				}
+				j.out <- d
+			}
+		}()
+	}
+	go func() {
+		defer close(ordered)
+		defer close(jobs)
+		for {
+			units := make([]unit, 0, chunkSize)
+			var rerr error
+			for len(units) < chunkSize {
+				u, err := ur.next()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						rerr = err
+					}
+					break
+				}
+				units = append(units, u)
+			}
+			out := make(chan decodedChunk, 1)
+			if rerr != nil {
+				out <- decodedChunk{err: rerr}
+			} else if len(units) > 0 {
+				select {
+				case jobs <- job{units, out}:
+				case <-ctx.Done():
+					return
+				}
+			} else {
+				return
+			}
+			select {
+			case ordered <- out:
+			case <-ctx.Done():
+				return
+			}
+			if rerr != nil || len(units) < chunkSize {
+				return
+			}
+		}
+	}()
+	return ordered
+}
+
+// stageSource feeds decoded rows to COPY. It ends a COPY early when enough
+// problems are buffered, so that they can be stored and memory stays bounded.
+type stageSource struct {
+	chunks   <-chan chan decodedChunk
+	res      *Result
+	o        *Options
+	max      int
+	cur      [][]any
+	row      []any
+	problems [][]any
+	fatal    bool
+	lastLine int
+	eof      bool
+	err      error
+}
+
+func (s *stageSource) Next() bool {
+	for len(s.cur) == 0 {
+		if len(s.problems) >= s.max {
+			return false
+		}
+		ch, ok := <-s.chunks
+		if !ok {
+			s.eof = true
+			return false
+		}
+		d := <-ch
+		if d.err != nil {
+			s.err = fmt.Errorf("%s: reading after line %d: %w", s.o.Name, s.res.Lines, d.err)
+			s.eof = true
+			return false
+		}
+		s.res.Lines += d.lines
+		s.fatal = s.fatal || d.fatal
+		s.problems = append(s.problems, d.problems...)
+		s.cur = d.rows
+		s.o.Progress(s.res.Lines)
+	}
+	s.row, s.cur = s.cur[0], s.cur[1:]
+	s.lastLine = s.row[0].(int)
+	return true
+}
+
+func (s *stageSource) Values() ([]any, error) { return s.row, nil }
+func (s *stageSource) Err() error             { return nil }

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/internal/dbtest"
+)
+
+// cli runs the command in-process against one database.
+type cli struct {
+	t   *testing.T
+	url string
+	env map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	return &cli{t: t, url: dbtest.New(t).URL, env: map[string]string{}}
+}
+
+func (c *cli) run(args ...string) (code int, stdout, stderr string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) {
+		if v, ok := c.env[k]; ok {
+			return v, true
+		}
+		if k == "DATABASE_URL" {
+			return c.url, true
+		}
+		return "", false
+	}
+	code = Main(context.Background(), args, strings.NewReader(""), &out, &errb, lookup)
+	return code, out.String(), errb.String()
+}
+
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	require.Equal(c.t, 0, code, "billing %v: %s", args, errs)
+	return out
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+const testCatalog = `{"resource":"container:M","description":"M container","price_per_hour":"0.0278","effective_from":"2026-01-01T00:00:00Z"}` + "\n"
+const testAccounts = `{"id":"acc_1","name":"Acme SAS","email":"billing@acme.test","country":"FR","vat_number":"FR40303265045","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}` + "\n"
+
+func TestImportCommands(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("catalog", "import", writeFile(t, "catalog.ndjson", testCatalog))
+	out := c.ok("accounts", "import", writeFile(t, "accounts.ndjson", testAccounts))
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, float64(1), res["inserted"])
+
+	bad := writeFile(t, "usage.ndjson",
+		`{"id":"s1","account_id":"acc_1","app":"web","resource":"container:M","quantity":2,"started_at":"2026-10-03T12:00:00Z","ended_at":"2026-10-05T12:00:00Z"}`+"\n"+
+			`{"id":"s2","account_id":"acc_9","app":"web","resource":"container:M","quantity":0,"started_at":"2026-10-03T12:00:00Z","ended_at":null}`+"\n"+
+			`not json`+"\n")
+	code, stdout, stderr := c.run("usage", "import", bad)
+	require.Equal(t, 1, code)
+	require.Empty(t, stdout)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	require.Equal(t, []string{
+		bad + ":2: quantity: must be an integer from 1 to 1000000, got 0",
+		bad + ":3: malformed JSON: invalid character 'o' in literal null (expecting 'u')",
+		"billing: " + bad + ": 2 invalid lines, nothing imported",
+	}, lines)
+
+	code, stdout, stderr = c.run("usage", "import", "--skip-invalid", bad)
+	require.Equal(t, 0, code, stderr)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+	require.Equal(t, float64(1), res["inserted"])
+	require.Equal(t, float64(2), res["invalid"])
+
+	out = c.ok("accounts", "show", "acc_1", "--json")
+	var acc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &acc))
+	require.Equal(t, map[string]any{
+		"id": "acc_1", "name": "Acme SAS", "email": "billing@acme.test", "country": "FR",
+		"vat_number": "FR40303265045", "status": "active", "created_at": "2026-03-04T10:00:00Z",
+		"referred_by": nil, "credit_balance": "0.00",
+		"payment_method": map[string]any{"type": "card", "id": "pm_card_visa"},
+	}, acc)
+
+	out = c.ok("accounts", "set-payment-method", "acc_1", "--type", "sepa_debit", "--id", "pm_sepa_debit_success")
+	require.Contains(t, out, `"changed": true`)
+	out = c.ok("accounts", "set-payment-method", "acc_1", "--type", "sepa_debit", "--id", "pm_sepa_debit_success")
+	require.Contains(t, out, `"changed": false`)
+}
+
+func TestExitStatuses(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"nonsense"}, 2, `unknown command "nonsense"`},
+		{[]string{"accounts"}, 2, "needs a subcommand"},
+		{[]string{"accounts", "show"}, 2, "accepts 1 arg(s)"},
+		{[]string{"usage", "import", "a", "b"}, 2, "accepts 1 arg(s)"},
+		{[]string{"usage", "import", "--bogus", "x"}, 2, "unknown flag: --bogus"},
+		{[]string{"usage", "import", "--format", "xml", "x"}, 2, "--format must be ndjson or csv"},
+		{[]string{"accounts", "set-payment-method", "acc_1", "--type", "cash", "--id", "x"}, 2, "--type must be card or sepa_debit"},
+		{[]string{"accounts", "show", "ghost"}, 1, "account not found: ghost"},
+		{[]string{"usage", "import", "/nonexistent/file.ndjson"}, 1, "no such file"},
+	} {
+		code, _, stderr := c.run(tc.args...)
+		require.Equal(t, tc.code, code, "billing %v: %s", tc.args, stderr)
+		require.Contains(t, stderr, tc.msg, "billing %v", tc.args)
+	}
+
+	c.env["BILLING_TIMEZONE"] = "Mars/Olympus"
+	code, _, stderr := c.run("migrate")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, `BILLING_TIMEZONE: unknown time zone "Mars/Olympus"`)
+}
+
+func TestDemoIsRepeatable(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	_, _, first := c.run("demo")
+	require.Contains(t, first, "36 lines: 36 inserted")
+	code, _, second := c.run("demo")
+	require.Equal(t, 0, code, second)
+	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")
+}

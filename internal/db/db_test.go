@@ -1,0 +1,60 @@
+package db_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/internal/db"
+	"github.com/billingengine/engine/internal/dbtest"
+)
+
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.Empty(t)
+
+	// Two processes migrating at once: the lock makes one do the work and
+	// the other find nothing left.
+	var wg sync.WaitGroup
+	results := make([][]db.Migration, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pool, err := db.Open(ctx, d.URL, nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer pool.Close()
+			results[i], errs[i] = db.Migrate(ctx, pool)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	total := len(results[0]) + len(results[1])
+	require.True(t, len(results[0]) == 0 || len(results[1]) == 0, "both runs applied migrations: %v / %v", results[0], results[1])
+	require.Greater(t, total, 1)
+
+	again, err := db.Migrate(ctx, d.Pool)
+	require.NoError(t, err)
+	require.Empty(t, again)
+
+	var n int
+	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT count(*) FROM billing_migrations`).Scan(&n))
+	require.Positive(t, n)
+	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&n))
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	_, err := db.Open(context.Background(), "", nil)
+	require.ErrorIs(t, err, db.ErrNoDatabaseURL)
+	_, err = db.Open(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", nil)
+	require.ErrorContains(t, err, "connecting to postgres://nobody@127.0.0.1:1/none")
+}
