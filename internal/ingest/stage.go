@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -206,17 +205,6 @@ func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*R
 		return nil, fmt.Errorf("%s: committing: %w", o.Name, err)
 	}
 	return res, nil
-}
-
-// quoteList renders names for messages: a, b and c.
-func quoteList(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // chunkSize is the number of lines decoded as one unit of parallel work.

@@ -1,0 +1,38 @@
+# Every target finds or starts its own Postgres through scripts/pg-url, so a
+# fresh machine needs nothing else. `make` alone lists the targets.
+
+SHELL        := /bin/bash
+GO           ?= go
+BIN          := bin/billing
+STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS   ?=
+BENCH_ACCOUNTS ?= 100000
+BENCH_SEGMENTS ?= 5000000
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/billing
+	$(GO) build -o $(BIN) ./cmd/billing
+
+.PHONY: demo
+demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)
+	DATABASE_URL="$$(scripts/pg-url --db billing_demo --fresh)" ./$(BIN) demo
+
+.PHONY: lint
+lint: ## go vet, staticcheck and gofmt
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: test
+test: lint ## Lint, then run every test against a real Postgres
+	DATABASE_URL="$$(scripts/pg-url)" $(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Go benchmarks (BENCH_SEGMENTS segments for the import benchmark)
+	DATABASE_URL="$$(scripts/pg-url)" BENCH_SEGMENTS=$(BENCH_SEGMENTS) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
