@@ -21,7 +21,7 @@ build: ## Build bin/billing
 
 .PHONY: demo
 demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)
-	DATABASE_URL="$$(scripts/pg-url --db billing_demo --fresh)" ./$(BIN) demo
+	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" ./$(BIN) demo
 
 .PHONY: lint
 lint: ## go vet, staticcheck and gofmt
@@ -31,8 +31,8 @@ lint: ## go vet, staticcheck and gofmt
 
 .PHONY: test
 test: lint ## Lint, then run every test against a real Postgres
-	DATABASE_URL="$$(scripts/pg-url)" $(GO) test $(TEST_FLAGS) ./...
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: ## Go benchmarks (BENCH_SEGMENTS segments for the import benchmark)
-	DATABASE_URL="$$(scripts/pg-url)" BENCH_SEGMENTS=$(BENCH_SEGMENTS) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" BENCH_SEGMENTS=$(BENCH_SEGMENTS) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
