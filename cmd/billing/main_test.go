@@ -78,7 +78,7 @@ func TestImportCommands(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	require.Equal(t, []string{
 		bad + ":2: quantity: must be an integer from 1 to 1000000, got 0",
-		bad + ":3: malformed JSON: invalid character 'o' in literal null (expecting 'u')",
+		bad + ":3: malformed JSON: a line must be one JSON object",
 		"billing: " + bad + ": 2 invalid lines, nothing imported",
 	}, lines)
 
