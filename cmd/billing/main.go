@@ -128,6 +128,9 @@ func newRoot(a *app) *cobra.Command {
 		newCatalogCmd(a),
 		newAccountsCmd(a),
 		newUsageCmd(a),
+		newRunCmd(a),
+		newWorkerCmd(a),
+		newInvoicesCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

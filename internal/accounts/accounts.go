@@ -52,7 +52,7 @@ func Get(ctx context.Context, q Querier, id string) (*Account, error) {
 	var a Account
 	var balance decimal.Decimal
 	err := q.QueryRow(ctx, `
-		SELECT id, name, email, country, vat_number, status, created_at, referred_by, 0::numeric
+		SELECT id, name, email, country, vat_number, status, created_at, referred_by, credit_balance
 		FROM accounts WHERE id = $1`, id).
 		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance)
 	if errors.Is(err, pgx.ErrNoRows) {

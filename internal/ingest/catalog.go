@@ -23,6 +23,19 @@ var catalogSpec = &spec{
 		return []any{res, desc, price, from}
 	},
 	checks: []string{
+		// A run rates with a share lock on the resources: lock the ones
+		// priced here, then look at what is invoiced.
+		`SELECT 1 FROM resources WHERE resource IN (SELECT resource FROM ingest_stage) ORDER BY resource FOR NO KEY UPDATE`,
+		// A new price of a resource in use must not change what is already
+		// invoiced (or being invoiced).
+		`INSERT INTO ingest_problems
+		 SELECT s.line, format('effective_from: %s is before the end of the last invoiced period (%s): a price can only change after it',
+		                       rfc3339(s.effective_from), rfc3339(inv.last_end))
+		 FROM ingest_stage s
+		 CROSS JOIN (SELECT max(period_end) AS last_end FROM invoices WHERE status <> 'void') inv
+		 WHERE s.effective_from < inv.last_end
+		   AND EXISTS (SELECT 1 FROM resources r WHERE r.resource = s.resource)
+		   AND NOT EXISTS (SELECT 1 FROM prices p WHERE p.resource = s.resource AND p.effective_from = s.effective_from)`,
 		`INSERT INTO ingest_problems
 		 SELECT line, format('duplicate price for %s from %s in this file (lines %s)', resource, rfc3339(effective_from), lines)
 		 FROM (SELECT line, resource, effective_from,

@@ -19,6 +19,28 @@ var usageSpec = &spec{
 	columns: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
 	decode:  decodeUsage,
 	checks: []string{
+		// Lock the accounts (in id order, against deadlocks) before looking
+		// at their invoices: a run drafting them holds a share lock until
+		// its drafts commit, and its drafts then refuse this usage; a run
+		// starting after this waits for the import to commit.
+		`SELECT 1 FROM accounts WHERE id IN (SELECT DISTINCT account_id FROM ingest_stage) ORDER BY id FOR NO KEY UPDATE`,
+		// New usage must not fall inside a period invoiced (or being
+		// invoiced) for its account. Identical re-imports and ended_at
+		// moves of stored segments are judged in slowChecks.
+		`INSERT INTO ingest_problems
+		 SELECT s.line, 'usage inside a period already invoiced for ' || s.account_id || ': ' ||
+		        (SELECT string_agg(i.period || CASE WHEN i.status = 'draft' THEN ' (being invoiced by run ' || i.run_id || ')'
+		                                             ELSE ' (' || i.number || ')' END, ', ' ORDER BY i.period)
+		         FROM invoices i
+		         WHERE i.account_id = s.account_id AND i.status <> 'void'
+		           AND i.period_start < coalesce(s.ended_at, 'infinity') AND i.period_end > s.started_at)
+		 FROM ingest_stage s
+		 JOIN (SELECT account_id, range_agg(tstzrange(period_start, period_end)) AS invoiced
+		       FROM invoices
+		       WHERE status <> 'void' AND account_id IN (SELECT DISTINCT account_id FROM ingest_stage)
+		       GROUP BY account_id) iv ON iv.account_id = s.account_id
+		 WHERE iv.invoiced && tstzrange(s.started_at, s.ended_at)
+		   AND NOT EXISTS (SELECT 1 FROM usage_segments u WHERE u.id = s.id)`,
 		`INSERT INTO ingest_problems
 		 SELECT s.line, format('account_id: unknown account %s', s.account_id)
 		 FROM ingest_stage s WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id)`,
@@ -64,6 +86,19 @@ var usageSpec = &spec{
 		 ], NULL), '; ') || ' (only ended_at may change)'
 		 FROM ingest_stage s JOIN usage_segments u ON u.id = s.id
 		 WHERE (u.account_id, u.app, u.resource, u.quantity, u.started_at) <> (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
+		// Moving ended_at changes the usage between the old and the new
+		// end: that span must not touch an invoiced period.
+		`INSERT INTO ingest_problems
+		 SELECT s.line, format('ended_at: moving it from %s to %s changes usage in period %s, already invoiced for %s (%s)',
+		                       coalesce(rfc3339(u.ended_at), 'null'), coalesce(rfc3339(s.ended_at), 'null'), i.period, s.account_id,
+		                       CASE WHEN i.status = 'draft' THEN 'being invoiced by run ' || i.run_id ELSE i.number END)
+		 FROM ingest_stage s
+		 JOIN usage_segments u ON u.id = s.id
+		 JOIN invoices i ON i.account_id = s.account_id AND i.status <> 'void'
+		  AND i.period_start < greatest(coalesce(u.ended_at, 'infinity'), coalesce(s.ended_at, 'infinity'))
+		  AND i.period_end > least(coalesce(u.ended_at, 'infinity'), coalesce(s.ended_at, 'infinity'))
+		 WHERE u.ended_at IS DISTINCT FROM s.ended_at
+		   AND (u.account_id, u.app, u.resource, u.quantity, u.started_at) = (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
 	},
 	apply: func(ctx context.Context, tx pgx.Tx, res *Result) error {
 		tag, err := tx.Exec(ctx, `

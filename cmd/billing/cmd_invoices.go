@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/invoices"
+)
+
+func newInvoicesCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "invoices", Short: "Invoices"}
+
+	var period, account string
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list --period YYYY-MM [--json]",
+		Short: "List a period's invoices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if period != "" {
+				if _, err := billing.ParsePeriod(period); err != nil {
+					return usageError{fmt.Errorf("--period: %w", err)}
+				}
+			}
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			invs, err := invoices.List(cmd.Context(), pool, invoices.ListParams{Period: period, AccountID: account})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, invs)
+			}
+			return printInvoices(a.stdout, invs)
+		},
+	}
+	list.Flags().StringVar(&period, "period", "", "the period, YYYY-MM")
+	list.Flags().StringVar(&account, "account", "", "only this account's invoices")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show NUMBER [--json]",
+		Short: "Show an invoice",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			inv, err := invoices.Get(cmd.Context(), pool, args[0])
+			if err != nil {
+				return err
+			}
+			if showJSON {
+				return writeJSON(a.stdout, inv)
+			}
+			return printInvoice(a.stdout, inv)
+		},
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+func printInvoices(w io.Writer, invs []*invoices.Invoice) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "number\taccount\tperiod\tsubtotal\tdiscount\tVAT %\ttax\ttotal\tpaid\tstatus\t")
+	for _, i := range invs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", i.Number, i.AccountID, i.Period, i.Subtotal, i.Discount, i.TaxRate, i.Tax, i.Total, i.AmountPaid, i.Status)
+	}
+	return tw.Flush()
+}
+
+func printInvoice(w io.Writer, i *invoices.Invoice) error {
+	fmt.Fprintf(w, "%s  %s  %s  issued %s  %s\n", i.Number, i.AccountID, i.Period, i.IssuedAt.Format("2006-01-02"), i.Status)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, l := range i.Lines {
+		switch l.Type {
+		case billing.LineUsage:
+			fmt.Fprintf(tw, "  %s\t%s\t%s h\t%s\t\n", l.App, l.Resource, l.Hours, l.Amount)
+		case billing.LineReferral:
+			fmt.Fprintf(tw, "  referral\t%s\t\t%s\t\n", l.RefereeAccountID, l.Amount)
+		case billing.LineReferralCarryover:
+			fmt.Fprintf(tw, "  referral carry-over\tto prepaid credit\t\t%s\t\n", l.Amount)
+		}
+	}
+	fmt.Fprintf(tw, "  subtotal\t\t\t%s\t\n  discount\t\t\t%s\t\n  VAT %s %%\t\t\t%s\t\n  total EUR\t\t\t%s\t\n  paid\t\t\t%s\t\n  due\t\t\t%s\t\n",
+		i.Subtotal, i.Discount, i.TaxRate, i.Tax, i.Total, i.AmountPaid, i.AmountDue)
+	return tw.Flush()
+}

@@ -1,0 +1,90 @@
+// Package timeline records what happens to an account (invoice issued,
+// payment outcomes, credit added, suspended, reactivated, invoice voided) in
+// account_events, in the transaction that makes it happen, and reads it back
+// in order for `billing accounts timeline`.
+package timeline
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Kind names an event. Kinds are part of the timeline's JSON: they never
+// change.
+type Kind string
+
+const (
+	KindInvoiceIssued    Kind = "invoice_issued"
+	KindInvoiceVoided    Kind = "invoice_voided"
+	KindPaymentSucceeded Kind = "payment_succeeded"
+	KindPaymentDeclined  Kind = "payment_declined"
+	KindPaymentPending   Kind = "payment_processing"
+	KindPaymentFailed    Kind = "payment_failed"
+	KindCreditAdded      Kind = "credit_added"
+	KindCreditApplied    Kind = "credit_applied"
+	KindSuspended        Kind = "suspended"
+	KindReactivated      Kind = "reactivated"
+	KindMethodChanged    Kind = "payment_method_changed"
+)
+
+// Event is one entry of an account's timeline.
+type Event struct {
+	ID        int64          `json:"id"`
+	AccountID string         `json:"account_id"`
+	At        time.Time      `json:"at"`
+	Kind      Kind           `json:"kind"`
+	InvoiceID *int64         `json:"-"`
+	Data      map[string]any `json:"data"`
+}
+
+// Record appends events in one round trip.
+func Record(ctx context.Context, tx pgx.Tx, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	accounts := make([]string, len(events))
+	ats := make([]time.Time, len(events))
+	kinds := make([]string, len(events))
+	invoices := make([]*int64, len(events))
+	data := make([]string, len(events))
+	for i, e := range events {
+		accounts[i], ats[i], kinds[i], invoices[i] = e.AccountID, e.At, string(e.Kind), e.InvoiceID
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return err
+		}
+		if e.Data == nil {
+			b = []byte("{}")
+		}
+		data[i] = string(b)
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO account_events (account_id, at, kind, invoice_id, data)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::jsonb[])`,
+		accounts, ats, kinds, invoices, data)
+	return err
+}
+
+// Querier is a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// List returns an account's events, oldest first.
+func List(ctx context.Context, q Querier, accountID string) ([]Event, error) {
+	rows, err := q.Query(ctx, `
+		SELECT id, account_id, at, kind, invoice_id, data FROM account_events
+		WHERE account_id = $1 ORDER BY at, id`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := r.Scan(&e.ID, &e.AccountID, &e.At, &e.Kind, &e.InvoiceID, &e.Data)
+		e.At = e.At.UTC()
+		return e, err
+	})
+}

@@ -1,0 +1,230 @@
+package invoices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// loadCatalog reads every price. With lock, it first takes a share lock on
+// the resources, so that a catalog import can't add a price while a run is
+// rating with the old ones (the import locks the resources it prices).
+func loadCatalog(ctx context.Context, q Querier, lock bool) (billing.Catalog, error) {
+	if lock {
+		rows, err := q.Query(ctx, `SELECT resource FROM resources ORDER BY resource FOR SHARE`)
+		if err != nil {
+			return nil, err
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT resource, effective_from, price_per_hour FROM prices ORDER BY resource, effective_from`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cat := billing.Catalog{}
+	for rows.Next() {
+		var res string
+		var p billing.PricePoint
+		if err := rows.Scan(&res, &p.From, &p.PerHour); err != nil {
+			return nil, err
+		}
+		cat[res] = append(cat[res], p) // already ordered
+	}
+	return cat, rows.Err()
+}
+
+// rated is one account's usage for a period.
+type rated struct {
+	accountID string
+	lines     []billing.UsageLine
+}
+
+// rateAccounts streams the usage of the given accounts (sorted by id) over
+// [start, end) and rates each account in turn; accounts without billable
+// usage are skipped. Memory holds one account's segments at a time.
+func rateAccounts(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time, fn func(rated) error) error {
+	rows, err := q.Query(ctx, `
+		SELECT account_id, app, resource, quantity, started_at, ended_at
+		FROM usage_segments
+		WHERE account_id = ANY($1) AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2)
+		ORDER BY account_id`, ids, start, end)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var current string
+	var segs []billing.Segment
+	flush := func() error {
+		if len(segs) == 0 {
+			return nil
+		}
+		lines, err := billing.Rate(segs, cat, start, end)
+		if err != nil {
+			return fmt.Errorf("rating account %s: %w", current, err)
+		}
+		segs = segs[:0]
+		if len(lines) == 0 {
+			return nil
+		}
+		return fn(rated{accountID: current, lines: lines})
+	}
+	for rows.Next() {
+		var acc string
+		var s billing.Segment
+		var end *time.Time
+		if err := rows.Scan(&acc, &s.App, &s.Resource, &s.Quantity, &s.Start, &end); err != nil {
+			return err
+		}
+		if end != nil {
+			s.End = *end
+		}
+		if acc != current {
+			if err := flush(); err != nil {
+				return err
+			}
+			current = acc
+		}
+		segs = append(segs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// DraftResult says what a shard drafted.
+type DraftResult struct {
+	Accounts int
+	Invoices int
+	// Already is true when the shard had been drafted before: nothing was
+	// done this time.
+	Already bool
+	// LastShard is true when this shard was the run's last to be drafted:
+	// its caller enqueues the finalization, in the same transaction.
+	LastShard bool
+}
+
+// DraftShard rates one shard of a run's accounts and writes a draft invoice
+// (usage lines and subtotal) for each account with billable usage. It takes
+// a share lock on the accounts, so a usage import for them waits until the
+// drafts exist and is then refused for the period (see ingest); drafts are
+// therefore never stale. Drafting a shard twice does nothing the second time.
+func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard int) (*DraftResult, error) {
+	var firstID, lastID, period string
+	var scope []string
+	var draftedAt *time.Time
+	err := tx.QueryRow(ctx, `
+		SELECT s.first_id, s.last_id, s.drafted_at, r.period, r.account_ids
+		FROM billing_run_shards s JOIN billing_runs r ON r.id = s.run_id
+		WHERE s.run_id = $1 AND s.shard = $2 FOR UPDATE OF s`, runID, shard).
+		Scan(&firstID, &lastID, &draftedAt, &period, &scope)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("run %d has no shard %d", runID, shard)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if draftedAt != nil {
+		return &DraftResult{Already: true}, nil
+	}
+	p, err := billing.ParsePeriod(period)
+	if err != nil {
+		return nil, err
+	}
+	start, end := p.Bounds(cfg.Location)
+
+	cat, err := loadCatalog(ctx, tx, true)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT a.id FROM accounts a
+		WHERE a.id BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR a.id = ANY($3))
+		  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.period = $4 AND i.status <> 'void')
+		ORDER BY a.id FOR SHARE OF a`, firstID, lastID, scope, period)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+
+	var drafts []rated
+	if err := rateAccounts(ctx, tx, cat, ids, start, end, func(r rated) error {
+		drafts = append(drafts, r)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := writeDrafts(ctx, tx, runID, p, start, end, drafts); err != nil {
+		return nil, err
+	}
+
+	if _, err := tx.Exec(ctx, `UPDATE billing_run_shards SET drafted_at = now(), invoices = $3 WHERE run_id = $1 AND shard = $2`,
+		runID, shard, len(drafts)); err != nil {
+		return nil, err
+	}
+	res := &DraftResult{Accounts: len(ids), Invoices: len(drafts)}
+	err = tx.QueryRow(ctx, `
+		UPDATE billing_runs SET
+		    shards_done = shards_done + 1,
+		    accounts_drafted = accounts_drafted + $2,
+		    invoices_drafted = invoices_drafted + $3,
+		    state = CASE WHEN shards_done + 1 = shards_total THEN 'finalizing' ELSE state END
+		WHERE id = $1
+		RETURNING shards_done = shards_total`, runID, len(ids), len(drafts)).Scan(&res.LastShard)
+	return res, err
+}
+
+// writeDrafts stores draft invoices and their usage lines with COPY.
+func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, start, end time.Time, drafts []rated) error {
+	if len(drafts) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, $1)`, len(drafts))
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	invRows := make([][]any, len(drafts))
+	var lineRows [][]any
+	for i, d := range drafts {
+		invRows[i] = []any{ids[i], d.accountID, p.String(), start, end, runID, string(StatusDraft), billing.Subtotal(d.lines)}
+		for j, l := range d.lines {
+			prices := make([]LinePrice, len(l.Prices))
+			for k, pu := range l.Prices {
+				prices[k] = LinePrice{PerHour: pu.PerHour.String(), Hours: pu.Hours.StringFixed(6)}
+			}
+			pj, err := json.Marshal(prices)
+			if err != nil {
+				return err
+			}
+			lineRows = append(lineRows, []any{ids[i], j + 1, string(billing.LineUsage), l.App, l.Resource, l.Hours, json.RawMessage(pj), l.Amount})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoices"},
+		[]string{"id", "account_id", "period", "period_start", "period_end", "run_id", "status", "subtotal"},
+		pgx.CopyFromRows(invRows)); err != nil {
+		return fmt.Errorf("writing drafts: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
+		[]string{"invoice_id", "position", "type", "app", "resource", "hours", "prices", "amount"},
+		pgx.CopyFromRows(lineRows)); err != nil {
+		return fmt.Errorf("writing draft lines: %w", err)
+	}
+	return nil
+}

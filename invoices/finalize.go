@@ -1,0 +1,508 @@
+package invoices
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/timeline"
+)
+
+// Finalized is a draft that became an invoice.
+type Finalized struct {
+	InvoiceID int64
+	Number    string
+	AccountID string
+	Total     decimal.Decimal
+	IssuedAt  time.Time
+}
+
+// CreditGrant is prepaid credit that a finalization earned an account. The
+// caller writes it to the credit ledger in the same transaction; Reference
+// makes it idempotent.
+type CreditGrant struct {
+	AccountID string
+	Amount    decimal.Decimal
+	Reference string
+	InvoiceID *int64
+}
+
+// FinalizeResult says what one chunk of finalization did.
+type FinalizeResult struct {
+	Invoices []Finalized
+	Credits  []CreditGrant
+	// Done: the run has no draft left and is now completed.
+	Done bool
+	// Busy: drafts remain, but another finalizer holds them all.
+	Busy bool
+}
+
+// draft is a draft invoice being finalized.
+type draft struct {
+	id        int64
+	accountID string
+	subtotal  decimal.Decimal
+	usage     []billing.UsageLine
+	rewards   []billing.Reward
+	// pending reward rows and new referee drafts rewarding this account.
+	pendingRewardIDs []int64
+	newRewards       []newReward
+	totals           billing.Totals
+	number           string
+}
+
+type newReward struct {
+	refereeInvoiceID int64
+	refereeAccountID string
+	amount           decimal.Decimal
+}
+
+type accountInfo struct {
+	name, email, country string
+	vatNumber            *string
+	createdAt            time.Time
+	referredBy           *string
+}
+
+// FinalizeChunk turns up to limit of the run's drafts into invoices, in
+// account order, within tx (SPEC §3):
+//
+//   - referral rewards: an account's discount comes from its referees'
+//     invoices of the period (drafts or rewards left pending for it), capped
+//     at its subtotal; a referee whose referrer has no draft to discount
+//     credits the referrer directly (returned as a CreditGrant), and so does
+//     what a subtotal cannot absorb (the carry-over);
+//   - VAT and totals with package billing;
+//   - gapless numbers from the year's counter row, locked until commit, with
+//     issue dates read after the lock so that numbers and dates agree.
+//
+// Drafts are taken FOR UPDATE SKIP LOCKED, so two finalizers of the same run
+// (a rescued job running twice) share the work instead of doubling it.
+func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, limit int) (*FinalizeResult, error) {
+	var period string
+	if err := tx.QueryRow(ctx, `SELECT period FROM billing_runs WHERE id = $1`, runID).Scan(&period); err != nil {
+		return nil, fmt.Errorf("run %d: %w", runID, err)
+	}
+	p, err := billing.ParsePeriod(period)
+	if err != nil {
+		return nil, err
+	}
+
+	rows, err := tx.Query(ctx, `
+		SELECT id, account_id, subtotal FROM invoices
+		WHERE run_id = $1 AND status = 'draft'
+		ORDER BY account_id LIMIT $2 FOR UPDATE SKIP LOCKED`, runID, limit)
+	if err != nil {
+		return nil, err
+	}
+	drafts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*draft, error) {
+		var d draft
+		return &d, r.Scan(&d.id, &d.accountID, &d.subtotal)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &FinalizeResult{}
+	if len(drafts) == 0 {
+		return res, completeIfDone(ctx, tx, runID, res)
+	}
+
+	ids := make([]int64, len(drafts))
+	accIDs := make([]string, len(drafts))
+	byID := make(map[int64]*draft, len(drafts))
+	byAccount := make(map[string]*draft, len(drafts))
+	for i, d := range drafts {
+		ids[i], accIDs[i] = d.id, d.accountID
+		byID[d.id], byAccount[d.accountID] = d, d
+	}
+	accounts, err := loadAccounts(ctx, tx, accIDs)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadUsage(ctx, tx, byID, ids); err != nil {
+		return nil, err
+	}
+
+	// Rewards these accounts earn as referrers: rewards left pending for
+	// them, and referee drafts of the period that no reward covers yet.
+	covered := map[int64]bool{} // referee invoices rewarded by this chunk
+	rows, err = tx.Query(ctx, `
+		SELECT id, referrer_account_id, referee_account_id, referee_invoice_id, amount FROM referral_rewards
+		WHERE referrer_account_id = ANY($1) AND period = $2 AND state = 'pending'
+		ORDER BY id FOR UPDATE`, accIDs, period)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id, refInv int64
+		var referrer, referee string
+		var amount decimal.Decimal
+		if err := rows.Scan(&id, &referrer, &referee, &refInv, &amount); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d := byAccount[referrer]
+		d.pendingRewardIDs = append(d.pendingRewardIDs, id)
+		d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: amount})
+		covered[refInv] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT i.id, i.account_id, ra.referred_by, i.subtotal, ra.created_at
+		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
+		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'
+		  AND NOT EXISTS (SELECT 1 FROM referral_rewards r WHERE r.referee_invoice_id = i.id)
+		ORDER BY i.id`, accIDs, period)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var invID int64
+		var referee, referrer string
+		var subtotal decimal.Decimal
+		var created time.Time
+		if err := rows.Scan(&invID, &referee, &referrer, &subtotal, &created); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		reward := billing.ReferralReward(subtotal)
+		if !billing.InReferralWindow(created, p, cfg.Location) || !reward.IsPositive() {
+			continue
+		}
+		d := byAccount[referrer]
+		d.newRewards = append(d.newRewards, newReward{invID, referee, reward})
+		d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: reward})
+		covered[invID] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	// Rewards these accounts earn their referrers, where the referrer's
+	// side above did not take them.
+	refereeRewards, err := refereeSide(ctx, tx, cfg, p, drafts, accounts, covered)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, d := range drafts {
+		a := accounts[d.accountID]
+		vat, err := cfg.VATRates.Decide(cfg.SellerCountry, a.country, a.vatNumber != nil)
+		if err != nil {
+			return nil, err
+		}
+		d.totals = billing.Compute(d.usage, d.rewards, vat)
+	}
+
+	if err := writeReferralLines(ctx, tx, drafts); err != nil {
+		return nil, err
+	}
+	if err := writeRewards(ctx, tx, p, drafts, refereeRewards, res); err != nil {
+		return nil, err
+	}
+	issuedAt, err := assignNumbers(ctx, tx, cfg, drafts)
+	if err != nil {
+		return nil, err
+	}
+	if err := updateInvoices(ctx, tx, drafts, accounts, issuedAt); err != nil {
+		return nil, err
+	}
+
+	events := make([]timeline.Event, 0, len(drafts))
+	for _, d := range drafts {
+		id := d.id
+		res.Invoices = append(res.Invoices, Finalized{InvoiceID: d.id, Number: d.number, AccountID: d.accountID, Total: d.totals.Total, IssuedAt: issuedAt})
+		events = append(events, timeline.Event{AccountID: d.accountID, At: issuedAt, Kind: timeline.KindInvoiceIssued, InvoiceID: &id,
+			Data: map[string]any{"number": d.number, "period": period, "total": billing.FormatMoney(d.totals.Total)}})
+		if d.totals.Carryover.IsPositive() {
+			res.Credits = append(res.Credits, CreditGrant{AccountID: d.accountID, Amount: d.totals.Carryover,
+				Reference: "referral_carryover:" + d.number, InvoiceID: &id})
+		}
+	}
+	if err := timeline.Record(ctx, tx, events); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE billing_runs SET invoices_finalized = invoices_finalized + $2 WHERE id = $1`, runID, len(drafts)); err != nil {
+		return nil, err
+	}
+	return res, completeIfDone(ctx, tx, runID, res)
+}
+
+// completeIfDone marks the run completed once no draft of it remains, or
+// reports Busy when the remaining ones are held by another finalizer.
+func completeIfDone(ctx context.Context, tx pgx.Tx, runID int64, res *FinalizeResult) error {
+	var left bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE run_id = $1 AND status = 'draft')`, runID).Scan(&left); err != nil {
+		return err
+	}
+	if left {
+		res.Busy = len(res.Invoices) == 0
+		return nil
+	}
+	res.Done = true
+	_, err := tx.Exec(ctx, `UPDATE billing_runs SET state = 'completed', finished_at = now() WHERE id = $1 AND state <> 'completed'`, runID)
+	return err
+}
+
+func loadAccounts(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*accountInfo, error) {
+	rows, err := tx.Query(ctx, `SELECT id, name, email, country, vat_number, created_at, referred_by FROM accounts WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]*accountInfo, len(ids))
+	for rows.Next() {
+		var id string
+		var a accountInfo
+		if err := rows.Scan(&id, &a.name, &a.email, &a.country, &a.vatNumber, &a.createdAt, &a.referredBy); err != nil {
+			return nil, err
+		}
+		out[id] = &a
+	}
+	return out, rows.Err()
+}
+
+func loadUsage(ctx context.Context, tx pgx.Tx, byID map[int64]*draft, ids []int64) error {
+	rows, err := tx.Query(ctx, `
+		SELECT invoice_id, app, resource, hours, amount FROM invoice_lines
+		WHERE invoice_id = ANY($1) AND type = 'usage' ORDER BY invoice_id, position`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var l billing.UsageLine
+		if err := rows.Scan(&id, &l.App, &l.Resource, &l.Hours, &l.Amount); err != nil {
+			return err
+		}
+		byID[id].usage = append(byID[id].usage, l)
+	}
+	return rows.Err()
+}
+
+// refereeReward is a reward a draft of this chunk earns its referrer, who has
+// no invoice in this chunk to take it.
+type refereeReward struct {
+	d        *draft
+	referrer string
+	amount   decimal.Decimal
+	pending  bool // the referrer has a draft elsewhere, which will apply it
+}
+
+func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, drafts []*draft, accounts map[string]*accountInfo, covered map[int64]bool) ([]refereeReward, error) {
+	var out []refereeReward
+	var referrers []string
+	var ids []int64
+	for _, d := range drafts {
+		a := accounts[d.accountID]
+		if a.referredBy == nil || covered[d.id] || !billing.InReferralWindow(a.createdAt, p, cfg.Location) {
+			continue
+		}
+		reward := billing.ReferralReward(d.subtotal)
+		if !reward.IsPositive() {
+			continue
+		}
+		out = append(out, refereeReward{d: d, referrer: *a.referredBy, amount: reward})
+		referrers = append(referrers, *a.referredBy)
+		ids = append(ids, d.id)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// A reward row may exist already (the referrer was finalized first, in
+	// an earlier chunk, and took it from this draft).
+	rows, err := tx.Query(ctx, `SELECT referee_invoice_id FROM referral_rewards WHERE referee_invoice_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	doneSet := map[int64]bool{}
+	for _, id := range done {
+		doneSet[id] = true
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT DISTINCT account_id FROM invoices
+		WHERE account_id = ANY($1) AND period = $2 AND status = 'draft'`, referrers, p.String())
+	if err != nil {
+		return nil, err
+	}
+	withDraft, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	hasDraft := map[string]bool{}
+	for _, a := range withDraft {
+		hasDraft[a] = true
+	}
+	kept := out[:0]
+	for _, r := range out {
+		if doneSet[r.d.id] {
+			continue
+		}
+		r.pending = hasDraft[r.referrer]
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
+	var lines [][]any
+	for _, d := range drafts {
+		pos := len(d.usage)
+		for _, l := range d.totals.Lines {
+			switch l.Type {
+			case billing.LineReferral:
+				pos++
+				lines = append(lines, []any{d.id, pos, string(l.Type), l.RefereeAccountID, l.Amount})
+			case billing.LineReferralCarryover:
+				pos++
+				lines = append(lines, []any{d.id, pos, string(l.Type), nil, l.Amount})
+			case billing.LineUsage:
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
+		[]string{"invoice_id", "position", "type", "referee_account_id", "amount"}, pgx.CopyFromRows(lines))
+	return err
+}
+
+func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*draft, referee []refereeReward, res *FinalizeResult) error {
+	var pending []int64
+	var pendingTo []int64
+	var ins [][]any
+	for _, d := range drafts {
+		for _, id := range d.pendingRewardIDs {
+			pending = append(pending, id)
+			pendingTo = append(pendingTo, d.id)
+		}
+		for _, r := range d.newRewards {
+			ins = append(ins, []any{r.refereeInvoiceID, r.refereeAccountID, d.accountID, p.String(), r.amount, "applied", d.id})
+		}
+	}
+	if len(pending) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE referral_rewards r SET state = 'applied', referrer_invoice_id = u.invoice_id
+			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, invoice_id) WHERE r.id = u.id`, pending, pendingTo); err != nil {
+			return err
+		}
+	}
+	if len(ins) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"referral_rewards"},
+			[]string{"referee_invoice_id", "referee_account_id", "referrer_account_id", "period", "amount", "state", "referrer_invoice_id"},
+			pgx.CopyFromRows(ins)); err != nil {
+			return err
+		}
+	}
+	for _, r := range referee {
+		state := "credited"
+		if r.pending {
+			state = "pending"
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO referral_rewards (referee_invoice_id, referee_account_id, referrer_account_id, period, amount, state)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			r.d.id, r.d.accountID, r.referrer, p.String(), r.amount, state).Scan(&id); err != nil {
+			return err
+		}
+		if !r.pending {
+			invID := r.d.id
+			res.Credits = append(res.Credits, CreditGrant{AccountID: r.referrer, Amount: r.amount,
+				Reference: fmt.Sprintf("referral_reward:%d", id), InvoiceID: &invID})
+		}
+	}
+	return nil
+}
+
+// assignNumbers takes the next numbers of the year's counter for the drafts,
+// in account order. The counter row stays locked until commit, so numbers
+// are gapless and strictly increasing with issue time, which is read after
+// the lock is held.
+func assignNumbers(ctx context.Context, tx pgx.Tx, cfg *Config, drafts []*draft) (time.Time, error) {
+	year := cfg.now().In(cfg.Location).Year()
+	last, err := takeNumbers(ctx, tx, "INV", year, len(drafts))
+	if err != nil {
+		return time.Time{}, err
+	}
+	issuedAt := cfg.now().UTC().Truncate(time.Microsecond)
+	if issuedAt.In(cfg.Location).Year() != year {
+		return time.Time{}, fmt.Errorf("the year turned while numbering invoices: retry")
+	}
+	sort.Slice(drafts, func(i, j int) bool { return drafts[i].accountID < drafts[j].accountID })
+	first := last - len(drafts) + 1
+	for i, d := range drafts {
+		d.number = fmt.Sprintf("INV-%04d-%06d", year, first+i)
+	}
+	return issuedAt, nil
+}
+
+// takeNumbers reserves n numbers of a series and year and returns the last.
+func takeNumbers(ctx context.Context, tx pgx.Tx, series string, year, n int) (int, error) {
+	var last int
+	err := tx.QueryRow(ctx, `
+		INSERT INTO number_counters (series, year, last) VALUES ($1, $2, $3)
+		ON CONFLICT (series, year) DO UPDATE SET last = number_counters.last + EXCLUDED.last
+		RETURNING last`, series, year, n).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("numbering %s %d: %w", series, year, err)
+	}
+	return last, nil
+}
+
+func updateInvoices(ctx context.Context, tx pgx.Tx, drafts []*draft, accounts map[string]*accountInfo, issuedAt time.Time) error {
+	n := len(drafts)
+	ids := make([]int64, n)
+	numbers := make([]string, n)
+	discounts := make([]decimal.Decimal, n)
+	rates := make([]decimal.Decimal, n)
+	treatments := make([]string, n)
+	mentions := make([]string, n)
+	taxes := make([]decimal.Decimal, n)
+	totals := make([]decimal.Decimal, n)
+	names := make([]string, n)
+	emails := make([]string, n)
+	countries := make([]string, n)
+	vats := make([]*string, n)
+	for i, d := range drafts {
+		a := accounts[d.accountID]
+		t := d.totals
+		ids[i], numbers[i] = d.id, d.number
+		discounts[i], rates[i], taxes[i], totals[i] = t.Discount, t.VAT.Rate, t.Tax, t.Total
+		treatments[i], mentions[i] = string(t.VAT.Treatment), t.VAT.Mention
+		names[i], emails[i], countries[i], vats[i] = a.name, a.email, a.country, a.vatNumber
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE invoices i SET
+		    number = u.number, status = 'open', discount = u.discount, tax_rate = u.rate,
+		    vat_treatment = u.treatment, vat_mention = u.mention, tax = u.tax, total = u.total,
+		    issued_at = $13, buyer_name = u.name, buyer_email = u.email, buyer_country = u.country,
+		    buyer_vat_number = u.vat
+		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::text[], $6::text[], $7::numeric[],
+		            $8::numeric[], $9::text[], $10::text[], $11::text[], $12::text[])
+		     AS u(id, number, discount, rate, treatment, mention, tax, total, name, email, country, vat)
+		WHERE i.id = u.id AND i.status = 'draft'`,
+		ids, numbers, discounts, rates, treatments, mentions, taxes, totals, names, emails, countries, vats, issuedAt)
+	if err != nil {
+		return err
+	}
+	if int(tag.RowsAffected()) != n {
+		return fmt.Errorf("finalized %d invoices of %d drafts", tag.RowsAffected(), n)
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package invoices owns invoices from draft to document: billing runs and
+// their shards, drafting (rating usage with package billing), finalization
+// (referral rewards, VAT, totals, gapless numbers), the invoice JSON of SPEC
+// §7 and, later, PDFs and credit notes.
+//
+// It writes only its own tables and the account timeline. It never imports
+// package payments or jobs: what must follow a finalization (collection,
+// credit for referral rewards, rendering) is returned to the caller, which
+// does it in the same transaction.
+package invoices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// Config is what drafting and finalization need to know of the world.
+type Config struct {
+	// Location is the billing time zone.
+	Location *time.Location
+	// SellerCountry and VATRates decide VAT (SPEC §3).
+	SellerCountry string
+	VATRates      billing.VATRates
+	// Now is the clock; finalization reads it for issue dates.
+	Now func() time.Time
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Status is an invoice's state: draft → open → processing → paid, or void.
+type Status string
+
+const (
+	StatusDraft      Status = "draft"
+	StatusOpen       Status = "open"
+	StatusProcessing Status = "processing"
+	StatusPaid       Status = "paid"
+	StatusVoid       Status = "void"
+)
+
+// ErrNotFound is returned for an invoice number that doesn't exist.
+var ErrNotFound = errors.New("invoice not found")
+
+// Line is one line of the invoice JSON (SPEC §7). Fields that a line type
+// doesn't carry are omitted.
+type Line struct {
+	Type             billing.LineType `json:"type"`
+	App              string           `json:"app,omitempty"`
+	Resource         string           `json:"resource,omitempty"`
+	Hours            string           `json:"hours,omitempty"`
+	RefereeAccountID string           `json:"referee_account_id,omitempty"`
+	Amount           string           `json:"amount"`
+
+	// Prices details a usage line per price, for the PDF.
+	Prices []LinePrice `json:"-"`
+}
+
+// LinePrice is the part of a usage line billed at one price.
+type LinePrice struct {
+	PerHour string `json:"price_per_hour"`
+	Hours   string `json:"hours"`
+}
+
+// Attempt is one collection attempt, as the invoice JSON shows it.
+type Attempt struct {
+	At      time.Time `json:"at"`
+	Method  string    `json:"method"`
+	Amount  string    `json:"amount"`
+	Outcome string    `json:"outcome"`
+	Code    string    `json:"code"`
+}
+
+// Invoice is the JSON of SPEC §7, plus what the PDF needs (buyer, VAT).
+type Invoice struct {
+	ID            int64     `json:"-"`
+	Number        string    `json:"number"`
+	AccountID     string    `json:"account_id"`
+	Period        string    `json:"period"`
+	Status        Status    `json:"status"`
+	IssuedAt      time.Time `json:"issued_at"`
+	Currency      string    `json:"currency"`
+	Subtotal      string    `json:"subtotal"`
+	Discount      string    `json:"discount"`
+	TaxRate       string    `json:"tax_rate"`
+	Tax           string    `json:"tax"`
+	Total         string    `json:"total"`
+	CreditApplied string    `json:"credit_applied"`
+	AmountPaid    string    `json:"amount_paid"`
+	AmountDue     string    `json:"amount_due"`
+	Lines         []Line    `json:"lines"`
+	Attempts      []Attempt `json:"attempts"`
+
+	VATTreatment   billing.VATTreatment `json:"-"`
+	VATMention     string               `json:"-"`
+	BuyerName      string               `json:"-"`
+	BuyerEmail     string               `json:"-"`
+	BuyerCountry   string               `json:"-"`
+	BuyerVATNumber string               `json:"-"`
+	PeriodStart    time.Time            `json:"-"`
+	PeriodEnd      time.Time            `json:"-"`
+	RunID          int64                `json:"-"`
+}
+
+// Querier is a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
+	i.discount, i.tax_rate, i.tax, i.total, i.credit_applied, i.amount_paid, i.vat_treatment, i.vat_mention,
+	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id`
+
+func scanInvoice(row pgx.Row) (*Invoice, error) {
+	var inv Invoice
+	var subtotal, discount, taxRate, tax, total, credit, paid decimal.Decimal
+	err := row.Scan(&inv.ID, &inv.Number, &inv.AccountID, &inv.Period, &inv.Status, &inv.IssuedAt, &inv.Currency,
+		&subtotal, &discount, &taxRate, &tax, &total, &credit, &paid, &inv.VATTreatment, &inv.VATMention,
+		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID)
+	if err != nil {
+		return nil, err
+	}
+	inv.IssuedAt = inv.IssuedAt.UTC()
+	inv.PeriodStart, inv.PeriodEnd = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC()
+	inv.Subtotal = billing.FormatMoney(subtotal)
+	inv.Discount = billing.FormatMoney(discount)
+	inv.TaxRate = taxRate.String()
+	inv.Tax = billing.FormatMoney(tax)
+	inv.Total = billing.FormatMoney(total)
+	inv.CreditApplied = billing.FormatMoney(credit)
+	inv.AmountPaid = billing.FormatMoney(paid)
+	due := decimal.Zero
+	if inv.Status != StatusVoid {
+		due = total.Sub(paid)
+	}
+	inv.AmountDue = billing.FormatMoney(due)
+	inv.Lines = []Line{}
+	inv.Attempts = []Attempt{}
+	return &inv, nil
+}
+
+// Get returns the finalized invoice with this number, lines included.
+func Get(ctx context.Context, q Querier, number string) (*Invoice, error) {
+	inv, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := loadLines(ctx, q, []*Invoice{inv}); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+// ListParams selects invoices; zero fields don't filter.
+type ListParams struct {
+	Period    string
+	AccountID string
+}
+
+// List returns finalized invoices (drafts are work in progress, not
+// invoices), by number.
+func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
+	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i
+		WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1) AND ($2 = '' OR i.account_id = $2)
+		ORDER BY i.number`, p.Period, p.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	invs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return nil, err
+	}
+	if err := loadLines(ctx, q, invs); err != nil {
+		return nil, err
+	}
+	return invs, nil
+}
+
+func loadLines(ctx context.Context, q Querier, invs []*Invoice) error {
+	if len(invs) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Invoice, len(invs))
+	ids := make([]int64, len(invs))
+	for i, inv := range invs {
+		byID[inv.ID] = inv
+		ids[i] = inv.ID
+	}
+	rows, err := q.Query(ctx, `
+		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), hours, prices,
+		       coalesce(referee_account_id, ''), amount
+		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var l Line
+		var hours decimal.NullDecimal
+		var prices []byte
+		var amount decimal.Decimal
+		if err := rows.Scan(&id, &l.Type, &l.App, &l.Resource, &hours, &prices, &l.RefereeAccountID, &amount); err != nil {
+			return err
+		}
+		if hours.Valid {
+			l.Hours = hours.Decimal.StringFixed(6)
+		}
+		if len(prices) > 0 {
+			if err := json.Unmarshal(prices, &l.Prices); err != nil {
+				return err
+			}
+		}
+		l.Amount = billing.FormatMoney(amount)
+		byID[id].Lines = append(byID[id].Lines, l)
+	}
+	return rows.Err()
+}

@@ -1,0 +1,186 @@
+package invoices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// RunState is where a billing run is.
+type RunState string
+
+const (
+	RunPending    RunState = "pending"    // created, not planned yet
+	RunDrafting   RunState = "drafting"   // shards are rating usage into drafts
+	RunFinalizing RunState = "finalizing" // drafts are becoming invoices
+	RunCompleted  RunState = "completed"
+)
+
+// ErrRunNotFound is returned for a run id that doesn't exist.
+var ErrRunNotFound = errors.New("billing run not found")
+
+// Run is a billing run and its progress.
+type Run struct {
+	ID                int64      `json:"id"`
+	Period            string     `json:"period"`
+	AccountIDs        []string   `json:"account_ids"`
+	ScheduleKey       *string    `json:"schedule_key"`
+	RequestedBy       string     `json:"requested_by"`
+	State             RunState   `json:"state"`
+	ShardsTotal       int        `json:"shards_total"`
+	ShardsDone        int        `json:"shards_done"`
+	AccountsTotal     int        `json:"accounts_total"`
+	AccountsDrafted   int        `json:"accounts_drafted"`
+	InvoicesDrafted   int        `json:"invoices_drafted"`
+	InvoicesFinalized int        `json:"invoices_finalized"`
+	CreatedAt         time.Time  `json:"created_at"`
+	StartedAt         *time.Time `json:"started_at"`
+	FinishedAt        *time.Time `json:"finished_at"`
+}
+
+// RunParams describe a run to create.
+type RunParams struct {
+	Period billing.Period
+	// AccountIDs limits the run to these accounts; nil bills every account.
+	AccountIDs []string
+	// ScheduleKey makes the run unique: a second run with the same key is
+	// not created, the first one is returned.
+	ScheduleKey string
+	// RequestedBy says who asked: "cli", "api", "schedule", "job".
+	RequestedBy string
+}
+
+// CreateRun records a new run. With a ScheduleKey already used, it returns
+// the existing run and created = false.
+func CreateRun(ctx context.Context, tx pgx.Tx, p RunParams) (run *Run, created bool, err error) {
+	var key *string
+	if p.ScheduleKey != "" {
+		key = &p.ScheduleKey
+	}
+	var ids []string
+	if p.AccountIDs != nil {
+		ids = p.AccountIDs
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO billing_runs (period, account_ids, schedule_key, requested_by)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (schedule_key) DO NOTHING
+		RETURNING id`, p.Period.String(), ids, key, p.RequestedBy).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.QueryRow(ctx, `SELECT id FROM billing_runs WHERE schedule_key = $1`, key).Scan(&id); err != nil {
+			return nil, false, err
+		}
+		run, err := GetRun(ctx, tx, id)
+		return run, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	run, err = GetRun(ctx, tx, id)
+	return run, true, err
+}
+
+// GetRun returns a run and its progress.
+func GetRun(ctx context.Context, q Querier, id int64) (*Run, error) {
+	var r Run
+	err := q.QueryRow(ctx, `
+		SELECT id, period, account_ids, schedule_key, requested_by, state, shards_total, shards_done,
+		       accounts_total, accounts_drafted, invoices_drafted, invoices_finalized, created_at, started_at, finished_at
+		FROM billing_runs WHERE id = $1`, id).
+		Scan(&r.ID, &r.Period, &r.AccountIDs, &r.ScheduleKey, &r.RequestedBy, &r.State, &r.ShardsTotal, &r.ShardsDone,
+			&r.AccountsTotal, &r.AccountsDrafted, &r.InvoicesDrafted, &r.InvoicesFinalized, &r.CreatedAt, &r.StartedAt, &r.FinishedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %d", ErrRunNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return &r, nil
+}
+
+// Shard is a range of accounts drafted by one job.
+type Shard struct {
+	Shard    int
+	Accounts int
+}
+
+// PlanRun cuts the run's accounts (those in scope without a non-void
+// invoice for the period yet: a rerun bills only what isn't billed) into
+// shards of about shardSize accounts, ordered by id. It moves the run to
+// drafting, or straight to completed when there is nothing to bill. Planning
+// an already planned run returns its shards again.
+func PlanRun(ctx context.Context, tx pgx.Tx, runID int64, shardSize int) ([]Shard, error) {
+	if shardSize < 1 {
+		return nil, fmt.Errorf("shard size %d is below 1", shardSize)
+	}
+	var state RunState
+	var period string
+	var ids []string
+	if err := tx.QueryRow(ctx, `SELECT state, period, account_ids FROM billing_runs WHERE id = $1 FOR UPDATE`, runID).
+		Scan(&state, &period, &ids); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("%w: %d", ErrRunNotFound, runID)
+		}
+		return nil, err
+	}
+	if state == RunPending {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO billing_run_shards (run_id, shard, first_id, last_id, accounts)
+			SELECT $1, rn / $4, min(id), max(id), count(*)
+			FROM (SELECT a.id, (row_number() OVER (ORDER BY a.id) - 1) AS rn
+			      FROM accounts a
+			      WHERE ($3::text[] IS NULL OR a.id = ANY($3))
+			        AND NOT EXISTS (SELECT 1 FROM invoices i
+			                        WHERE i.account_id = a.id AND i.period = $2 AND i.status <> 'void')) s
+			GROUP BY rn / $4`, runID, period, ids, shardSize)
+		if err != nil {
+			return nil, fmt.Errorf("planning run %d: %w", runID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE billing_runs r SET
+			    shards_total = s.n, accounts_total = s.accounts, started_at = now(),
+			    state = CASE WHEN s.n = 0 THEN 'completed' ELSE 'drafting' END,
+			    finished_at = CASE WHEN s.n = 0 THEN now() END
+			FROM (SELECT count(*)::int AS n, coalesce(sum(accounts), 0)::int AS accounts
+			      FROM billing_run_shards WHERE run_id = $1) s
+			WHERE r.id = $1`, runID); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT shard, accounts FROM billing_run_shards WHERE run_id = $1 ORDER BY shard`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Shard, error) {
+		var s Shard
+		return s, r.Scan(&s.Shard, &s.Accounts)
+	})
+}
+
+// ListRuns returns the most recent runs first.
+func ListRuns(ctx context.Context, q Querier, limit int) ([]*Run, error) {
+	rows, err := q.Query(ctx, `SELECT id FROM billing_runs ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]*Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := GetRun(ctx, q, id)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}

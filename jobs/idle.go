@@ -1,0 +1,68 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Pending counts the jobs that still have to run: available, running (which
+// includes jobs orphaned by a killed process until the rescuer retries
+// them) and pending, plus scheduled or retryable jobs due within horizon.
+func Pending(ctx context.Context, pool *pgxpool.Pool, horizon time.Duration) (int, error) {
+	var n int
+	err := pool.QueryRow(ctx, `
+		SELECT count(*) FROM river_job
+		WHERE state IN ('available', 'running', 'pending')
+		   OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now() + make_interval(secs => $1))`, horizon.Seconds()).Scan(&n)
+	return n, err
+}
+
+// WaitIdle returns once no job is due within horizon, checked twice in a
+// row a poll apart (a finishing job may be inserting its successors).
+func WaitIdle(ctx context.Context, pool *pgxpool.Pool, horizon, poll time.Duration) error {
+	quiet := 0
+	for {
+		n, err := Pending(ctx, pool, horizon)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			quiet++
+			if quiet == 2 {
+				return nil
+			}
+		} else {
+			quiet = 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// JobFailure is a job of a run that gave up (discarded or cancelled).
+type JobFailure struct {
+	ID    int64  `json:"id"`
+	Kind  string `json:"kind"`
+	State string `json:"state"`
+	Error string `json:"error"`
+}
+
+// RunFailures lists the run's jobs that will not run again.
+func RunFailures(ctx context.Context, pool *pgxpool.Pool, runID int64) ([]JobFailure, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT id, kind, state, coalesce(errors[array_length(errors, 1)]->>'error', '')
+		FROM river_job
+		WHERE kind IN ('billing_run', 'billing_draft_shard', 'billing_finalize')
+		  AND (args->>'run_id')::bigint = $1 AND state IN ('discarded', 'cancelled')
+		ORDER BY id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[JobFailure])
+}

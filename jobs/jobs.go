@@ -1,0 +1,178 @@
+// Package jobs runs the engine on River: the job kinds (their args are a
+// public contract, SPEC §9), their workers, the queues, the monthly schedule
+// and the client every process builds. A worker does its state change and
+// inserts or completes the jobs that follow in one transaction
+// (JobCompleteTx, InsertTx), so a process killed at any line leaves either
+// everything or nothing behind.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/invoices"
+)
+
+// Queues. Runs and their shards are CPU and database work; collection waits
+// on payment processors and gets more workers.
+const (
+	QueueBilling  = "billing"
+	QueuePayments = "payments"
+	QueueDefault  = river.QueueDefault
+)
+
+// Config is everything the workers need.
+type Config struct {
+	Location      *time.Location
+	SellerCountry string
+	VATRates      billing.VATRates
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// ShardSize is the number of accounts drafted per job.
+	ShardSize int
+	// FinalizeChunk is the number of invoices finalized per transaction.
+	FinalizeChunk int
+	// FinalizeBudget bounds one execution of the finalization job; it then
+	// snoozes to let the job continue, so that no execution runs long enough
+	// to be mistaken for an orphan.
+	FinalizeBudget time.Duration
+	// Schedule is the monthly run's cron spec in the billing time zone; ""
+	// disables it.
+	Schedule string
+	// JobTimeout and RescueAfter bound a job's execution and say when a job
+	// left running by a killed process is retried.
+	JobTimeout  time.Duration
+	RescueAfter time.Duration
+	// Workers per queue for this process.
+	BillingWorkers  int
+	PaymentsWorkers int
+	Logger          *slog.Logger
+	// TestOnly starts River's maintenance services without their random
+	// start delays (tests only).
+	TestOnly bool
+}
+
+// Defaults fills the zero fields.
+func (c *Config) Defaults() {
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.SellerCountry == "" {
+		c.SellerCountry = "FR"
+	}
+	if c.VATRates == nil {
+		c.VATRates = billing.DefaultVATRates()
+	}
+	if c.ShardSize == 0 {
+		c.ShardSize = 500
+	}
+	if c.FinalizeChunk == 0 {
+		c.FinalizeChunk = 1000
+	}
+	if c.FinalizeBudget == 0 {
+		c.FinalizeBudget = 10 * time.Second
+	}
+	if c.JobTimeout == 0 {
+		c.JobTimeout = 30 * time.Second
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = 45 * time.Second
+	}
+	if c.BillingWorkers == 0 {
+		c.BillingWorkers = 4
+	}
+	if c.PaymentsWorkers == 0 {
+		c.PaymentsWorkers = 16
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) invoices() *invoices.Config {
+	return &invoices.Config{Location: c.Location, SellerCountry: c.SellerCountry, VATRates: c.VATRates, Now: c.Now}
+}
+
+// Client is the River client of the engine.
+type Client = river.Client[pgx.Tx]
+
+// deps is what workers share.
+type deps struct {
+	pool *pgxpool.Pool
+	cfg  *Config
+}
+
+// NewWorkers registers every job kind's worker.
+func newWorkers(d *deps) *river.Workers {
+	w := river.NewWorkers()
+	river.AddWorker(w, &billingRunWorker{d: d})
+	river.AddWorker(w, &draftShardWorker{d: d})
+	river.AddWorker(w, &finalizeRunWorker{d: d})
+	return w
+}
+
+// NewClient builds the client a worker process runs: every worker, the
+// queues and the monthly schedule. Start it to work jobs.
+func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
+	cfg.Defaults()
+	d := &deps{pool: pool, cfg: &cfg}
+	rc := &river.Config{
+		Workers: newWorkers(d),
+		Queues: map[string]river.QueueConfig{
+			QueueDefault:  {MaxWorkers: 2},
+			QueueBilling:  {MaxWorkers: cfg.BillingWorkers},
+			QueuePayments: {MaxWorkers: cfg.PaymentsWorkers},
+		},
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		Logger:               cfg.Logger,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		ErrorHandler:         &errorHandler{log: cfg.Logger},
+		TestOnly:             cfg.TestOnly,
+	}
+	if cfg.Schedule != "" {
+		pj, err := monthlyRun(cfg.Schedule, cfg.Location, cfg.now)
+		if err != nil {
+			return nil, err
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{pj}
+	}
+	return river.NewClient(riverpgxv5.New(pool), rc)
+}
+
+// NewInsertClient builds a client that only inserts jobs (the CLI, the
+// HTTP API, other services written in Go).
+func NewInsertClient(pool *pgxpool.Pool) (*Client, error) {
+	cfg := Config{}
+	cfg.Defaults()
+	return river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: newWorkers(&deps{pool: pool, cfg: &cfg})})
+}
+
+type errorHandler struct{ log *slog.Logger }
+
+func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	h.log.WarnContext(ctx, "job failed", "kind", job.Kind, "job_id", job.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "error", err)
+	return nil
+}
+
+func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	h.log.ErrorContext(ctx, "job panicked", "kind", job.Kind, "job_id", job.ID, "panic", fmt.Sprint(panicVal), "trace", trace)
+	return nil
+}

@@ -1,0 +1,228 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/payments"
+)
+
+// BillingRunArgs starts a billing run (SPEC §9):
+// {"period":"YYYY-MM","account_ids":[…]}. Without account_ids every account
+// is billed. A run bills only what isn't billed yet, so inserting it twice
+// is harmless.
+type BillingRunArgs struct {
+	Period     string   `json:"period"`
+	AccountIDs []string `json:"account_ids,omitempty"`
+	// RunID is set by callers that created the run record themselves (the
+	// CLI and the API, to report on it); other inserters leave it out.
+	RunID int64 `json:"run_id,omitempty"`
+	// Scheduled marks the monthly schedule's run: unique per period.
+	Scheduled bool `json:"scheduled,omitempty"`
+}
+
+func (BillingRunArgs) Kind() string { return "billing_run" }
+
+func (BillingRunArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueBilling, MaxAttempts: 10}
+}
+
+// DraftShardArgs drafts one shard of a run.
+type DraftShardArgs struct {
+	RunID int64 `json:"run_id"`
+	Shard int   `json:"shard"`
+}
+
+func (DraftShardArgs) Kind() string { return "billing_draft_shard" }
+
+func (DraftShardArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueBilling, MaxAttempts: 10}
+}
+
+// FinalizeRunArgs finalizes a run's drafts once all are drafted.
+type FinalizeRunArgs struct {
+	RunID int64 `json:"run_id"`
+}
+
+func (FinalizeRunArgs) Kind() string { return "billing_finalize" }
+
+func (FinalizeRunArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueBilling, MaxAttempts: 25,
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// StartRun records a run and enqueues its billing_run job in one
+// transaction, so that the caller can report on the run at once (the CLI
+// prints its id, the API returns it).
+func StartRun(ctx context.Context, pool *pgxpool.Pool, client *Client, p invoices.RunParams) (run *invoices.Run, jobID int64, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		run, _, err = invoices.CreateRun(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		res, err := client.InsertTx(ctx, tx, BillingRunArgs{Period: p.Period.String(), AccountIDs: p.AccountIDs, RunID: run.ID}, nil)
+		if err != nil {
+			return err
+		}
+		jobID = res.Job.ID
+		return nil
+	})
+	return run, jobID, err
+}
+
+type billingRunWorker struct {
+	river.WorkerDefaults[BillingRunArgs]
+	d *deps
+}
+
+func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunArgs]) error {
+	p, err := billing.ParsePeriod(job.Args.Period)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("billing_run: %w", err))
+	}
+	tx, err := w.d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	runID := job.Args.RunID
+	if runID == 0 {
+		params := invoices.RunParams{Period: p, AccountIDs: job.Args.AccountIDs, RequestedBy: "job"}
+		if job.Args.Scheduled {
+			params.ScheduleKey, params.RequestedBy = "monthly:"+p.String(), "schedule"
+		}
+		run, created, err := invoices.CreateRun(ctx, tx, params)
+		if err != nil {
+			return err
+		}
+		if !created {
+			w.d.cfg.Logger.InfoContext(ctx, "scheduled run already exists", "period", p.String(), "run_id", run.ID)
+			return complete(ctx, tx, job)
+		}
+		runID = run.ID
+	}
+	run, err := invoices.GetRun(ctx, tx, runID)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	if run.State != invoices.RunPending {
+		return complete(ctx, tx, job) // planned by an earlier attempt
+	}
+	shards, err := invoices.PlanRun(ctx, tx, runID, w.d.cfg.ShardSize)
+	if err != nil {
+		return err
+	}
+	if len(shards) > 0 {
+		params := make([]river.InsertManyParams, len(shards))
+		for i, s := range shards {
+			params[i] = river.InsertManyParams{Args: DraftShardArgs{RunID: runID, Shard: s.Shard}}
+		}
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertManyFastTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("enqueueing %d shards: %w", len(shards), err)
+		}
+	}
+	w.d.cfg.Logger.InfoContext(ctx, "billing run planned", "run_id", runID, "period", p.String(), "shards", len(shards))
+	return complete(ctx, tx, job)
+}
+
+// complete marks job completed in tx and commits.
+func complete[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[T]) error {
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+type draftShardWorker struct {
+	river.WorkerDefaults[DraftShardArgs]
+	d *deps
+}
+
+func (w *draftShardWorker) Work(ctx context.Context, job *river.Job[DraftShardArgs]) error {
+	tx, err := w.d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	res, err := invoices.DraftShard(ctx, tx, w.d.cfg.invoices(), job.Args.RunID, job.Args.Shard)
+	if err != nil {
+		return err
+	}
+	// The shard that completes the drafting hands over to finalization,
+	// in its own transaction: exactly one shard can see the count reach
+	// the total.
+	if res.LastShard {
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, FinalizeRunArgs{RunID: job.Args.RunID}, nil); err != nil {
+			return err
+		}
+	}
+	return complete(ctx, tx, job)
+}
+
+type finalizeRunWorker struct {
+	river.WorkerDefaults[FinalizeRunArgs]
+	d *deps
+}
+
+func (w *finalizeRunWorker) Work(ctx context.Context, job *river.Job[FinalizeRunArgs]) error {
+	started := time.Now()
+	for {
+		done, busy, err := w.chunk(ctx, job)
+		if err != nil || done {
+			return err
+		}
+		if busy {
+			return river.JobSnooze(2 * time.Second)
+		}
+		if time.Since(started) > w.d.cfg.FinalizeBudget {
+			return river.JobSnooze(0)
+		}
+	}
+}
+
+// chunk finalizes one chunk in one transaction, with everything that
+// follows from it: referral credit in the ledger and, for the last chunk,
+// the job's completion.
+func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRunArgs]) (done, busy bool, err error) {
+	tx, err := w.d.pool.Begin(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	res, err := invoices.FinalizeChunk(ctx, tx, w.d.cfg.invoices(), job.Args.RunID, w.d.cfg.FinalizeChunk)
+	if err != nil {
+		return false, false, err
+	}
+	for _, g := range res.Credits {
+		if _, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{
+			AccountID: g.AccountID, Kind: payments.EntryReferralReward, Amount: g.Amount, Reference: g.Reference, InvoiceID: g.InvoiceID,
+		}); err != nil {
+			return false, false, err
+		}
+	}
+	if err := w.afterFinalize(ctx, tx, res.Invoices); err != nil {
+		return false, false, err
+	}
+	if res.Done {
+		return true, false, complete(ctx, tx, job)
+	}
+	if len(res.Invoices) > 0 {
+		w.d.cfg.Logger.InfoContext(ctx, "invoices finalized", "run_id", job.Args.RunID, "count", len(res.Invoices),
+			"first", res.Invoices[0].Number, "last", res.Invoices[len(res.Invoices)-1].Number)
+	}
+	return false, res.Busy, tx.Commit(ctx)
+}
+
+// afterFinalize enqueues what follows an invoice's finalization.
+func (w *finalizeRunWorker) afterFinalize(ctx context.Context, tx pgx.Tx, invs []invoices.Finalized) error {
+	return nil
+}

@@ -1,0 +1,117 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// EntryKind is why prepaid credit moved.
+type EntryKind string
+
+const (
+	EntryPayPalPurchase   EntryKind = "paypal_purchase"
+	EntryManualCredit     EntryKind = "manual_credit"
+	EntryReferralReward   EntryKind = "referral_reward"
+	EntryInvoicePayment   EntryKind = "invoice_payment"
+	EntryRefundToCredit   EntryKind = "refund_to_credit"
+	EntryReferralReversal EntryKind = "referral_reversal"
+)
+
+// debit reports whether entries of this kind take credit away.
+func (k EntryKind) debit() bool { return k == EntryInvoicePayment || k == EntryReferralReversal }
+
+// ErrInsufficientCredit is returned by a debit larger than the balance.
+var ErrInsufficientCredit = errors.New("insufficient prepaid credit")
+
+// Entry is one line of the prepaid credit ledger.
+type Entry struct {
+	ID           int64           `json:"id"`
+	AccountID    string          `json:"account_id"`
+	Kind         EntryKind       `json:"kind"`
+	Amount       decimal.Decimal `json:"-"`
+	BalanceAfter decimal.Decimal `json:"-"`
+	Reference    string          `json:"reference"`
+	InvoiceID    *int64          `json:"-"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// NewEntry asks for credit to move. Amount is positive; debits (invoice
+// payments, reversals) are recorded negative by AddEntry.
+type NewEntry struct {
+	AccountID string
+	Kind      EntryKind
+	Amount    decimal.Decimal
+	Reference string
+	InvoiceID *int64
+}
+
+// AddEntry appends an entry to the ledger and moves the account's balance,
+// in tx. It is idempotent by (kind, reference): replaying an entry returns
+// the stored one and created = false, and changes nothing. The account row is
+// locked first, so entries of one account serialise and the balance, which a
+// constraint keeps at or above zero, can never be overdrawn by concurrent
+// collections.
+func AddEntry(ctx context.Context, tx pgx.Tx, e NewEntry) (entry *Entry, created bool, err error) {
+	if !e.Amount.IsPositive() {
+		return nil, false, fmt.Errorf("credit entry %s %s: amount %s is not positive", e.Kind, e.Reference, e.Amount)
+	}
+	if !billing.RoundMoney(e.Amount).Equal(e.Amount) {
+		return nil, false, fmt.Errorf("credit entry %s %s: amount %s has more than two decimals", e.Kind, e.Reference, e.Amount)
+	}
+	var balance decimal.Decimal
+	if err := tx.QueryRow(ctx, `SELECT credit_balance FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, e.AccountID).Scan(&balance); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, fmt.Errorf("credit entry for unknown account %s", e.AccountID)
+		}
+		return nil, false, err
+	}
+	if existing, err := getEntry(ctx, tx, e.Kind, e.Reference); err == nil {
+		if existing.AccountID != e.AccountID || !existing.Amount.Abs().Equal(e.Amount) {
+			return nil, false, fmt.Errorf("credit entry %s %s already exists for %s %s", e.Kind, e.Reference, existing.AccountID, existing.Amount)
+		}
+		return existing, false, nil
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, err
+	}
+	amount := e.Amount
+	if e.Kind.debit() {
+		amount = amount.Neg()
+	}
+	after := balance.Add(amount)
+	if after.IsNegative() {
+		return nil, false, fmt.Errorf("%w: %s has %s, %s %s needs %s", ErrInsufficientCredit, e.AccountID, balance, e.Kind, e.Reference, e.Amount)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE accounts SET credit_balance = $2 WHERE id = $1`, e.AccountID, after); err != nil {
+		return nil, false, err
+	}
+	entry = &Entry{AccountID: e.AccountID, Kind: e.Kind, Amount: amount, BalanceAfter: after, Reference: e.Reference, InvoiceID: e.InvoiceID}
+	err = tx.QueryRow(ctx, `
+		INSERT INTO credit_ledger (account_id, kind, amount, balance_after, reference, invoice_id)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
+		e.AccountID, e.Kind, amount, after, e.Reference, e.InvoiceID).Scan(&entry.ID, &entry.CreatedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	return entry, true, nil
+}
+
+func getEntry(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, kind EntryKind, reference string) (*Entry, error) {
+	var e Entry
+	err := q.QueryRow(ctx, `
+		SELECT id, account_id, kind, amount, balance_after, reference, invoice_id, created_at
+		FROM credit_ledger WHERE kind = $1 AND reference = $2`, kind, reference).
+		Scan(&e.ID, &e.AccountID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.Reference, &e.InvoiceID, &e.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
