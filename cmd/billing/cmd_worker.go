@@ -18,6 +18,7 @@ func (a *app) workerConfig() jobs.Config {
 		SellerCountry: c.SellerCountry,
 		VATRates:      c.VATRates,
 		ShardSize:     c.ShardSize,
+		FinalizeChunk: c.FinalizeChunk,
 		Schedule:      c.Schedule,
 		JobTimeout:    c.JobTimeout,
 		RescueAfter:   c.RescueAfter,

@@ -4,6 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/jobs"
 
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
@@ -11,14 +20,16 @@ import (
 )
 
 // runDemo tells the engine's story on the bundled sample data: it migrates
-// the database, imports the sample files and prints what it did. It is safe
-// to run twice: imports of identical lines change nothing.
+// the database, imports the sample files, bills each sample month through
+// the job pipeline with an in-process worker and prints the invoices. It is
+// safe to run twice: imports of identical lines change nothing and a rerun
+// bills only what isn't billed.
 func runDemo(ctx context.Context, a *app) error {
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
 	}
-	w := a.stderr
+	w := a.stdout
 	fmt.Fprintln(w, "== migrate")
 	applied, err := db.Migrate(ctx, pool)
 	if err != nil {
@@ -48,7 +59,69 @@ func runDemo(ctx context.Context, a *app) error {
 		}
 		printImport(w, res)
 	}
-	return nil
+
+	fmt.Fprintln(w, "== bill each month with an in-process worker")
+	cfg := a.workerConfig()
+	cfg.Schedule = "" // the demo bills its own months
+	cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, err := jobs.NewClient(pool, cfg)
+	if err != nil {
+		return err
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = client.Stop(stopCtx)
+	}()
+	for _, period := range sample.Periods {
+		p := billing.MustPeriod(period)
+		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo"})
+		if err != nil {
+			return err
+		}
+		if _, err := waitRun(ctx, pool, run.ID, io.Discard); err != nil {
+			return err
+		}
+		run, err = invoices.GetRun(ctx, pool, run.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n   %s: run %d issued %d invoices (%d accounts were not billed yet for the period)\n",
+			period, run.ID, run.InvoicesFinalized, run.AccountsTotal)
+		invs, err := invoices.List(ctx, pool, invoices.ListParams{Period: period})
+		if err != nil {
+			return err
+		}
+		if err := printInvoices(w, invs); err != nil {
+			return err
+		}
+	}
+	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	return printCredit(ctx, a, pool)
+}
+
+// printCredit shows the prepaid credit the runs earned (referral rewards).
+func printCredit(ctx context.Context, a *app, pool *pgxpool.Pool) error {
+	rows, err := pool.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE credit_balance > 0 ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	fmt.Fprintln(a.stdout, "\n== prepaid credit")
+	for rows.Next() {
+		var id string
+		var bal decimal.Decimal
+		if err := rows.Scan(&id, &bal); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "   %-16s %10s EUR\n", id, billing.FormatMoney(bal))
+	}
+	return rows.Err()
 }
 
 func printImport(w io.Writer, r *ingest.Result) {

@@ -136,9 +136,12 @@ func TestExitStatuses(t *testing.T) {
 func TestDemoIsRepeatable(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
-	_, _, first := c.run("demo")
+	code, first, errs := c.run("demo")
+	require.Equal(t, 0, code, errs)
 	require.Contains(t, first, "36 lines: 36 inserted")
-	code, _, second := c.run("demo")
-	require.Equal(t, 0, code, second)
+	require.Contains(t, first, "2026-10: run 2 issued 34 invoices (36 accounts were not billed yet for the period)")
+	code, second, errs := c.run("demo")
+	require.Equal(t, 0, code, errs)
 	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")
+	require.Contains(t, second, "2026-10: run 4 issued 0 invoices", "a rerun bills nothing twice")
 }

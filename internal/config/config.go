@@ -27,8 +27,11 @@ type Config struct {
 	// Schedule is the monthly run's cron spec in the billing time zone
 	// (BILLING_SCHEDULE, default "30 0 1 * *"; "off" disables it).
 	Schedule string
-	// ShardSize is the number of accounts drafted per job (BILLING_SHARD_SIZE).
-	ShardSize int
+	// ShardSize is the number of accounts drafted per job (BILLING_SHARD_SIZE,
+	// default 500); FinalizeChunk the number of invoices finalized per
+	// transaction (BILLING_FINALIZE_CHUNK, default 1000).
+	ShardSize     int
+	FinalizeChunk int
 	// JobTimeout bounds one job execution (BILLING_JOB_TIMEOUT, default 30s);
 	// RescueAfter is when a job left running by a killed process is retried
 	// (BILLING_RESCUE_AFTER, default 45s; it must exceed JobTimeout).
@@ -68,8 +71,18 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	if c.Schedule == "off" {
 		c.Schedule = ""
 	}
-	if c.ShardSize, err = strconv.Atoi(get("BILLING_SHARD_SIZE", "500")); err != nil || c.ShardSize < 1 {
-		return nil, fmt.Errorf("BILLING_SHARD_SIZE: want a positive integer")
+	ints := []struct {
+		name string
+		def  string
+		dst  *int
+	}{
+		{"BILLING_SHARD_SIZE", "500", &c.ShardSize},
+		{"BILLING_FINALIZE_CHUNK", "1000", &c.FinalizeChunk},
+	}
+	for _, i := range ints {
+		if *i.dst, err = strconv.Atoi(get(i.name, i.def)); err != nil || *i.dst < 1 {
+			return nil, fmt.Errorf("%s: want a positive integer", i.name)
+		}
 	}
 	durations := []struct {
 		name string
