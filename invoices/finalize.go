@@ -409,25 +409,43 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 			return err
 		}
 	}
-	for _, r := range referee {
-		state := "credited"
+	if len(referee) == 0 {
+		return nil
+	}
+	invIDs := make([]int64, len(referee))
+	refereeIDs := make([]string, len(referee))
+	referrers := make([]string, len(referee))
+	amounts := make([]decimal.Decimal, len(referee))
+	states := make([]string, len(referee))
+	for i, r := range referee {
+		invIDs[i], refereeIDs[i], referrers[i], amounts[i], states[i] = r.d.id, r.d.accountID, r.referrer, r.amount, "credited"
 		if r.pending {
-			state = "pending"
+			states[i] = "pending"
 		}
-		var id int64
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO referral_rewards (referee_invoice_id, referee_account_id, referrer_account_id, period, amount, state)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			r.d.id, r.d.accountID, r.referrer, p.String(), r.amount, state).Scan(&id); err != nil {
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO referral_rewards (referee_invoice_id, referee_account_id, referrer_account_id, period, amount, state)
+		SELECT u.inv, u.referee, u.referrer, $6, u.amount, u.state
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::numeric[], $5::text[]) AS u(inv, referee, referrer, amount, state)
+		RETURNING id, referee_invoice_id, referrer_account_id, amount, state`,
+		invIDs, refereeIDs, referrers, amounts, states, p.String())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, invID int64
+		var referrer, state string
+		var amount decimal.Decimal
+		if err := rows.Scan(&id, &invID, &referrer, &amount, &state); err != nil {
 			return err
 		}
-		if !r.pending {
-			invID := r.d.id
-			res.Credits = append(res.Credits, CreditGrant{AccountID: r.referrer, Amount: r.amount,
+		if state == "credited" {
+			res.Credits = append(res.Credits, CreditGrant{AccountID: referrer, Amount: amount,
 				Reference: fmt.Sprintf("referral_reward:%d", id), InvoiceID: &invID})
 		}
 	}
-	return nil
+	return rows.Err()
 }
 
 // assignNumbers takes the next numbers of the year's counter for the drafts,
