@@ -20,6 +20,8 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // Queues. Runs and their shards are CPU and database work; collection waits
@@ -59,10 +61,21 @@ type Config struct {
 	// TestOnly starts River's maintenance services without their random
 	// start delays (tests only).
 	TestOnly bool
+	// Processor collects payments (the sandbox when nil).
+	Processor payments.Processor
+	// SandboxSEPADelay is when the sandbox settles a SEPA debit after
+	// accepting it (SANDBOX_SEPA_DELAY).
+	SandboxSEPADelay time.Duration
+	// RetryMax caps the delay before a collection that failed technically
+	// is resent (10 minutes).
+	RetryMax time.Duration
 }
 
-// Defaults fills the zero fields.
-func (c *Config) Defaults() {
+// Defaults fills the zero fields. pool serves the sandbox processor.
+func (c *Config) Defaults(pool *pgxpool.Pool) {
+	if c.Processor == nil {
+		c.Processor = &sandbox.Processor{Pool: pool}
+	}
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
@@ -80,6 +93,9 @@ func (c *Config) Defaults() {
 	}
 	if c.FinalizeBudget == 0 {
 		c.FinalizeBudget = 10 * time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 10 * time.Minute
 	}
 	if c.JobTimeout == 0 {
 		c.JobTimeout = 30 * time.Second
@@ -124,13 +140,15 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &billingRunWorker{d: d})
 	river.AddWorker(w, &draftShardWorker{d: d})
 	river.AddWorker(w, &finalizeRunWorker{d: d})
+	river.AddWorker(w, &collectWorker{d: d})
+	river.AddWorker(w, &settleSandboxWorker{d: d})
 	return w
 }
 
 // NewClient builds the client a worker process runs: every worker, the
 // queues and the monthly schedule. Start it to work jobs.
 func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
-	cfg.Defaults()
+	cfg.Defaults(pool)
 	d := &deps{pool: pool, cfg: &cfg}
 	rc := &river.Config{
 		Workers: newWorkers(d),
@@ -161,7 +179,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 // HTTP API, other services written in Go).
 func NewInsertClient(pool *pgxpool.Pool) (*Client, error) {
 	cfg := Config{}
-	cfg.Defaults()
+	cfg.Defaults(pool)
 	return river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: newWorkers(&deps{pool: pool, cfg: &cfg})})
 }
 

@@ -222,7 +222,12 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 	return false, res.Busy, tx.Commit(ctx)
 }
 
-// afterFinalize enqueues what follows an invoice's finalization.
+// afterFinalize enqueues what follows an invoice's finalization: its first
+// collection attempt, at issue time.
 func (w *finalizeRunWorker) afterFinalize(ctx context.Context, tx pgx.Tx, invs []invoices.Finalized) error {
-	return nil
+	numbers := make([]string, len(invs))
+	for i, inv := range invs {
+		numbers[i] = inv.Number
+	}
+	return insertCollections(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), numbers)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
@@ -13,7 +14,10 @@ import (
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/timeline"
+	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/stripe"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -134,7 +138,19 @@ func newAccountsCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImport(a, cmd, args[0], &f, func(ctx context.Context, pool ingest.Beginner, r io.Reader, o ingest.Options) (*ingest.Result, error) {
-				return ingest.ImportAccounts(ctx, pool, r, ingest.AccountsOptions{Options: o})
+				p, err := a.db(ctx)
+				if err != nil {
+					return nil, err
+				}
+				client, err := jobs.NewInsertClient(p)
+				if err != nil {
+					return nil, err
+				}
+				return ingest.ImportAccounts(ctx, pool, r, ingest.AccountsOptions{Options: o,
+					MethodsChanged: func(ctx context.Context, tx pgx.Tx, ids []string) error {
+						_, err := methodsChanged(ctx, tx, client, ids)
+						return err
+					}})
 			})
 		},
 	}
@@ -180,12 +196,36 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var changed []string
-			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				if _, err := accounts.Get(ctx, tx, args[0]); err != nil {
+			if _, err := accounts.Get(ctx, pool, args[0]); err != nil {
+				return err
+			}
+			method := payments.Method{Type: t, ID: pmID}
+			// With Stripe, the method is first set up for off-session use
+			// (for SEPA, that creates the mandate).
+			var mandate string
+			if !a.cfg.Sandbox() {
+				if mandate, err = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}).SetUp(ctx, args[0], method); err != nil {
 					return err
 				}
-				changed, err = payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: args[0], Method: payments.Method{Type: t, ID: pmID}}})
+			}
+			client, err := jobs.NewInsertClient(pool)
+			if err != nil {
+				return err
+			}
+			var changed []string
+			collections := 0
+			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				changed, err = payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: args[0], Method: method}})
+				if err != nil {
+					return err
+				}
+				if mandate != "" {
+					if _, err := tx.Exec(ctx, `UPDATE payment_methods SET mandate_id = $2 WHERE account_id = $1 AND replaced_at IS NULL`, args[0], mandate); err != nil {
+						return err
+					}
+				}
+				// A new payment method pays the unpaid invoices at once.
+				collections, err = methodsChanged(ctx, tx, client, changed)
 				return err
 			})
 			if err != nil {
@@ -195,7 +235,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeJSON(a.stdout, map[string]any{"changed": len(changed) > 0, "account": acc})
+			return writeJSON(a.stdout, map[string]any{"changed": len(changed) > 0, "collections_enqueued": collections, "account": acc})
 		},
 	}
 	setPM.Flags().StringVar(&pmType, "type", "", "card or sepa_debit")
@@ -220,4 +260,21 @@ func printAccount(w io.Writer, acc *accounts.Account) error {
 		acc.ID, acc.Name, acc.Email, acc.Country, opt(acc.VATNumber), acc.Status, acc.CreatedAt.Format("2006-01-02"),
 		opt(acc.ReferredBy), acc.CreditBalance, pm)
 	return err
+}
+
+// methodsChanged records the new payment methods on the timeline and
+// enqueues the collection of the accounts' open invoices, in tx.
+func methodsChanged(ctx context.Context, tx pgx.Tx, client *jobs.Client, accountIDs []string) (int, error) {
+	if len(accountIDs) == 0 {
+		return 0, nil
+	}
+	now := time.Now()
+	events := make([]timeline.Event, len(accountIDs))
+	for i, id := range accountIDs {
+		events[i] = timeline.Event{AccountID: id, At: now, Kind: timeline.KindMethodChanged}
+	}
+	if err := timeline.Record(ctx, tx, events); err != nil {
+		return 0, err
+	}
+	return jobs.CollectOpenInvoices(ctx, tx, client, accountIDs)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/payments"
 )
 
 func newInvoicesCmd(a *app) *cobra.Command {
@@ -30,7 +31,7 @@ func newInvoicesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			invs, err := invoices.List(cmd.Context(), pool, invoices.ListParams{Period: period, AccountID: account})
+			invs, err := payments.ListInvoices(cmd.Context(), pool, invoices.ListParams{Period: period, AccountID: account})
 			if err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ func newInvoicesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			inv, err := invoices.Get(cmd.Context(), pool, args[0])
+			inv, err := payments.GetInvoice(cmd.Context(), pool, args[0])
 			if err != nil {
 				return err
 			}

@@ -2,18 +2,34 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/billingengine/engine/internal/httpapi"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/faulty"
+	"github.com/billingengine/engine/payments/paypal"
+	"github.com/billingengine/engine/payments/sandbox"
+	"github.com/billingengine/engine/payments/stripe"
 )
 
 // workerConfig turns the process configuration into the workers'.
-func (a *app) workerConfig() jobs.Config {
+func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	c := a.cfg
+	proc, err := a.processor(pool)
+	if err != nil {
+		return jobs.Config{}, err
+	}
 	return jobs.Config{
+		Processor:        proc,
+		SandboxSEPADelay: c.SandboxSEPADelay,
 		Location:      c.Location,
 		SellerCountry: c.SellerCountry,
 		VATRates:      c.VATRates,
@@ -23,7 +39,24 @@ func (a *app) workerConfig() jobs.Config {
 		JobTimeout:    c.JobTimeout,
 		RescueAfter:   c.RescueAfter,
 		Logger:        a.log,
+	}, nil
+}
+
+// processor is Stripe when STRIPE_SECRET_KEY is set, else the sandbox,
+// wrapped with SANDBOX_FAULTS when those are asked for.
+func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, error) {
+	if !a.cfg.Sandbox() {
+		return stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}), nil
 	}
+	var p payments.Processor = &sandbox.Processor{Pool: pool}
+	if a.cfg.SandboxFaults != "" {
+		fc, err := faulty.Parse(a.cfg.SandboxFaults)
+		if err != nil {
+			return nil, fmt.Errorf("SANDBOX_FAULTS: %w", err)
+		}
+		p = faulty.New(p, fc)
+	}
+	return p, nil
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
@@ -35,15 +68,16 @@ func newWorkerCmd(a *app) *cobra.Command {
 		Short: "Work jobs until stopped (SIGINT/SIGTERM finish the jobs in flight), or until none is due",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if httpAddr != "" {
-				return usagef("--http is not available yet")
-			}
 			ctx := cmd.Context()
 			pool, err := a.db(ctx)
 			if err != nil {
 				return err
 			}
-			client, err := jobs.NewClient(pool, a.workerConfig())
+			wcfg, err := a.workerConfig(pool)
+			if err != nil {
+				return err
+			}
+			client, err := jobs.NewClient(pool, wcfg)
 			if err != nil {
 				return err
 			}
@@ -53,6 +87,12 @@ func newWorkerCmd(a *app) *cobra.Command {
 				return err
 			}
 			a.log.Info("worker started", "until_idle", untilIdle)
+			var srv *http.Server
+			if httpAddr != "" {
+				if srv, err = a.serveHTTP(pool, client, httpAddr); err != nil {
+					return err
+				}
+			}
 			var waitErr error
 			if untilIdle {
 				waitErr = jobs.WaitIdle(ctx, pool, horizon, 200*time.Millisecond)
@@ -60,6 +100,11 @@ func newWorkerCmd(a *app) *cobra.Command {
 				<-ctx.Done()
 			}
 			a.log.Info("worker stopping: finishing the jobs in flight")
+			if srv != nil {
+				shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = srv.Shutdown(shutdownCtx)
+				cancel()
+			}
 			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := client.Stop(stopCtx); err != nil {
@@ -80,4 +125,44 @@ func newWorkerCmd(a *app) *cobra.Command {
 	cmd.Flags().DurationVar(&horizon, "idle-horizon", time.Minute, "with --until-idle, scheduled or retrying jobs due within this count as work")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP API on ADDR")
 	return cmd
+}
+
+// serveHTTP starts the HTTP API on addr, next to the workers.
+func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string) (*http.Server, error) {
+	purchaser, err := a.purchaser()
+	if err != nil {
+		return nil, err
+	}
+	api := httpapi.New(httpapi.Config{
+		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // POST /v1/usage may carry a large file
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	a.log.Info("serving HTTP", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP server stopped", "error", err)
+		}
+	}()
+	return srv, nil
+}
+
+// purchaser is PayPal when PAYPAL_CLIENT_ID and PAYPAL_SECRET are set,
+// else the sandbox, which captures at once.
+func (a *app) purchaser() (paypal.Purchaser, error) {
+	c := a.cfg
+	if c.PayPalClientID == "" || c.PayPalSecret == "" {
+		return paypal.Sandbox{}, nil
+	}
+	return paypal.NewClient(paypal.Config{ClientID: c.PayPalClientID, Secret: c.PayPalSecret, APIBase: c.PayPalAPIURL,
+		ReturnURL: c.PayPalReturnURL, CancelURL: c.PayPalReturnURL, WebhookID: c.PayPalWebhookID})
 }

@@ -61,7 +61,10 @@ func runDemo(ctx context.Context, a *app) error {
 	}
 
 	fmt.Fprintln(w, "== bill each month with an in-process worker")
-	cfg := a.workerConfig()
+	cfg, err := a.workerConfig(pool)
+	if err != nil {
+		return err
+	}
 	cfg.Schedule = "" // the demo bills its own months
 	cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	client, err := jobs.NewClient(pool, cfg)

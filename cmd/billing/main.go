@@ -131,6 +131,7 @@ func newRoot(a *app) *cobra.Command {
 		newRunCmd(a),
 		newWorkerCmd(a),
 		newInvoicesCmd(a),
+		newCreditCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

@@ -37,7 +37,30 @@ type Config struct {
 	// (BILLING_RESCUE_AFTER, default 45s; it must exceed JobTimeout).
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
+
+	// Stripe, when StripeSecretKey is set (STRIPE_SECRET_KEY,
+	// STRIPE_WEBHOOK_SECRET; STRIPE_API_URL points at another server, such
+	// as stripe-mock).
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIURL        string
+	// PayPal, when both are set (PAYPAL_CLIENT_ID, PAYPAL_SECRET;
+	// PAYPAL_API_URL defaults to the sandbox, PAYPAL_WEBHOOK_ID verifies
+	// webhooks, PAYPAL_RETURN_URL is where buyers come back after approving).
+	PayPalClientID  string
+	PayPalSecret    string
+	PayPalAPIURL    string
+	PayPalWebhookID string
+	PayPalReturnURL string
+	// SandboxSEPADelay is when the sandbox settles a SEPA debit
+	// (SANDBOX_SEPA_DELAY, default 0s); SandboxFaults injects processor
+	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
+	SandboxSEPADelay time.Duration
+	SandboxFaults    string
 }
+
+// Sandbox reports whether payments go to the sandbox processors.
+func (c *Config) Sandbox() bool { return c.StripeSecretKey == "" }
 
 // FromEnv reads the configuration from the process environment.
 func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
@@ -84,6 +107,15 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("%s: want a positive integer", i.name)
 		}
 	}
+	c.StripeSecretKey = get("STRIPE_SECRET_KEY", "")
+	c.StripeWebhookSecret = get("STRIPE_WEBHOOK_SECRET", "")
+	c.StripeAPIURL = get("STRIPE_API_URL", "")
+	c.PayPalClientID = get("PAYPAL_CLIENT_ID", "")
+	c.PayPalSecret = get("PAYPAL_SECRET", "")
+	c.PayPalAPIURL = get("PAYPAL_API_URL", "https://api-m.sandbox.paypal.com")
+	c.PayPalWebhookID = get("PAYPAL_WEBHOOK_ID", "")
+	c.PayPalReturnURL = get("PAYPAL_RETURN_URL", "http://localhost:8080/paypal/return")
+	c.SandboxFaults = get("SANDBOX_FAULTS", "")
 	durations := []struct {
 		name string
 		def  string
@@ -91,10 +123,11 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	}{
 		{"BILLING_JOB_TIMEOUT", "30s", &c.JobTimeout},
 		{"BILLING_RESCUE_AFTER", "45s", &c.RescueAfter},
+		{"SANDBOX_SEPA_DELAY", "0s", &c.SandboxSEPADelay},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(get(d.name, d.def))
-		if err != nil || v <= 0 {
+		if err != nil || v < 0 || (v == 0 && d.name != "SANDBOX_SEPA_DELAY") {
 			return nil, fmt.Errorf("%s: want a duration such as 30s", d.name)
 		}
 		*d.dst = v

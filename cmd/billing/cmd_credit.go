@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/timeline"
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/paypal"
+)
+
+var amountRE = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,2})?$`)
+
+// parseAmount reads a positive amount of money with at most two decimals.
+func parseAmount(s string) (decimal.Decimal, error) {
+	if !amountRE.MatchString(s) {
+		return decimal.Zero, usagef("--amount must be a positive amount such as 25.00, got %q", s)
+	}
+	d := decimal.RequireFromString(s)
+	if !d.IsPositive() {
+		return decimal.Zero, usagef("--amount must be positive, got %q", s)
+	}
+	return d, nil
+}
+
+func newCreditCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "credit", Short: "Prepaid credit"}
+
+	var account, amount, reference string
+	add := &cobra.Command{
+		Use:   "add --account ID --amount X --reference REF",
+		Short: "Add prepaid credit by hand (idempotent by reference); open invoices are collected at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			amt, err := parseAmount(amount)
+			if err != nil {
+				return err
+			}
+			if reference == "" {
+				return usagef("--reference is required: it makes the credit idempotent")
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			client, err := jobs.NewInsertClient(pool)
+			if err != nil {
+				return err
+			}
+			res, err := addCredit(ctx, pool, client, account, payments.EntryManualCredit, amt, "manual:"+reference, reference)
+			if err != nil {
+				return err
+			}
+			return writeJSON(a.stdout, res)
+		},
+	}
+	add.Flags().StringVar(&account, "account", "", "the account (required)")
+	add.Flags().StringVar(&amount, "amount", "", "the amount in EUR, e.g. 25.00 (required)")
+	add.Flags().StringVar(&reference, "reference", "", "finance's reference for this credit (required; unique)")
+	for _, f := range []string{"account", "amount", "reference"} {
+		_ = add.MarkFlagRequired(f)
+	}
+
+	var buyAccount, buyAmount string
+	buy := &cobra.Command{
+		Use:   "buy --account ID --amount X",
+		Short: "Buy prepaid credit with PayPal: prints the approval link (the sandbox approves and captures at once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			amt, err := parseAmount(buyAmount)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := accounts.Get(ctx, pool, buyAccount); err != nil {
+				return err
+			}
+			purchaser, err := a.purchaser()
+			if err != nil {
+				return err
+			}
+			purchase, err := paypal.Buy(ctx, pool, purchaser, buyAccount, amt)
+			if err != nil {
+				return err
+			}
+			if _, sandbox := purchaser.(paypal.Sandbox); !sandbox {
+				return writeJSON(a.stdout, purchase)
+			}
+			client, err := jobs.NewInsertClient(pool)
+			if err != nil {
+				return err
+			}
+			c, err := paypal.CaptureOrder(ctx, purchaser, purchase.OrderID)
+			if err != nil {
+				return err
+			}
+			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				captured, err := paypal.RecordCapture(ctx, tx, c, time.Now())
+				if err != nil {
+					return err
+				}
+				if captured.Credited {
+					_, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{buyAccount})
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			purchase.Status = c.Status
+			return writeJSON(a.stdout, purchase)
+		},
+	}
+	buy.Flags().StringVar(&buyAccount, "account", "", "the account (required)")
+	buy.Flags().StringVar(&buyAmount, "amount", "", "the amount in EUR (required)")
+	_ = buy.MarkFlagRequired("account")
+	_ = buy.MarkFlagRequired("amount")
+
+	cmd.AddCommand(add, buy)
+	return cmd
+}
+
+// creditResult is what `credit add` prints.
+type creditResult struct {
+	AccountID   string `json:"account_id"`
+	Amount      string `json:"amount"`
+	Reference   string `json:"reference"`
+	Created     bool   `json:"created"`
+	Balance     string `json:"credit_balance"`
+	Collections int    `json:"collections_enqueued"`
+}
+
+// addCredit writes a credit entry and, when it is new, enqueues the
+// collection of the account's open invoices, in one transaction.
+func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) (*creditResult, error) {
+	res := &creditResult{AccountID: accountID, Amount: billing.FormatMoney(amount), Reference: shownRef}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := accounts.Get(ctx, tx, accountID); err != nil {
+			return err
+		}
+		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: kind, Amount: amount, Reference: ledgerRef})
+		if err != nil {
+			return err
+		}
+		res.Created = created
+		res.Balance = billing.FormatMoney(entry.BalanceAfter)
+		if !created {
+			acc, err := accounts.Get(ctx, tx, accountID)
+			if err != nil {
+				return err
+			}
+			res.Balance = acc.CreditBalance
+			return nil
+		}
+		if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded,
+			Data: map[string]any{"amount": res.Amount, "kind": string(kind), "reference": shownRef}}}); err != nil {
+			return err
+		}
+		res.Collections, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{accountID})
+		return err
+	})
+	if errors.Is(err, accounts.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("adding credit: %w", err)
+	}
+	return res, nil
+}

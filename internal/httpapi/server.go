@@ -1,0 +1,166 @@
+// Package httpapi serves the engine over HTTP (SPEC §8): the payment
+// processors' webhooks, the PayPal return, health and, for other services
+// and finance staff, the API. JSON in and out; errors are
+// {"error":{"code":"…","message":"…"}}. It only wires requests to the
+// packages that own the work.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/paypal"
+)
+
+// Config is what the server needs.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Jobs inserts the jobs requests trigger.
+	Jobs *jobs.Client
+	// StripeWebhookSecret verifies /webhooks/stripe.
+	StripeWebhookSecret string
+	// PayPal captures credit purchases and verifies /webhooks/paypal.
+	PayPal paypal.Purchaser
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// MaxBodyBytes bounds request bodies (1 MiB when zero); MaxUsageBytes
+	// bounds POST /v1/usage (256 MiB when zero).
+	MaxBodyBytes  int64
+	MaxUsageBytes int64
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxUsageBytes == 0 {
+		cfg.MaxUsageBytes = 256 << 20
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
+	s.mux.HandleFunc("POST /webhooks/paypal", s.paypalWebhook)
+	s.mux.HandleFunc("GET /paypal/return", s.paypalReturn)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// ServeHTTP gives every request an id (echoed in X-Request-Id and in the
+// logs), a body limit, and a log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	limit := s.cfg.MaxBodyBytes
+	if r.URL.Path == "/v1/usage" {
+		limit = s.cfg.MaxUsageBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	s.mux.ServeHTTP(rec, r)
+	s.cfg.Logger.InfoContext(r.Context(), "http", "request_id", id, "method", r.Method, "path", r.URL.Path,
+		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// apiError is the error body of SPEC §8.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, message
+	writeJSON(w, status, e)
+}
+
+// internalError logs err and answers 500 without leaking it.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	s.cfg.Logger.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
+}
+
+// readBody reads the whole body, answering 413 when it is too large.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := readAll(r)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Pool.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,308 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/faulty"
+	"github.com/billingengine/engine/payments/sandbox"
+)
+
+// payAccounts are one account per way of paying, each using 100 h of a
+// 0.10/h resource in October (10.00, plus 20 % French VAT: 12.00).
+const payAccounts = `{"id":"visa","name":"V","email":"v@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
+{"id":"declined","name":"D","email":"d@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"card","id":"pm_card_chargeDeclined"}}
+{"id":"broke","name":"B","email":"b@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"card","id":"pm_card_chargeDeclinedInsufficientFunds"}}
+{"id":"sepa","name":"S","email":"s@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"sepa_debit","id":"pm_sepa_debit_success"}}
+{"id":"sepafail","name":"SF","email":"sf@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"sepa_debit","id":"pm_sepa_debit_fail"}}
+{"id":"nomethod","name":"N","email":"n@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z"}
+{"id":"prepaid","name":"P","email":"p@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z"}
+{"id":"partial","name":"PA","email":"pa@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
+`
+
+func (tb *testBundle) loadPayers(t *testing.T) {
+	t.Helper()
+	tb.load(t, "catalog", `{"resource":"c","description":"C","price_per_hour":"0.10","effective_from":"2026-01-01T00:00:00Z"}`)
+	tb.load(t, "accounts", payAccounts)
+	var usage strings.Builder
+	for _, acc := range []string{"visa", "declined", "broke", "sepa", "sepafail", "nomethod", "prepaid", "partial"} {
+		fmt.Fprintf(&usage, `{"id":"u-%s","account_id":"%s","app":"a","resource":"c","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-05T04:00:00Z"}`+"\n", acc, acc)
+	}
+	tb.load(t, "usage", usage.String())
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+		for acc, amount := range map[string]string{"prepaid": "50.00", "partial": "5.00"} {
+			if _, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: acc, Kind: payments.EntryManualCredit,
+				Amount: decimal.RequireFromString(amount), Reference: "test:" + acc}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func (tb *testBundle) waitIdle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, jobs.WaitIdle(ctx, tb.pool, time.Minute, 50*time.Millisecond))
+}
+
+type collected struct {
+	status, paid, credit string
+	attempts           []string
+}
+
+func (tb *testBundle) collected(t *testing.T) map[string]collected {
+	t.Helper()
+	rows, err := tb.pool.Query(context.Background(), `
+		SELECT i.account_id, i.status, i.amount_paid::text, i.credit_applied::text,
+		       coalesce(array_agg(pa.state || ':' || pa.code || ':' || pa.amount ORDER BY pa.attempt) FILTER (WHERE pa.id IS NOT NULL), '{}')
+		FROM invoices i LEFT JOIN payment_attempts pa ON pa.invoice_id = i.id
+		GROUP BY i.id`)
+	require.NoError(t, err)
+	out := map[string]collected{}
+	for rows.Next() {
+		var acc string
+		var c collected
+		require.NoError(t, rows.Scan(&acc, &c.status, &c.paid, &c.credit, &c.attempts))
+		out[acc] = c
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// requireBooksBalance checks what audit checks of payments: amount paid is
+// credit applied plus succeeded charges, the sandbox took one charge per
+// attempt sent, and the ledger sums to the balances.
+func requireBooksBalance(t *testing.T, tb *testBundle) {
+	t.Helper()
+	ctx := context.Background()
+	var bad int
+	require.NoError(t, tb.pool.QueryRow(ctx, `
+		SELECT count(*) FROM invoices i
+		WHERE i.amount_paid <> i.credit_applied + coalesce((SELECT sum(amount) FROM payment_attempts pa
+		                                                    WHERE pa.invoice_id = i.id AND pa.state = 'succeeded'), 0)`).Scan(&bad))
+	require.Zero(t, bad, "amount_paid != credit applied + succeeded charges")
+	require.NoError(t, tb.pool.QueryRow(ctx, `
+		SELECT count(*) FROM payment_attempts pa LEFT JOIN sandbox_charges c ON c.idempotency_key = pa.idempotency_key
+		WHERE pa.state <> 'pending' AND (c.idempotency_key IS NULL OR c.amount <> pa.amount)`).Scan(&bad))
+	require.Zero(t, bad, "decided attempts without their one sandbox charge")
+	require.NoError(t, tb.pool.QueryRow(ctx, `
+		SELECT count(*) FROM accounts a
+		WHERE a.credit_balance <> coalesce((SELECT sum(amount) FROM credit_ledger l WHERE l.account_id = a.id), 0)`).Scan(&bad))
+	require.Zero(t, bad, "credit balance != Σ ledger")
+}
+
+func TestCollectionOutcomes(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	tb.waitIdle(t)
+
+	got := tb.collected(t)
+	require.Equal(t, collected{"paid", "12.00", "0.00", []string{"succeeded::12.00"}}, got["visa"])
+	require.Equal(t, collected{"open", "0.00", "0.00", []string{"declined:generic_decline:12.00"}}, got["declined"])
+	require.Equal(t, collected{"open", "0.00", "0.00", []string{"declined:insufficient_funds:12.00"}}, got["broke"])
+	require.Equal(t, collected{"paid", "12.00", "0.00", []string{"succeeded::12.00"}}, got["sepa"], "settled after processing")
+	require.Equal(t, collected{"open", "0.00", "0.00", []string{"failed:debit_failed:12.00"}}, got["sepafail"])
+	require.Equal(t, collected{"open", "0.00", "0.00", []string{}}, got["nomethod"])
+	require.Equal(t, collected{"paid", "12.00", "12.00", []string{}}, got["prepaid"])
+	require.Equal(t, collected{"paid", "12.00", "5.00", []string{"succeeded::7.00"}}, got["partial"])
+	requireBooksBalance(t, tb)
+
+	var balance string
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT credit_balance::text FROM accounts WHERE id = 'prepaid'`).Scan(&balance))
+	require.Equal(t, "38.00", balance)
+
+	// The invoice JSON shows the attempts, and credit as credit_applied.
+	list, err := payments.ListInvoices(context.Background(), tb.pool, invoicesOf("2026-10"))
+	require.NoError(t, err)
+	for _, inv := range list {
+		switch inv.AccountID {
+		case "partial":
+			require.Equal(t, "5.00 12.00 0.00", inv.CreditApplied+" "+inv.AmountPaid+" "+inv.AmountDue)
+			require.Len(t, inv.Attempts, 1)
+			require.Equal(t, "card 7.00 succeeded", inv.Attempts[0].Method+" "+inv.Attempts[0].Amount+" "+inv.Attempts[0].Outcome)
+		case "broke":
+			require.Equal(t, "insufficient_funds", inv.Attempts[0].Code)
+			require.Equal(t, "12.00", inv.AmountDue)
+		}
+	}
+
+	// Every outcome is on the account's timeline.
+	var kinds string
+	require.NoError(t, tb.pool.QueryRow(context.Background(),
+		`SELECT string_agg(kind, ',' ORDER BY id) FROM account_events WHERE account_id = 'sepa'`).Scan(&kinds))
+	require.Equal(t, "invoice_issued,payment_processing,payment_succeeded", kinds)
+}
+
+func TestProcessingStaysUntilSettled(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.cfg.SandboxSEPADelay = time.Hour
+	tb.loadPayers(t)
+	tb.run(t, tb.startWorker(t), "2026-10")
+	tb.waitIdle(t)
+	got := tb.collected(t)
+	require.Equal(t, collected{"processing", "0.00", "0.00", []string{"processing::12.00"}}, got["sepa"])
+	require.Equal(t, collected{"processing", "0.00", "0.00", []string{"processing::12.00"}}, got["sepafail"])
+}
+
+// Faults before and after the processor acts (a 500, a timeout that loses
+// the answer) never charge twice and never lose a payment.
+func TestCollectionSurvivesProcessorFaults(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.cfg.Processor = faulty.New(&sandbox.Processor{Pool: tb.pool}, faulty.Config{Before: 0.3, After: 0.3, Seed: 7})
+	tb.loadPayers(t)
+	tb.run(t, tb.startWorker(t), "2026-10")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var pending int
+		require.NoError(t, tb.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM payment_attempts WHERE state IN ('pending', 'processing')`).Scan(&pending))
+		if pending == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "%d attempts still unresolved", pending)
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := tb.collected(t)
+	require.Equal(t, "paid", got["visa"].status)
+	require.Equal(t, []string{"succeeded::12.00"}, got["visa"].attempts, "one attempt, however many retries")
+	require.Equal(t, []string{"declined:generic_decline:12.00"}, got["declined"].attempts)
+	require.Equal(t, "paid", got["sepa"].status)
+	require.Equal(t, "paid", got["partial"].status)
+	requireBooksBalance(t, tb)
+	var charges, attempts int
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM sandbox_charges), (SELECT count(*) FROM payment_attempts)`).Scan(&charges, &attempts))
+	require.Equal(t, attempts, charges)
+}
+
+// Many collections of one invoice at once charge it once.
+func TestConcurrentCollectionsChargeOnce(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.cfg.Processor = &slowProcessor{Processor: &sandbox.Processor{Pool: tb.pool}, delay: 200 * time.Millisecond}
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	ctx := context.Background()
+	var number string
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT number FROM invoices WHERE account_id = 'declined'`).Scan(&number))
+	tb.waitIdle(t)
+	// The declined card's invoice is open: ten collections race for it.
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := client.Insert(ctx, jobs.CollectInvoiceArgs{InvoiceNumber: number}, nil)
+			require.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	tb.waitIdle(t)
+	var attempts, charges int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id WHERE i.number = $1`, number).Scan(&attempts))
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM sandbox_charges WHERE idempotency_key LIKE $1`, number+"-%").Scan(&charges))
+	require.Equal(t, attempts, charges, "one charge per attempt")
+	require.LessOrEqual(t, attempts, 11, "each collection makes at most one new attempt")
+	requireBooksBalance(t, tb)
+}
+
+type slowProcessor struct {
+	payments.Processor
+	delay time.Duration
+}
+
+func (p *slowProcessor) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	time.Sleep(p.delay)
+	return p.Processor.Charge(ctx, req)
+}
+
+// Concurrent collections of an account's invoices never overdraw its
+// credit: the account row serialises them and a constraint backs it.
+func TestConcurrentCreditNeverOverdraws(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	tb.load(t, "accounts", `{"id":"acc","name":"A","email":"a@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z"}`)
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+		_, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: "acc", Kind: payments.EntryManualCredit, Amount: decimal.NewFromInt(100), Reference: "seed"})
+		return err
+	}))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+				_, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: "acc", Kind: payments.EntryInvoicePayment,
+					Amount: decimal.NewFromInt(7), Reference: fmt.Sprintf("debit-%d", i)})
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ok++
+			} else {
+				require.ErrorIs(t, err, payments.ErrInsufficientCredit)
+				refused++
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 14, ok, "14 × 7 = 98 fit in 100")
+	require.Equal(t, 16, refused)
+	var balance, sum string
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT credit_balance::text, (SELECT sum(amount)::text FROM credit_ledger) FROM accounts`).Scan(&balance, &sum))
+	require.Equal(t, "2.00", balance)
+	require.Equal(t, "2.00", sum)
+	// Even a statement that bypasses the ledger can't make it negative.
+	_, err := tb.pool.Exec(ctx, `UPDATE accounts SET credit_balance = -1`)
+	require.Error(t, err)
+}
+
+func TestManualCreditIsIdempotent(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	tb.load(t, "accounts", `{"id":"acc","name":"A","email":"a@example.test","country":"FR","created_at":"2026-01-01T00:00:00Z"}`)
+	add := func(amount int64) (bool, error) {
+		var created bool
+		err := pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+			var err error
+			_, created, err = payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: "acc", Kind: payments.EntryManualCredit, Amount: decimal.NewFromInt(amount), Reference: "REF-1"})
+			return err
+		})
+		return created, err
+	}
+	created, err := add(10)
+	require.NoError(t, err)
+	require.True(t, created)
+	created, err = add(10)
+	require.NoError(t, err)
+	require.False(t, created)
+	_, err = add(11)
+	require.ErrorContains(t, err, "already exists")
+	var balance string
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT credit_balance::text FROM accounts`).Scan(&balance))
+	require.Equal(t, "10.00", balance)
+}

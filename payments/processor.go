@@ -1,0 +1,89 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+)
+
+// Outcome is what became of a collection attempt.
+type Outcome string
+
+const (
+	// OutcomeSucceeded: the money is collected.
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeDeclined: the processor refused (a card decline). A business
+	// outcome: dunning retries later with a new attempt.
+	OutcomeDeclined Outcome = "declined"
+	// OutcomeProcessing: accepted, settled later (SEPA direct debit).
+	OutcomeProcessing Outcome = "processing"
+	// OutcomeFailed: a processing payment that did not settle.
+	OutcomeFailed Outcome = "failed"
+)
+
+// ChargeRequest asks a processor to collect Amount from an account's
+// payment method. IdempotencyKey identifies the attempt: sending the same
+// request again, however many times, charges at most once.
+type ChargeRequest struct {
+	IdempotencyKey string
+	InvoiceNumber  string
+	Attempt        int
+	AccountID      string
+	Amount         decimal.Decimal
+	Currency       string
+	Method         Method
+	MandateID      string
+}
+
+// ChargeResult is a processor's answer.
+type ChargeResult struct {
+	Outcome Outcome
+	// Code says why a charge was declined or failed (insufficient_funds…).
+	Code string
+	// Reference is the processor's id for the payment (a PaymentIntent).
+	Reference string
+}
+
+// Processor collects money from payment methods: Stripe, or the sandbox
+// that behaves like Stripe's test mode.
+//
+// Charge must return a *TechnicalError (or an error wrapping one) when it
+// could not learn the outcome, so the caller retries the same request with
+// the same key; any other outcome is a business answer and is recorded.
+type Processor interface {
+	Name() string
+	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
+}
+
+// TechnicalError is a failure that says nothing of the payment: a timeout,
+// a 5xx, a connection lost. Reached tells whether the request may have got
+// to the processor; like pgconn.SafeToRetry, SafeToRetry reports when it
+// provably did not. Either way the attempt is retried with its own key —
+// never as a new attempt, which is how systems charge twice.
+type TechnicalError struct {
+	Op      string
+	Reached bool
+	Err     error
+}
+
+func (e *TechnicalError) Error() string {
+	where := "before reaching the processor"
+	if e.Reached {
+		where = "outcome unknown"
+	}
+	return fmt.Sprintf("%s: %s: %v", e.Op, where, e.Err)
+}
+
+func (e *TechnicalError) Unwrap() error { return e.Err }
+
+// SafeToRetry reports whether the request provably did not reach the
+// processor.
+func (e *TechnicalError) SafeToRetry() bool { return !e.Reached }
+
+// IsTechnical reports whether err is a technical failure.
+func IsTechnical(err error) bool {
+	var te *TechnicalError
+	return errors.As(err, &te)
+}

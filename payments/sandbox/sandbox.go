@@ -1,0 +1,120 @@
+// Package sandbox is the payment processor the engine uses when no Stripe
+// or PayPal keys are set: it behaves like Stripe's test mode, keyed by
+// payment method id (SPEC §4), and keeps its own books in sandbox_charges,
+// one row per idempotency key, so that a charge can never be taken twice
+// and a duplicate would be visible to audit.
+//
+// It stands for a system outside the engine: it commits its charges in its
+// own transactions, never in the caller's.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/payments"
+)
+
+// Name is the processor name recorded on attempts.
+const Name = "sandbox"
+
+// Test payment methods (Stripe's test ids).
+const (
+	CardVisa                      = "pm_card_visa"
+	CardDeclined                  = "pm_card_chargeDeclined"
+	CardDeclinedInsufficientFunds = "pm_card_chargeDeclinedInsufficientFunds"
+	SEPASuccess                   = "pm_sepa_debit_success"
+	SEPAFail                      = "pm_sepa_debit_fail"
+)
+
+// declines maps the test cards that decline to their decline code.
+var declines = map[string]string{
+	CardDeclined:                            "generic_decline",
+	CardDeclinedInsufficientFunds:           "insufficient_funds",
+	"pm_card_chargeDeclinedExpiredCard":     "expired_card",
+	"pm_card_chargeDeclinedLostCard":        "lost_card",
+	"pm_card_chargeDeclinedStolenCard":      "stolen_card",
+	"pm_card_chargeDeclinedIncorrectCvc":    "incorrect_cvc",
+	"pm_card_chargeDeclinedProcessingError": "processing_error",
+}
+
+// Processor is the sandbox processor.
+type Processor struct {
+	Pool *pgxpool.Pool
+}
+
+var _ payments.Processor = (*Processor)(nil)
+
+func (p *Processor) Name() string { return Name }
+
+// behaviour is what a payment method does when charged.
+func behaviour(m payments.Method) (payments.Outcome, string) {
+	switch {
+	case m.Type == payments.MethodCard && declines[m.ID] != "":
+		return payments.OutcomeDeclined, declines[m.ID]
+	case m.Type == payments.MethodCard && strings.HasPrefix(m.ID, "pm_card_"):
+		return payments.OutcomeSucceeded, ""
+	case m.Type == payments.MethodSEPADebit && strings.HasPrefix(m.ID, "pm_sepa_debit"):
+		return payments.OutcomeProcessing, ""
+	default:
+		return payments.OutcomeDeclined, "resource_missing"
+	}
+}
+
+// ErrIdempotencyMismatch is returned when a key is reused with another
+// amount or payment method, as Stripe refuses it.
+var ErrIdempotencyMismatch = errors.New("idempotency key reused with different parameters")
+
+// Charge takes the payment once per idempotency key: a repeated request
+// returns the first answer.
+func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	outcome, code := behaviour(req.Method)
+	var res payments.ChargeResult
+	var amount decimal.Decimal
+	var pm string
+	err := pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO sandbox_charges (idempotency_key, reference, payment_method_id, amount, outcome, code)
+			VALUES ($1, 'sbx_' || md5($1), $2, $3, $4, $5)
+			ON CONFLICT (idempotency_key) DO NOTHING`,
+			req.IdempotencyKey, req.Method.ID, req.Amount, outcome, code); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT reference, payment_method_id, amount, outcome, code FROM sandbox_charges WHERE idempotency_key = $1`,
+			req.IdempotencyKey).Scan(&res.Reference, &pm, &amount, &res.Outcome, &res.Code)
+	})
+	if err != nil {
+		return payments.ChargeResult{}, &payments.TechnicalError{Op: "sandbox charge", Reached: true, Err: err}
+	}
+	if pm != req.Method.ID || !amount.Equal(req.Amount) {
+		return payments.ChargeResult{}, fmt.Errorf("%w: %s", ErrIdempotencyMismatch, req.IdempotencyKey)
+	}
+	return res, nil
+}
+
+// Settle decides a processing SEPA charge, once: pm_sepa_debit_fail fails,
+// the others succeed. It returns the outcome and the key of the charge.
+func Settle(ctx context.Context, tx pgx.Tx, reference string) (outcome payments.Outcome, code, key string, err error) {
+	var pm string
+	var settled *string
+	err = tx.QueryRow(ctx, `SELECT idempotency_key, payment_method_id, settled_outcome, code FROM sandbox_charges WHERE reference = $1 FOR UPDATE`, reference).
+		Scan(&key, &pm, &settled, &code)
+	if err != nil {
+		return "", "", "", fmt.Errorf("sandbox charge %s: %w", reference, err)
+	}
+	if settled != nil {
+		return payments.Outcome(*settled), code, key, nil
+	}
+	outcome, code = payments.OutcomeSucceeded, ""
+	if pm == SEPAFail {
+		outcome, code = payments.OutcomeFailed, "debit_failed"
+	}
+	_, err = tx.Exec(ctx, `UPDATE sandbox_charges SET settled_outcome = $2, code = $3, settled_at = now() WHERE reference = $1`, reference, outcome, code)
+	return outcome, code, key, err
+}

@@ -1,0 +1,225 @@
+// Package stripe collects payments through Stripe (stripe-go v76, API
+// version 2023-10-16) when STRIPE_SECRET_KEY is set: a Customer per account,
+// card charges as off-session PaymentIntents, SEPA direct debits under a
+// mandate set up with a SetupIntent, and settlement through signed
+// webhooks.
+//
+// Every PaymentIntent carries the attempt's idempotency key. stripe-go
+// retries network failures itself with that same key, which is right within
+// an attempt; a dunning retry is a new attempt and sends a new key.
+package stripe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	sg "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/billingengine/engine/payments"
+)
+
+// Name is the processor name recorded on attempts.
+const Name = "stripe"
+
+// APIVersion is the Stripe API version the engine speaks; webhook endpoints
+// must be created with it, or their events are refused.
+const APIVersion = sg.APIVersion
+
+// Config connects to Stripe.
+type Config struct {
+	SecretKey string
+	// URL overrides the API's address (stripe-mock in tests).
+	URL string
+	// HTTPClient overrides the transport.
+	HTTPClient *http.Client
+	// MaxNetworkRetries is stripe-go's own retry count per request (same
+	// idempotency key); default 2.
+	MaxNetworkRetries int64
+}
+
+// Processor charges through Stripe.
+type Processor struct {
+	api  *client.API
+	pool *pgxpool.Pool
+}
+
+var _ payments.Processor = (*Processor)(nil)
+
+// New returns a Stripe processor; pool keeps the account → Customer map.
+func New(pool *pgxpool.Pool, cfg Config) *Processor {
+	retries := cfg.MaxNetworkRetries
+	if retries == 0 {
+		retries = 2
+	}
+	bc := &sg.BackendConfig{MaxNetworkRetries: sg.Int64(retries), LeveledLogger: &sg.LeveledLogger{Level: sg.LevelError}}
+	if cfg.URL != "" {
+		bc.URL = sg.String(cfg.URL)
+	}
+	if cfg.HTTPClient != nil {
+		bc.HTTPClient = cfg.HTTPClient
+	}
+	return &Processor{api: client.New(cfg.SecretKey, sg.NewBackendsWithConfig(bc)), pool: pool}
+}
+
+func (p *Processor) Name() string { return Name }
+
+// customer returns the account's Stripe Customer, creating it once: the
+// creation's idempotency key is the account id, so two workers racing
+// create one Customer.
+func (p *Processor) customer(ctx context.Context, accountID string) (string, error) {
+	var id string
+	err := p.pool.QueryRow(ctx, `SELECT customer_id FROM processor_customers WHERE account_id = $1 AND processor = $2`, accountID, Name).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	var name, email string
+	if err := p.pool.QueryRow(ctx, `SELECT name, email FROM accounts WHERE id = $1`, accountID).Scan(&name, &email); err != nil {
+		return "", err
+	}
+	params := &sg.CustomerParams{Name: sg.String(name), Email: sg.String(email), Metadata: map[string]string{"account_id": accountID}}
+	params.Context = ctx
+	params.SetIdempotencyKey("customer-" + accountID)
+	c, err := p.api.Customers.New(params)
+	if err != nil {
+		return "", classify("create customer", err)
+	}
+	if _, err := p.pool.Exec(ctx, `
+		INSERT INTO processor_customers (account_id, processor, customer_id) VALUES ($1, $2, $3)
+		ON CONFLICT (account_id, processor) DO NOTHING`, accountID, Name, c.ID); err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
+// cents turns an amount in euros into Stripe's smallest unit.
+func cents(req payments.ChargeRequest) int64 { return req.Amount.Shift(2).IntPart() }
+
+// Charge creates and confirms an off-session PaymentIntent for the attempt.
+func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	cust, err := p.customer(ctx, req.AccountID)
+	if err != nil {
+		return payments.ChargeResult{}, err
+	}
+	params := &sg.PaymentIntentParams{
+		Amount:             sg.Int64(cents(req)),
+		Currency:           sg.String(string(sg.CurrencyEUR)),
+		Customer:           sg.String(cust),
+		PaymentMethod:      sg.String(req.Method.ID),
+		PaymentMethodTypes: []*string{sg.String(string(req.Method.Type))},
+		Confirm:            sg.Bool(true),
+		OffSession:         sg.Bool(true),
+		Description:        sg.String("Invoice " + req.InvoiceNumber),
+		Metadata: map[string]string{
+			"invoice_number": req.InvoiceNumber, "attempt": strconv.Itoa(req.Attempt),
+			"idempotency_key": req.IdempotencyKey, "account_id": req.AccountID,
+		},
+	}
+	if req.Method.Type == payments.MethodSEPADebit && req.MandateID != "" {
+		params.Mandate = sg.String(req.MandateID)
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(req.IdempotencyKey)
+	pi, err := p.api.PaymentIntents.New(params)
+	if err != nil {
+		var se *sg.Error
+		if errors.As(err, &se) && se.Type == sg.ErrorTypeCard {
+			res := payments.ChargeResult{Outcome: payments.OutcomeDeclined, Code: declineCode(se)}
+			if se.PaymentIntent != nil {
+				res.Reference = se.PaymentIntent.ID
+			}
+			return res, nil
+		}
+		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest && se.Type == sg.ErrorTypeInvalidRequest {
+			// A payment method that doesn't exist or can't be used: no retry of
+			// this attempt will change it; dunning tries again later.
+			return payments.ChargeResult{Outcome: payments.OutcomeDeclined, Code: string(se.Code)}, nil
+		}
+		return payments.ChargeResult{}, classify("create payment intent", err)
+	}
+	return outcomeOf(pi)
+}
+
+func declineCode(se *sg.Error) string {
+	if se.DeclineCode != "" {
+		return string(se.DeclineCode)
+	}
+	return string(se.Code)
+}
+
+// outcomeOf maps a PaymentIntent's status to an attempt's outcome.
+func outcomeOf(pi *sg.PaymentIntent) (payments.ChargeResult, error) {
+	res := payments.ChargeResult{Reference: pi.ID}
+	switch pi.Status {
+	case sg.PaymentIntentStatusSucceeded:
+		res.Outcome = payments.OutcomeSucceeded
+	case sg.PaymentIntentStatusProcessing:
+		res.Outcome = payments.OutcomeProcessing
+	case sg.PaymentIntentStatusRequiresPaymentMethod, sg.PaymentIntentStatusCanceled:
+		res.Outcome, res.Code = payments.OutcomeDeclined, "requires_payment_method"
+		if e := pi.LastPaymentError; e != nil {
+			res.Code = declineCode(e)
+		}
+	case sg.PaymentIntentStatusRequiresAction:
+		// Off-session charges can't authenticate: the customer must.
+		res.Outcome, res.Code = payments.OutcomeDeclined, "authentication_required"
+	default:
+		return res, &payments.TechnicalError{Op: "payment intent", Reached: true, Err: fmt.Errorf("unexpected status %q", pi.Status)}
+	}
+	return res, nil
+}
+
+// classify turns a Stripe error into a technical one: an answer that says
+// nothing of the payment. Rate limits and authentication errors provably
+// did nothing; 5xx, 409 (the same key in flight) and network errors may
+// have.
+func classify(op string, err error) error {
+	var se *sg.Error
+	if errors.As(err, &se) {
+		reached := se.HTTPStatusCode >= 500 || se.HTTPStatusCode == http.StatusConflict || se.HTTPStatusCode == 0
+		return &payments.TechnicalError{Op: op, Reached: reached, Err: err}
+	}
+	return &payments.TechnicalError{Op: op, Reached: true, Err: err}
+}
+
+// SetUp attaches a payment method to the account's Customer for off-session
+// use with a confirmed SetupIntent; for SEPA debits this creates the
+// mandate (accepted offline, by the contract the customer signed), whose id
+// it returns.
+func (p *Processor) SetUp(ctx context.Context, accountID string, m payments.Method) (mandateID string, err error) {
+	cust, err := p.customer(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	params := &sg.SetupIntentParams{
+		Customer:           sg.String(cust),
+		PaymentMethod:      sg.String(m.ID),
+		PaymentMethodTypes: []*string{sg.String(string(m.Type))},
+		Confirm:            sg.Bool(true),
+		Usage:              sg.String(string(sg.SetupIntentUsageOffSession)),
+		Metadata:           map[string]string{"account_id": accountID},
+	}
+	if m.Type == payments.MethodSEPADebit {
+		params.MandateData = &sg.SetupIntentMandateDataParams{CustomerAcceptance: &sg.SetupIntentMandateDataCustomerAcceptanceParams{
+			Type: sg.MandateCustomerAcceptanceTypeOffline, Offline: &sg.SetupIntentMandateDataCustomerAcceptanceOfflineParams{},
+		}}
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(fmt.Sprintf("setup-%s-%s", accountID, m.ID))
+	si, err := p.api.SetupIntents.New(params)
+	if err != nil {
+		return "", classify("create setup intent", err)
+	}
+	if si.Mandate != nil {
+		return si.Mandate.ID, nil
+	}
+	return "", nil
+}
