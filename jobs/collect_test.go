@@ -60,7 +60,7 @@ func (tb *testBundle) waitIdle(t *testing.T) {
 
 type collected struct {
 	status, paid, credit string
-	attempts           []string
+	attempts             []string
 }
 
 func (tb *testBundle) collected(t *testing.T) map[string]collected {

@@ -30,15 +30,15 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	return jobs.Config{
 		Processor:        proc,
 		SandboxSEPADelay: c.SandboxSEPADelay,
-		Location:      c.Location,
-		SellerCountry: c.SellerCountry,
-		VATRates:      c.VATRates,
-		ShardSize:     c.ShardSize,
-		FinalizeChunk: c.FinalizeChunk,
-		Schedule:      c.Schedule,
-		JobTimeout:    c.JobTimeout,
-		RescueAfter:   c.RescueAfter,
-		Logger:        a.log,
+		Location:         c.Location,
+		SellerCountry:    c.SellerCountry,
+		VATRates:         c.VATRates,
+		ShardSize:        c.ShardSize,
+		FinalizeChunk:    c.FinalizeChunk,
+		Schedule:         c.Schedule,
+		JobTimeout:       c.JobTimeout,
+		RescueAfter:      c.RescueAfter,
+		Logger:           a.log,
 	}, nil
 }
 
