@@ -32,6 +32,8 @@ lint: ## go vet, staticcheck and gofmt
 .PHONY: test
 test: lint ## Lint, then run every test against a real Postgres
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test $(TEST_FLAGS) ./...
+	@# The race detector on the code whose concurrency is its point.
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test -race -run 'Concurrent' ./payments/... ./jobs/
 
 .PHONY: bench
 bench: ## Go benchmarks (BENCH_SEGMENTS segments for the import benchmark)

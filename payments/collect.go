@@ -30,6 +30,9 @@ type Attempt struct {
 	Amount         decimal.Decimal
 	State          string
 	CreatedAt      time.Time
+	// Resumed: the attempt was created by an earlier try whose outcome is
+	// unknown.
+	Resumed bool
 }
 
 // Request is the processor request of the attempt.
@@ -37,6 +40,7 @@ func (a *Attempt) Request() ChargeRequest {
 	return ChargeRequest{
 		IdempotencyKey: a.IdempotencyKey, InvoiceNumber: a.InvoiceNumber, Attempt: a.Attempt,
 		AccountID: a.AccountID, Amount: a.Amount, Currency: "EUR", Method: a.Method, MandateID: a.MandateID,
+		Resend: a.Resumed, AttemptedAt: a.CreatedAt,
 	}
 }
 
@@ -104,6 +108,7 @@ func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string,
 			plan.Done, plan.Reason = true, ReasonProcessing
 			return plan, nil
 		}
+		inFlight.Resumed = true
 		plan.Attempt = inFlight
 		return plan, nil
 	}

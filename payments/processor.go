@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -35,6 +36,11 @@ type ChargeRequest struct {
 	Currency       string
 	Method         Method
 	MandateID      string
+	// Resend is set when this attempt was sent before and its outcome is
+	// unknown; AttemptedAt is when it was first created. A processor that
+	// can look the payment up does so before sending it again.
+	Resend      bool
+	AttemptedAt time.Time
 }
 
 // ChargeResult is a processor's answer.

@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/paypal"
 
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
@@ -67,6 +70,9 @@ func runDemo(ctx context.Context, a *app) error {
 	}
 	cfg.Schedule = "" // the demo bills its own months
 	cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if _, set := a.lookup("SANDBOX_SEPA_DELAY"); !set && a.cfg.Sandbox() {
+		cfg.SandboxSEPADelay = 2 * time.Second // long enough to see SEPA debits processing
+	}
 	client, err := jobs.NewClient(pool, cfg)
 	if err != nil {
 		return err
@@ -79,6 +85,17 @@ func runDemo(ctx context.Context, a *app) error {
 		defer cancel()
 		_ = client.Stop(stopCtx)
 	}()
+
+	// Prepaid credit: bought by hand (finance) for one account, with PayPal
+	// for another; both pay invoices before any card is charged.
+	fmt.Fprintln(w, "   prepaid credit before billing: acc_prepaid 150.00 EUR (finance), acc_garage 40.00 EUR (PayPal)")
+	if _, err := addCredit(ctx, pool, client, "acc_prepaid", payments.EntryManualCredit, decimal.NewFromInt(150), "manual:demo-prepaid", "demo-prepaid"); err != nil {
+		return err
+	}
+	if err := buyDemoCredit(ctx, pool, client, "acc_garage", decimal.NewFromInt(40)); err != nil {
+		return err
+	}
+
 	for _, period := range sample.Periods {
 		p := billing.MustPeriod(period)
 		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo"})
@@ -88,13 +105,17 @@ func runDemo(ctx context.Context, a *app) error {
 		if _, err := waitRun(ctx, pool, run.ID, io.Discard); err != nil {
 			return err
 		}
+		// First collection attempts are done; SEPA debits are still processing.
+		if err := jobs.WaitIdle(ctx, pool, 0, 100*time.Millisecond); err != nil {
+			return err
+		}
 		run, err = invoices.GetRun(ctx, pool, run.ID)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "\n   %s: run %d issued %d invoices (%d accounts were not billed yet for the period)\n",
 			period, run.ID, run.InvoicesFinalized, run.AccountsTotal)
-		invs, err := invoices.List(ctx, pool, invoices.ListParams{Period: period})
+		invs, err := payments.ListInvoices(ctx, pool, invoices.ListParams{Period: period})
 		if err != nil {
 			return err
 		}
@@ -102,13 +123,66 @@ func runDemo(ctx context.Context, a *app) error {
 			return err
 		}
 	}
+	fmt.Fprintln(w, "\n== after the SEPA debits settle")
 	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	if err := printCollection(ctx, w, pool); err != nil {
 		return err
 	}
 	return printCredit(ctx, a, pool)
 }
 
-// printCredit shows the prepaid credit the runs earned (referral rewards).
+// buyDemoCredit buys credit with the PayPal sandbox, captured at once.
+func buyDemoCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, account string, amount decimal.Decimal) error {
+	purchase, err := paypal.Buy(ctx, pool, paypal.Sandbox{}, account, amount)
+	if err != nil {
+		return err
+	}
+	c, err := paypal.CaptureOrder(ctx, paypal.Sandbox{}, purchase.OrderID)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		captured, err := paypal.RecordCapture(ctx, tx, c, time.Now())
+		if err == nil && captured.Credited {
+			_, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{account})
+		}
+		return err
+	})
+}
+
+// printCollection summarises how the invoices were paid.
+func printCollection(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
+	rows, err := pool.Query(ctx, `
+		SELECT i.status,
+		       CASE WHEN i.credit_applied = i.total AND i.total > 0 THEN 'prepaid credit'
+		            WHEN i.total = 0 THEN 'nothing to pay'
+		            ELSE coalesce((SELECT pa.method || ' ' || pa.state || CASE WHEN pa.code <> '' THEN ' (' || pa.code || ')' ELSE '' END
+		                           FROM payment_attempts pa WHERE pa.invoice_id = i.id ORDER BY pa.attempt DESC LIMIT 1),
+		                          'no payment method') END AS how,
+		       count(*), string_agg(i.account_id, ' ' ORDER BY i.account_id)
+		FROM invoices i WHERE i.status <> 'draft'
+		GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status, how, accounts string
+		var n int
+		if err := rows.Scan(&status, &how, &n, &accounts); err != nil {
+			return err
+		}
+		if len(accounts) > 60 {
+			accounts = accounts[:57] + "..."
+		}
+		fmt.Fprintf(w, "   %-7s %-40s %3d  %s\n", status, how, n, accounts)
+	}
+	return rows.Err()
+}
+
+// printCredit shows the prepaid credit left: referral rewards, purchases.
 func printCredit(ctx context.Context, a *app, pool *pgxpool.Pool) error {
 	rows, err := pool.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE credit_balance > 0 ORDER BY id`)
 	if err != nil {

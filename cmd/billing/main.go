@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -91,7 +92,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "billing: %v\n", err)
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
+	// cobra checks required flags itself, without the flag error hook.
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "required flag") {
 		return exitUsage
 	}
 	return exitFail

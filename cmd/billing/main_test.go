@@ -145,3 +145,38 @@ func TestDemoIsRepeatable(t *testing.T) {
 	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")
 	require.Contains(t, second, "2026-10: run 4 issued 0 invoices", "a rerun bills nothing twice")
 }
+
+func TestCreditCommands(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("accounts", "import", writeFile(t, "accounts.ndjson", testAccounts))
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(c.ok("credit", "add", "--account", "acc_1", "--amount", "25.50", "--reference", "GIFT-1")), &res))
+	require.Equal(t, true, res["created"])
+	require.Equal(t, "25.50", res["credit_balance"])
+	require.NoError(t, json.Unmarshal([]byte(c.ok("credit", "add", "--account", "acc_1", "--amount", "25.50", "--reference", "GIFT-1")), &res))
+	require.Equal(t, false, res["created"], "idempotent by reference")
+	require.Equal(t, "25.50", res["credit_balance"])
+
+	require.NoError(t, json.Unmarshal([]byte(c.ok("credit", "buy", "--account", "acc_1", "--amount", "10")), &res))
+	require.Equal(t, "COMPLETED", res["status"], "the PayPal sandbox approves and captures at once")
+	require.Contains(t, res["approval_link"], "token="+res["order_id"].(string))
+
+	var acc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(c.ok("accounts", "show", "acc_1", "--json")), &acc))
+	require.Equal(t, "35.50", acc["credit_balance"])
+
+	for _, args := range [][]string{
+		{"credit", "add", "--account", "acc_1", "--amount", "-5", "--reference", "x"},
+		{"credit", "add", "--account", "acc_1", "--amount", "1.234", "--reference", "x"},
+		{"credit", "add", "--account", "acc_1", "--amount", "1e3", "--reference", "x"},
+		{"credit", "add", "--account", "acc_1", "--amount", "0", "--reference", "x"},
+		{"credit", "add", "--account", "acc_1", "--amount", "5"},
+	} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, 2, code, "%v: %s", args, stderr)
+	}
+	code, _, stderr := c.run("credit", "add", "--account", "ghost", "--amount", "5", "--reference", "x")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "account not found: ghost")
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,7 +58,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Processor {
 	if retries == 0 {
 		retries = 2
 	}
-	bc := &sg.BackendConfig{MaxNetworkRetries: sg.Int64(retries), LeveledLogger: &sg.LeveledLogger{Level: sg.LevelError}}
+	bc := &sg.BackendConfig{MaxNetworkRetries: sg.Int64(retries), LeveledLogger: &sg.LeveledLogger{Level: sg.LevelNull}}
 	if cfg.URL != "" {
 		bc.URL = sg.String(cfg.URL)
 	}
@@ -104,10 +105,26 @@ func (p *Processor) customer(ctx context.Context, accountID string) (string, err
 func cents(req payments.ChargeRequest) int64 { return req.Amount.Shift(2).IntPart() }
 
 // Charge creates and confirms an off-session PaymentIntent for the attempt.
+// Resending an attempt whose outcome is unknown first asks Stripe: the
+// customer's PaymentIntents since the attempt began are listed (a
+// consistent read, unlike search) and one carrying the attempt's key is the
+// answer. Only when there is none is the request sent again, with the same
+// key. Stripe keeps the answer it gave to a key for a day, so a 500 may
+// come back again; the attempt then stays pending until it clears, rather
+// than risk a second charge under a new key.
 func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
 	cust, err := p.customer(ctx, req.AccountID)
 	if err != nil {
 		return payments.ChargeResult{}, err
+	}
+	if req.Resend {
+		pi, err := p.find(ctx, cust, req)
+		if err != nil {
+			return payments.ChargeResult{}, err
+		}
+		if pi != nil {
+			return outcomeOf(pi)
+		}
 	}
 	params := &sg.PaymentIntentParams{
 		Amount:             sg.Int64(cents(req)),
@@ -222,4 +239,23 @@ func (p *Processor) SetUp(ctx context.Context, accountID string, m payments.Meth
 		return si.Mandate.ID, nil
 	}
 	return "", nil
+}
+
+// find looks for the attempt's PaymentIntent among the customer's recent ones.
+func (p *Processor) find(ctx context.Context, customer string, req payments.ChargeRequest) (*sg.PaymentIntent, error) {
+	params := &sg.PaymentIntentListParams{
+		Customer:     sg.String(customer),
+		CreatedRange: &sg.RangeQueryParams{GreaterThanOrEqual: req.AttemptedAt.Add(-10 * time.Minute).Unix()},
+	}
+	params.Context = ctx
+	it := p.api.PaymentIntents.List(params)
+	for it.Next() {
+		if pi := it.PaymentIntent(); pi.Metadata["idempotency_key"] == req.IdempotencyKey {
+			return pi, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, classify("list payment intents", err)
+	}
+	return nil, nil
 }
