@@ -241,7 +241,38 @@ func newAccountsCmd(a *app) *cobra.Command {
 	setPM.Flags().StringVar(&pmType, "type", "", "card or sepa_debit")
 	setPM.Flags().StringVar(&pmID, "id", "", "the processor's payment method id (pm_…)")
 
-	cmd.AddCommand(imp, show, setPM)
+	var tlJSON bool
+	tl := &cobra.Command{
+		Use:   "timeline ID [--json]",
+		Short: "Everything that happened to an account, oldest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := accounts.Get(cmd.Context(), pool, args[0]); err != nil {
+				return err
+			}
+			events, err := timeline.List(cmd.Context(), pool, args[0])
+			if err != nil {
+				return err
+			}
+			if tlJSON {
+				if events == nil {
+					events = []timeline.Event{}
+				}
+				return writeJSON(a.stdout, events)
+			}
+			for _, e := range events {
+				fmt.Fprintf(a.stdout, "%s  %-20s %v\n", e.At.Format(time.RFC3339), e.Kind, e.Data)
+			}
+			return nil
+		},
+	}
+	tl.Flags().BoolVar(&tlJSON, "json", false, "print JSON")
+
+	cmd.AddCommand(imp, show, setPM, tl)
 	return cmd
 }
 
