@@ -18,6 +18,11 @@ import (
 // it twice, or for a paid or void invoice, charges nothing more.
 type CollectInvoiceArgs struct {
 	InvoiceNumber string `json:"invoice_number"`
+	// DunningSlot is set by the dunning pass: the retry it makes (1..5).
+	DunningSlot int `json:"dunning_slot,omitempty"`
+	// Now, honoured only with the sandbox processor, is the time the
+	// collection sees (`billing dunning run --now`).
+	Now *time.Time `json:"now,omitempty"`
 }
 
 func (CollectInvoiceArgs) Kind() string { return "collect_invoice" }
@@ -30,6 +35,9 @@ func (CollectInvoiceArgs) InsertOpts() river.InsertOpts {
 // it was accepted: the sandbox's stand-in for a processor's webhook.
 type SettleSandboxArgs struct {
 	Reference string `json:"reference"`
+	// Now is the simulated time of the settlement, when the charge was
+	// made at a simulated time.
+	Now *time.Time `json:"now,omitempty"`
 }
 
 func (SettleSandboxArgs) Kind() string { return "sandbox_settle_sepa" }
@@ -64,12 +72,16 @@ func retryDelay(attempt int, limit time.Duration) time.Duration {
 func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceArgs]) error {
 	proc := w.d.cfg.Processor
 	now := w.d.cfg.now()
+	simulated := job.Args.Now != nil && proc.Name() == sandbox.Name
+	if simulated {
+		now = *job.Args.Now
+	}
 	tx, err := w.d.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	plan, err := payments.PrepareCollection(ctx, tx, job.Args.InvoiceNumber, proc.Name(), now)
+	plan, err := payments.PrepareCollection(ctx, tx, job.Args.InvoiceNumber, proc.Name(), now, job.Args.DunningSlot)
 	if errors.Is(err, payments.ErrInvoiceNotFound) {
 		return river.JobCancel(err)
 	}
@@ -78,6 +90,11 @@ func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceA
 	}
 	if plan.Done {
 		w.d.cfg.Logger.DebugContext(ctx, "nothing to charge", "invoice", plan.InvoiceNumber, "reason", plan.Reason)
+		if plan.Reason == payments.ReasonPaidByCredit {
+			if err := AfterPayment(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), plan.AccountID, now); err != nil {
+				return err
+			}
+		}
 		return complete(ctx, tx, job)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -107,11 +124,25 @@ func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceA
 	if err != nil {
 		return err
 	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
 	if !rec.Already && rec.Outcome == payments.OutcomeProcessing && proc.Name() == sandbox.Name {
-		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, SettleSandboxArgs{Reference: res.Reference},
-			&river.InsertOpts{ScheduledAt: time.Now().Add(w.d.cfg.SandboxSEPADelay)}); err != nil {
+		args := SettleSandboxArgs{Reference: res.Reference}
+		if simulated {
+			at := now.Add(w.d.cfg.SandboxSEPADelay)
+			args.Now = &at
+		}
+		// Without a delay the settlement is available at once (a scheduled
+		// time, even "now", would wait for River's scheduler).
+		opts := &river.InsertOpts{}
+		if w.d.cfg.SandboxSEPADelay > 0 {
+			opts.ScheduledAt = time.Now().Add(w.d.cfg.SandboxSEPADelay)
+		}
+		if _, err := client.InsertTx(ctx, tx, args, opts); err != nil {
 			return err
 		}
+	}
+	if err := AfterOutcome(ctx, tx, client, rec, now); err != nil {
+		return err
 	}
 	w.d.cfg.Logger.InfoContext(ctx, "charge recorded", "invoice", a.InvoiceNumber, "attempt", a.Attempt, "outcome", rec.Outcome, "code", rec.Code, "status", rec.Status)
 	return complete(ctx, tx, job)
@@ -132,7 +163,15 @@ func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSan
 	if err != nil {
 		return err
 	}
-	if _, err := payments.Settle(ctx, tx, sandbox.Name, job.Args.Reference, key, outcome, code, w.d.cfg.now()); err != nil {
+	now := w.d.cfg.now()
+	if job.Args.Now != nil {
+		now = *job.Args.Now
+	}
+	rec, err := payments.Settle(ctx, tx, sandbox.Name, job.Args.Reference, key, outcome, code, now)
+	if err != nil {
+		return err
+	}
+	if err := AfterOutcome(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), rec, now); err != nil {
 		return err
 	}
 	return complete(ctx, tx, job)

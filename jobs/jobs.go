@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,15 @@ type Config struct {
 	// RetryMax caps the delay before a collection that failed technically
 	// is resent (10 minutes).
 	RetryMax time.Duration
+	// DunningSchedule is the daily dunning pass's cron spec in the billing
+	// time zone; "" disables it.
+	DunningSchedule string
+	// SuspensionWebhookURL receives signed account.suspended and
+	// account.reactivated events (none when empty).
+	SuspensionWebhookURL    string
+	SuspensionWebhookSecret string
+	// HTTPClient posts the webhooks.
+	HTTPClient *http.Client
 }
 
 // Defaults fills the zero fields. pool serves the sandbox processor.
@@ -93,6 +103,9 @@ func (c *Config) Defaults(pool *pgxpool.Pool) {
 	}
 	if c.FinalizeBudget == 0 {
 		c.FinalizeBudget = 10 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 10 * time.Minute
@@ -142,6 +155,8 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &finalizeRunWorker{d: d})
 	river.AddWorker(w, &collectWorker{d: d})
 	river.AddWorker(w, &settleSandboxWorker{d: d})
+	river.AddWorker(w, &dunningPassWorker{d: d})
+	river.AddWorker(w, &accountWebhookWorker{d: d})
 	return w
 }
 
@@ -170,7 +185,14 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		rc.PeriodicJobs = []*river.PeriodicJob{pj}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, pj)
+	}
+	if cfg.DunningSchedule != "" {
+		pj, err := dailyDunning(cfg.DunningSchedule, cfg.Location, cfg.now)
+		if err != nil {
+			return nil, err
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, pj)
 	}
 	return river.NewClient(riverpgxv5.New(pool), rc)
 }

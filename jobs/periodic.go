@@ -32,9 +32,9 @@ func (c cronSchedule) Next(t time.Time) time.Time { return c.s.Next(t.In(c.loc))
 // billing_run is unique per period (its schedule key), and a run only bills
 // what isn't billed yet.
 func monthlyRun(spec string, loc *time.Location, now func() time.Time) (*river.PeriodicJob, error) {
-	s, err := cron.ParseStandard(spec)
+	s, err := parseSchedule(spec)
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+		return nil, err
 	}
 	return river.NewPeriodicJob(cronSchedule{s, loc}, func() (river.JobArgs, *river.InsertOpts) {
 		args, ok := ScheduledRun(now(), loc)
@@ -63,4 +63,12 @@ func NextScheduled(spec string, loc *time.Location, t time.Time) time.Time {
 		return time.Time{}
 	}
 	return cronSchedule{s, loc}.Next(t)
+}
+
+func parseSchedule(spec string) (cron.Schedule, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	return s, nil
 }

@@ -60,6 +60,7 @@ type Plan struct {
 
 // Reasons a collection has nothing to charge.
 const (
+	ReasonSlotDone        = "dunning_retry_done"
 	ReasonPaid            = "paid"
 	ReasonVoid            = "void"
 	ReasonProcessing      = "processing"
@@ -74,7 +75,10 @@ const (
 // attempt, and records the answer with RecordCharge. If a pending attempt
 // exists (an earlier try that crashed or timed out after sending it), it is
 // returned to be resent with its own key: never a new attempt.
-func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string, now time.Time) (*Plan, error) {
+//
+// slot > 0 makes this the dunning retry of that slot: made at most once,
+// however many times it is asked for.
+func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string, now time.Time, slot int) (*Plan, error) {
 	var invoiceID int64
 	var accountID, status string
 	var total, paid, creditApplied decimal.Decimal
@@ -111,6 +115,17 @@ func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string,
 		inFlight.Resumed = true
 		plan.Attempt = inFlight
 		return plan, nil
+	}
+
+	if slot > 0 {
+		var done bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE invoice_id = $1 AND dunning_slot = $2)`, invoiceID, slot).Scan(&done); err != nil {
+			return nil, err
+		}
+		if done {
+			plan.Done, plan.Reason = true, ReasonSlotDone
+			return plan, nil
+		}
 	}
 
 	due := total.Sub(paid)
@@ -156,10 +171,14 @@ func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string,
 		return nil, err
 	}
 	a.IdempotencyKey = AttemptKey(number, a.Attempt)
+	var slotArg *int
+	if slot > 0 {
+		slotArg = &slot
+	}
 	err = tx.QueryRow(ctx, `
-		INSERT INTO payment_attempts (invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		invoiceID, a.Attempt, a.IdempotencyKey, processor, method.Type, method.ID, a.Amount, a.CreatedAt).Scan(&a.ID)
+		INSERT INTO payment_attempts (invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, created_at, dunning_slot)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		invoiceID, a.Attempt, a.IdempotencyKey, processor, method.Type, method.ID, a.Amount, a.CreatedAt, slotArg).Scan(&a.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,11 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 		return jobs.Config{}, err
 	}
 	return jobs.Config{
-		Processor:        proc,
-		SandboxSEPADelay: c.SandboxSEPADelay,
+		Processor:               proc,
+		SandboxSEPADelay:        c.SandboxSEPADelay,
+		DunningSchedule:         c.DunningSchedule,
+		SuspensionWebhookURL:    c.SuspensionWebhookURL,
+		SuspensionWebhookSecret: c.SuspensionWebhookSecret,
 		Location:         c.Location,
 		SellerCountry:    c.SellerCountry,
 		VATRates:         c.VATRates,

@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,6 +78,15 @@ func runDemo(ctx context.Context, a *app) error {
 	if _, set := a.lookup("SANDBOX_SEPA_DELAY"); !set && a.cfg.Sandbox() {
 		cfg.SandboxSEPADelay = 2 * time.Second // long enough to see SEPA debits processing
 	}
+	var hooks *demoReceiver
+	if cfg.SuspensionWebhookURL == "" {
+		// A receiver of our own shows the signed suspension webhooks.
+		if hooks, err = startDemoReceiver(); err != nil {
+			return err
+		}
+		defer hooks.close()
+		cfg.SuspensionWebhookURL, cfg.SuspensionWebhookSecret = hooks.url, hooks.secret
+	}
 	client, err := jobs.NewClient(pool, cfg)
 	if err != nil {
 		return err
@@ -130,7 +144,79 @@ func runDemo(ctx context.Context, a *app) error {
 	if err := printCollection(ctx, w, pool); err != nil {
 		return err
 	}
-	return printCredit(ctx, a, pool)
+	if err := printCredit(ctx, a, pool); err != nil {
+		return err
+	}
+	if a.cfg.Sandbox() {
+		return dunningStory(ctx, w, pool, client, hooks)
+	}
+	return nil
+}
+
+// dunningStory follows one account whose card always declines through the
+// simulated days after its October invoice: a retry a day, suspension
+// after the fifth, then a new card that pays at once and reactivates it.
+func dunningStory(ctx context.Context, w io.Writer, pool *pgxpool.Pool, client *jobs.Client, hooks *demoReceiver) error {
+	const account = "acc_bistro"
+	var number string
+	var t0 time.Time
+	if err := pool.QueryRow(ctx, `SELECT number, issued_at FROM invoices WHERE account_id = $1 AND period = '2026-10'`, account).Scan(&number, &t0); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== dunning: %s, whose card always declines (invoice %s, issued %s)\n", account, number, t0.Format(time.RFC3339))
+	state := func() (string, string, error) {
+		var status, last string
+		err := pool.QueryRow(ctx, `
+			SELECT a.status, coalesce((SELECT pa.state || ' (' || pa.code || '), attempt ' || pa.attempt FROM payment_attempts pa
+			                           JOIN invoices i ON i.id = pa.invoice_id WHERE i.number = $2 ORDER BY pa.attempt DESC LIMIT 1), '-')
+			FROM accounts a WHERE a.id = $1`, account, number).Scan(&status, &last)
+		return status, last, err
+	}
+	status, last, err := state()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   day 0  first attempt at issue: %-38s account %s\n", last, status)
+	for d := 1; d <= 6; d++ {
+		now := t0.Add(time.Duration(d) * 24 * time.Hour)
+		if _, err := jobs.RunDunningPass(ctx, pool, client, now, true); err != nil {
+			return err
+		}
+		if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+			return err
+		}
+		status, last, err = state()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "   day %d  billing dunning run --now %s: %-22s account %s\n", d, now.Format("2006-01-02T15:04Z"), last, status)
+	}
+	fmt.Fprintf(w, "   the customer adds a new card: billing accounts set-payment-method %s --type card --id pm_card_visa\n", account)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		changed, err := payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: account, Method: payments.Method{Type: payments.MethodCard, ID: "pm_card_visa"}}})
+		if err != nil {
+			return err
+		}
+		_, err = methodsChanged(ctx, tx, client, changed)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	status, last, err = state()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   at once: %s; account %s\n", last, status)
+	if hooks != nil {
+		for _, h := range hooks.received() {
+			fmt.Fprintf(w, "   webhook received (signature %s): %s\n", h.verdict, h.body)
+		}
+	}
+	return nil
 }
 
 // buyDemoCredit buys credit with the PayPal sandbox, captured at once.
@@ -205,3 +291,44 @@ func printImport(w io.Writer, r *ingest.Result) {
 	fmt.Fprintf(w, "   %-22s %-8s %4d lines: %d inserted, %d updated, %d unchanged\n",
 		r.File, r.Kind, r.Lines, r.Inserted, r.Updated, r.Unchanged)
 }
+
+// demoReceiver is a webhook receiver for the demo: it checks signatures
+// the way a customer's service would.
+type demoReceiver struct {
+	url, secret string
+	srv         *http.Server
+	mu          sync.Mutex
+	hooks       []receivedHook
+}
+
+type receivedHook struct{ verdict, body string }
+
+func startDemoReceiver() (*demoReceiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/hooks", secret: "demo-webhook-secret"}
+	r.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		sig := req.Header.Get(jobs.SignatureHeader)
+		ts, _, _ := strings.Cut(strings.TrimPrefix(sig, "t="), ",")
+		verdict := "INVALID"
+		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && jobs.SignWebhook(r.secret, body, time.Unix(sec, 0)) == sig {
+			verdict = "valid"
+		}
+		r.mu.Lock()
+		r.hooks = append(r.hooks, receivedHook{verdict, strings.TrimSpace(string(body))})
+		r.mu.Unlock()
+	})}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *demoReceiver) received() []receivedHook {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]receivedHook(nil), r.hooks...)
+}
+
+func (r *demoReceiver) close() { _ = r.srv.Close() }

@@ -134,6 +134,7 @@ func newRoot(a *app) *cobra.Command {
 		newWorkerCmd(a),
 		newInvoicesCmd(a),
 		newCreditCmd(a),
+		newDunningCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

@@ -52,6 +52,14 @@ type Config struct {
 	PayPalAPIURL    string
 	PayPalWebhookID string
 	PayPalReturnURL string
+	// DunningSchedule is the daily dunning pass's cron spec
+	// (BILLING_DUNNING_SCHEDULE, default "0 6 * * *"; "off" disables it).
+	DunningSchedule string
+	// SuspensionWebhookURL receives signed account.suspended and
+	// account.reactivated events (SUSPENSION_WEBHOOK_URL,
+	// SUSPENSION_WEBHOOK_SECRET).
+	SuspensionWebhookURL    string
+	SuspensionWebhookSecret string
 	// SandboxSEPADelay is when the sandbox settles a SEPA debit
 	// (SANDBOX_SEPA_DELAY, default 0s); SandboxFaults injects processor
 	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
@@ -116,6 +124,15 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	c.PayPalWebhookID = get("PAYPAL_WEBHOOK_ID", "")
 	c.PayPalReturnURL = get("PAYPAL_RETURN_URL", "http://localhost:8080/paypal/return")
 	c.SandboxFaults = get("SANDBOX_FAULTS", "")
+	c.DunningSchedule = get("BILLING_DUNNING_SCHEDULE", "0 6 * * *")
+	if c.DunningSchedule == "off" {
+		c.DunningSchedule = ""
+	}
+	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
+	c.SuspensionWebhookSecret = get("SUSPENSION_WEBHOOK_SECRET", "")
+	if c.SuspensionWebhookURL != "" && c.SuspensionWebhookSecret == "" {
+		return nil, fmt.Errorf("SUSPENSION_WEBHOOK_SECRET must be set with SUSPENSION_WEBHOOK_URL: receivers verify the signature")
+	}
 	durations := []struct {
 		name string
 		def  string

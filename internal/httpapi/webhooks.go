@@ -37,6 +37,9 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		if err := jobs.AfterOutcome(ctx, tx, s.cfg.Jobs, res.Settled, s.cfg.Now()); err != nil {
+			return err
+		}
 		if len(res.MethodChanged) > 0 {
 			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, res.MethodChanged)
 		}

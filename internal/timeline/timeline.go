@@ -73,11 +73,13 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// List returns an account's events, oldest first.
+// List returns an account's events in the order they were recorded, which
+// is the order they happened in (simulated dunning days may carry later
+// timestamps than what followed them).
 func List(ctx context.Context, q Querier, accountID string) ([]Event, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, account_id, at, kind, invoice_id, data FROM account_events
-		WHERE account_id = $1 ORDER BY at, id`, accountID)
+		WHERE account_id = $1 ORDER BY id`, accountID)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,263 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/payments"
+)
+
+// DefaultDunningSchedule runs the dunning pass every day at 06:00.
+const DefaultDunningSchedule = "0 6 * * *"
+
+// DunningPassArgs runs one dunning pass (SPEC §5): the retries that are due
+// and the suspensions that are due. Day makes the scheduled pass unique per
+// day; Now, honoured only with the sandbox processor, is the time the pass
+// and the retries it triggers see.
+type DunningPassArgs struct {
+	Day string     `json:"day"`
+	Now *time.Time `json:"now,omitempty"`
+}
+
+func (DunningPassArgs) Kind() string { return "dunning_pass" }
+
+func (DunningPassArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueuePayments, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// AccountWebhookArgs delivers an account's suspension or reactivation to
+// SUSPENSION_WEBHOOK_URL, retried until the receiver accepts it.
+type AccountWebhookArgs struct {
+	ID              string    `json:"id"`
+	Event           string    `json:"event"` // account.suspended, account.reactivated
+	AccountID       string    `json:"account_id"`
+	At              time.Time `json:"at"`
+	OverdueInvoices []string  `json:"overdue_invoices,omitempty"`
+}
+
+func (AccountWebhookArgs) Kind() string { return "account_webhook" }
+
+func (AccountWebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDefault, MaxAttempts: 25}
+}
+
+// DunningReport is what a pass did.
+type DunningReport struct {
+	Now       time.Time `json:"now"`
+	Retries   []string  `json:"retries"`
+	Overdue   []string  `json:"overdue"`
+	Suspended []string  `json:"suspended"`
+}
+
+// RunDunningPass makes one pass at now over every open invoice that isn't
+// overdue yet, in one transaction: it enqueues the retries that are due
+// (one per slot, however many passes run: a second pass the same day does
+// nothing new), marks overdue the invoices whose retries are exhausted and
+// suspends their accounts. simulated passes now on to the retries.
+func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now time.Time, simulated bool) (*DunningReport, error) {
+	rep := &DunningReport{Now: now, Retries: []string{}, Overdue: []string{}, Suspended: []string{}}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		cands, err := payments.DunningCandidates(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		var retries []river.InsertManyParams
+		overdueByAccount := map[string][]int64{}
+		var order []string
+		for _, c := range cands {
+			d := billing.DecideDunning(c.Input)
+			switch {
+			case d.RetrySlot > 0:
+				args := CollectInvoiceArgs{InvoiceNumber: c.InvoiceNumber, DunningSlot: d.RetrySlot}
+				if simulated {
+					t := now
+					args.Now = &t
+				}
+				retries = append(retries, river.InsertManyParams{Args: args})
+				rep.Retries = append(rep.Retries, fmt.Sprintf("%s#%d", c.InvoiceNumber, d.RetrySlot))
+			case d.Overdue:
+				if overdueByAccount[c.AccountID] == nil {
+					order = append(order, c.AccountID)
+				}
+				overdueByAccount[c.AccountID] = append(overdueByAccount[c.AccountID], c.InvoiceID)
+				rep.Overdue = append(rep.Overdue, c.InvoiceNumber)
+			}
+		}
+		if len(retries) > 0 {
+			if _, err := client.InsertManyTx(ctx, tx, retries); err != nil {
+				return err
+			}
+		}
+		for _, acc := range order {
+			suspended, err := becameOverdue(ctx, tx, client, acc, overdueByAccount[acc], now)
+			if err != nil {
+				return err
+			}
+			if suspended {
+				rep.Suspended = append(rep.Suspended, acc)
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// becameOverdue marks invoices overdue and suspends their account, with
+// its webhook, in tx.
+func becameOverdue(ctx context.Context, tx pgx.Tx, client *Client, accountID string, invoiceIDs []int64, now time.Time) (bool, error) {
+	if err := payments.MarkOverdue(ctx, tx, invoiceIDs, now); err != nil {
+		return false, err
+	}
+	overdue, err := accounts.OverdueInvoices(ctx, tx, accountID)
+	if err != nil {
+		return false, err
+	}
+	suspended, err := accounts.Suspend(ctx, tx, accountID, now, overdue)
+	if err != nil || !suspended {
+		return false, err
+	}
+	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("suspended", accountID, now), Event: "account.suspended",
+		AccountID: accountID, At: now, OverdueInvoices: overdue}, nil)
+	return true, err
+}
+
+func webhookID(event, account string, at time.Time) string {
+	h := sha256.Sum256([]byte(event + "\x00" + account + "\x00" + at.UTC().Format(time.RFC3339Nano)))
+	return "evt_" + hex.EncodeToString(h[:12])
+}
+
+// AfterOutcome updates an account's standing after a collection outcome,
+// in the transaction that recorded it: a payment may clear the last overdue
+// invoice (reactivation), a decline or failure may exhaust an invoice's
+// retries (suspension).
+func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.Recorded, now time.Time) error {
+	if rec == nil || rec.Already {
+		return nil
+	}
+	a := rec.Attempt
+	switch rec.Outcome {
+	case payments.OutcomeSucceeded:
+		return AfterPayment(ctx, tx, client, a.AccountID, now)
+	case payments.OutcomeDeclined, payments.OutcomeFailed:
+		c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)
+		if err != nil || c == nil {
+			return err
+		}
+		if billing.DecideDunning(c.Input).Overdue {
+			_, err = becameOverdue(ctx, tx, client, a.AccountID, []int64{a.InvoiceID}, now)
+		}
+		return err
+	}
+	return nil
+}
+
+// AfterPayment reactivates the account if no overdue invoice remains, with
+// its webhook, in tx.
+func AfterPayment(ctx context.Context, tx pgx.Tx, client *Client, accountID string, now time.Time) error {
+	back, err := accounts.ReactivateIfClear(ctx, tx, accountID, now)
+	if err != nil || !back {
+		return err
+	}
+	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("reactivated", accountID, now), Event: "account.reactivated",
+		AccountID: accountID, At: now}, nil)
+	return err
+}
+
+type dunningPassWorker struct {
+	river.WorkerDefaults[DunningPassArgs]
+	d *deps
+}
+
+func (w *dunningPassWorker) Work(ctx context.Context, job *river.Job[DunningPassArgs]) error {
+	now, simulated := w.d.cfg.now(), false
+	if job.Args.Now != nil && w.d.cfg.Processor.Name() == "sandbox" {
+		now, simulated = *job.Args.Now, true
+	}
+	rep, err := RunDunningPass(ctx, w.d.pool, river.ClientFromContext[pgx.Tx](ctx), now, simulated)
+	if err != nil {
+		return err
+	}
+	w.d.cfg.Logger.InfoContext(ctx, "dunning pass", "now", now, "retries", len(rep.Retries), "overdue", len(rep.Overdue), "suspended", len(rep.Suspended))
+	return nil
+}
+
+// dailyDunning is the periodic job of the dunning pass. Like the monthly
+// run it may fire more than once a day (a new leader starts over, and it
+// fires on start so that a cluster down at 06:00 doesn't skip a day): the
+// pass is unique per day and idempotent.
+func dailyDunning(spec string, loc *time.Location, now func() time.Time) (*river.PeriodicJob, error) {
+	s, err := parseSchedule(spec)
+	if err != nil {
+		return nil, err
+	}
+	return river.NewPeriodicJob(cronSchedule{s, loc}, func() (river.JobArgs, *river.InsertOpts) {
+		return DunningPassArgs{Day: now().In(loc).Format(time.DateOnly)}, nil
+	}, &river.PeriodicJobOpts{ID: "daily_dunning_pass", RunOnStart: true}), nil
+}
+
+type accountWebhookWorker struct {
+	river.WorkerDefaults[AccountWebhookArgs]
+	d *deps
+}
+
+// NextRetry backs off from a second to an hour: a receiver that is down
+// gets the event when it is back.
+func (w *accountWebhookWorker) NextRetry(job *river.Job[AccountWebhookArgs]) time.Time {
+	return time.Now().Add(min(time.Second<<min(job.Attempt-1, 20), time.Hour))
+}
+
+// SignatureHeader carries the webhook's signature: t=<unix seconds>,
+// v1=<hex HMAC-SHA256 of "<t>.<body>" with SUSPENSION_WEBHOOK_SECRET>.
+const SignatureHeader = "X-Billing-Signature"
+
+// SignWebhook returns the signature header value for body at t.
+func SignWebhook(secret string, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func (w *accountWebhookWorker) Work(ctx context.Context, job *river.Job[AccountWebhookArgs]) error {
+	url := w.d.cfg.SuspensionWebhookURL
+	if url == "" {
+		return nil // nobody to tell
+	}
+	body, err := json.Marshal(job.Args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "billing-engine")
+	req.Header.Set(SignatureHeader, SignWebhook(w.d.cfg.SuspensionWebhookSecret, body, time.Now()))
+	res, err := w.d.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting %s: %w", job.Args.Event, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("posting %s: the receiver answered %s", job.Args.Event, res.Status)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package payments
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/invoices"
+)
+
+// DunningCandidate is an unpaid invoice and what the dunning rules need
+// to know of it.
+type DunningCandidate struct {
+	InvoiceID     int64
+	InvoiceNumber string
+	AccountID     string
+	Input         billing.DunningInput
+}
+
+// dunningSQL reads open invoices that are not overdue yet, with their
+// retries so far, whether an attempt is in flight and whether the account
+// has a payment method.
+const dunningSQL = `
+	SELECT i.id, i.number, i.account_id, i.issued_at,
+	       coalesce(s.last_slot, 0),
+	       coalesce(s.last_failed, false),
+	       coalesce(s.in_flight, false),
+	       EXISTS (SELECT 1 FROM payment_methods pm WHERE pm.account_id = i.account_id AND pm.replaced_at IS NULL)
+	FROM invoices i
+	LEFT JOIN LATERAL (
+	    SELECT max(pa.dunning_slot) AS last_slot,
+	           bool_or(pa.state IN ('pending', 'processing')) AS in_flight,
+	           (SELECT l.state IN ('declined', 'failed') FROM payment_attempts l
+	            WHERE l.invoice_id = i.id AND l.dunning_slot IS NOT NULL
+	            ORDER BY l.dunning_slot DESC LIMIT 1) AS last_failed
+	    FROM payment_attempts pa WHERE pa.invoice_id = i.id) s ON true
+	WHERE i.status = 'open' AND i.overdue_at IS NULL`
+
+func scanCandidates(rows pgx.Rows, now time.Time) ([]DunningCandidate, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DunningCandidate, error) {
+		var c DunningCandidate
+		err := r.Scan(&c.InvoiceID, &c.InvoiceNumber, &c.AccountID, &c.Input.IssuedAt,
+			&c.Input.LastSlot, &c.Input.LastSlotFailed, &c.Input.InFlight, &c.Input.CanRetry)
+		c.Input.Now = now
+		return c, err
+	})
+}
+
+// DunningCandidates returns every open invoice that is not overdue yet.
+func DunningCandidates(ctx context.Context, q invoices.Querier, now time.Time) ([]DunningCandidate, error) {
+	rows, err := q.Query(ctx, dunningSQL+` ORDER BY i.number`)
+	if err != nil {
+		return nil, err
+	}
+	return scanCandidates(rows, now)
+}
+
+// DunningCandidateFor returns the invoice as a candidate, or nil when it is
+// not open or already overdue.
+func DunningCandidateFor(ctx context.Context, q invoices.Querier, invoiceID int64, now time.Time) (*DunningCandidate, error) {
+	rows, err := q.Query(ctx, dunningSQL+` AND i.id = $1`, invoiceID)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := scanCandidates(rows, now)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+// MarkOverdue records that invoices became overdue at now.
+func MarkOverdue(ctx context.Context, tx pgx.Tx, invoiceIDs []int64, now time.Time) error {
+	if len(invoiceIDs) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE invoices SET overdue_at = $2 WHERE id = ANY($1) AND overdue_at IS NULL AND status = 'open'`, invoiceIDs, now)
+	return err
+}
