@@ -91,7 +91,11 @@ func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceA
 	if plan.Done {
 		w.d.cfg.Logger.DebugContext(ctx, "nothing to charge", "invoice", plan.InvoiceNumber, "reason", plan.Reason)
 		if plan.Reason == payments.ReasonPaidByCredit {
-			if err := AfterPayment(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), plan.AccountID, now); err != nil {
+			client := river.ClientFromContext[pgx.Tx](ctx)
+			if err := enqueueRenders(ctx, tx, client, plan.InvoiceNumber); err != nil {
+				return err
+			}
+			if err := AfterPayment(ctx, tx, client, plan.AccountID, now); err != nil {
 				return err
 			}
 		}

@@ -306,3 +306,55 @@ func TestManualCreditIsIdempotent(t *testing.T) {
 	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT credit_balance::text FROM accounts`).Scan(&balance))
 	require.Equal(t, "10.00", balance)
 }
+
+// Every invoice gets its PDF at finalization, and a new version when its
+// payment status changes; rendering again stores nothing new.
+func TestInvoicePDFs(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.cfg.SandboxSEPADelay = time.Hour
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	tb.waitIdle(t)
+	ctx := context.Background()
+	var invoices, documents int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM invoices), (SELECT count(DISTINCT number) FROM documents)`).Scan(&invoices, &documents))
+	require.Equal(t, invoices, documents)
+
+	stamp := func(account string) (string, int) {
+		var s string
+		var v int
+		require.NoError(t, tb.pool.QueryRow(ctx, `SELECT d.stamp, d.version FROM documents d JOIN invoices i ON i.number = d.number
+			WHERE i.account_id = $1 ORDER BY d.version DESC LIMIT 1`, account).Scan(&s, &v))
+		return s, v
+	}
+	s, _ := stamp("visa")
+	require.Equal(t, "paid|12.00|0.00|0.00", s)
+	s, _ = stamp("sepa")
+	require.Equal(t, "processing|0.00|0.00|12.00", s, "the SEPA debit is still processing")
+
+	// Settle it now: the PDF follows.
+	var id int64
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT id FROM river_job WHERE kind = 'sandbox_settle_sepa' AND args->>'reference' IN
+		(SELECT processor_ref FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id WHERE i.account_id = 'sepa')`).Scan(&id))
+	_, err := client.JobRetry(ctx, id)
+	require.NoError(t, err)
+	tb.waitIdle(t)
+	s, v := stamp("sepa")
+	require.Equal(t, "paid|12.00|0.00|0.00", s)
+	require.GreaterOrEqual(t, v, 2, "a version per state it went through")
+
+	_, err = client.Insert(ctx, jobs.RenderInvoicePDFArgs{InvoiceNumber: tb.number(t, "sepa")}, nil)
+	require.NoError(t, err)
+	tb.waitIdle(t)
+	_, v2 := stamp("sepa")
+	require.Equal(t, v, v2, "the same state renders to the same bytes: no new version")
+}
+
+func (tb *testBundle) number(t *testing.T, account string) string {
+	t.Helper()
+	var n string
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT number FROM invoices WHERE account_id = $1 ORDER BY number LIMIT 1`, account).Scan(&n))
+	return n
+}

@@ -149,6 +149,12 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 		return nil
 	}
 	a := rec.Attempt
+	// The PDF shows the payment status.
+	if rec.Outcome != payments.OutcomeDeclined {
+		if err := enqueueRenders(ctx, tx, client, a.InvoiceNumber); err != nil {
+			return err
+		}
+	}
 	switch rec.Outcome {
 	case payments.OutcomeSucceeded:
 		return AfterPayment(ctx, tx, client, a.AccountID, now)

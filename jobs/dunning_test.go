@@ -196,12 +196,6 @@ func TestDunningDecliningCard(t *testing.T) {
 	require.GreaterOrEqual(t, b.hook.calls, len(b.hook.events)+2, "the failed deliveries were retried")
 }
 
-func (b *dunningBundle) number(t *testing.T, account string) string {
-	t.Helper()
-	var n string
-	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT number FROM invoices WHERE account_id = $1`, account).Scan(&n))
-	return n
-}
 
 func TestDunningWithoutPaymentMethod(t *testing.T) {
 	t.Parallel()

@@ -28,9 +28,10 @@ import (
 // Queues. Runs and their shards are CPU and database work; collection waits
 // on payment processors and gets more workers.
 const (
-	QueueBilling  = "billing"
-	QueuePayments = "payments"
-	QueueDefault  = river.QueueDefault
+	QueueBilling   = "billing"
+	QueuePayments  = "payments"
+	QueueDocuments = "documents"
+	QueueDefault   = river.QueueDefault
 )
 
 // Config is everything the workers need.
@@ -79,6 +80,11 @@ type Config struct {
 	SuspensionWebhookSecret string
 	// HTTPClient posts the webhooks.
 	HTTPClient *http.Client
+	// Renderer renders PDF documents (the default seller and the Go fonts
+	// when nil).
+	Renderer *invoices.Renderer
+	// DocumentWorkers render PDFs in this process.
+	DocumentWorkers int
 }
 
 // Defaults fills the zero fields. pool serves the sandbox processor.
@@ -103,6 +109,13 @@ func (c *Config) Defaults(pool *pgxpool.Pool) {
 	}
 	if c.FinalizeBudget == 0 {
 		c.FinalizeBudget = 10 * time.Second
+	}
+	if c.Renderer == nil {
+		fonts, _ := invoices.LoadFonts("", c.Logger)
+		c.Renderer = &invoices.Renderer{Seller: invoices.Seller{Name: "Billing"}, Fonts: fonts, Location: c.Location}
+	}
+	if c.DocumentWorkers == 0 {
+		c.DocumentWorkers = 2
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
@@ -157,6 +170,7 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &settleSandboxWorker{d: d})
 	river.AddWorker(w, &dunningPassWorker{d: d})
 	river.AddWorker(w, &accountWebhookWorker{d: d})
+	river.AddWorker(w, &renderWorker{d: d})
 	return w
 }
 
@@ -170,7 +184,8 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		Queues: map[string]river.QueueConfig{
 			QueueDefault:  {MaxWorkers: 2},
 			QueueBilling:  {MaxWorkers: cfg.BillingWorkers},
-			QueuePayments: {MaxWorkers: cfg.PaymentsWorkers},
+			QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
+			QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
 		},
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,

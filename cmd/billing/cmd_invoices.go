@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -66,7 +67,41 @@ func newInvoicesCmd(a *app) *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
-	cmd.AddCommand(list, show)
+	var out string
+	pdf := &cobra.Command{
+		Use:   "pdf NUMBER -o FILE",
+		Short: "Write an invoice's PDF (the stored one; rendered now if it hasn't been yet)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("-o FILE is required (- for stdout)")
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := a.renderer()
+			if err != nil {
+				return err
+			}
+			p, err := r.EnsurePDF(ctx, pool, args[0])
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				_, err = a.stdout.Write(p.Bytes)
+				return err
+			}
+			if err := os.WriteFile(out, p.Bytes, 0o644); err != nil {
+				return err
+			}
+			return writeJSON(a.stdout, map[string]any{"number": p.Number, "file": out, "bytes": len(p.Bytes), "sha256": p.SHA256, "version": p.Version})
+		},
+	}
+	pdf.Flags().StringVarP(&out, "output", "o", "", "where to write the PDF (- for stdout)")
+
+	cmd.AddCommand(list, show, pdf)
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/faulty"
@@ -27,7 +28,12 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	if err != nil {
 		return jobs.Config{}, err
 	}
+	renderer, err := a.renderer()
+	if err != nil {
+		return jobs.Config{}, err
+	}
 	return jobs.Config{
+		Renderer:                renderer,
 		Processor:               proc,
 		SandboxSEPADelay:        c.SandboxSEPADelay,
 		DunningSchedule:         c.DunningSchedule,
@@ -168,4 +174,27 @@ func (a *app) purchaser() (paypal.Purchaser, error) {
 	}
 	return paypal.NewClient(paypal.Config{ClientID: c.PayPalClientID, Secret: c.PayPalSecret, APIBase: c.PayPalAPIURL,
 		ReturnURL: c.PayPalReturnURL, CancelURL: c.PayPalReturnURL, WebhookID: c.PayPalWebhookID})
+}
+
+// renderer draws PDFs with the configured seller and fonts, loaded once.
+func (a *app) renderer() (*invoices.Renderer, error) {
+	if a.pdf != nil {
+		return a.pdf, nil
+	}
+	c := a.cfg
+	fallback := c.PDFFallbackFont
+	switch fallback {
+	case "":
+		fallback = invoices.DefaultFallbackPath()
+	case "none":
+		fallback = ""
+	}
+	fonts, err := invoices.LoadFonts(fallback, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("BILLING_PDF_FALLBACK_FONT: %w", err)
+	}
+	a.pdf = &invoices.Renderer{Fonts: fonts, Location: c.Location, Seller: invoices.Seller{
+		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
+	}}
+	return a.pdf, nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +34,7 @@ import (
 // the job pipeline with an in-process worker and prints the invoices. It is
 // safe to run twice: imports of identical lines change nothing and a rerun
 // bills only what isn't billed.
-func runDemo(ctx context.Context, a *app) error {
+func runDemo(ctx context.Context, a *app, outDir string) error {
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
@@ -148,8 +150,42 @@ func runDemo(ctx context.Context, a *app) error {
 		return err
 	}
 	if a.cfg.Sandbox() {
-		return dunningStory(ctx, w, pool, client, hooks)
+		if err := dunningStory(ctx, w, pool, client, hooks); err != nil {
+			return err
+		}
 	}
+	return writePDFs(ctx, a, w, pool, outDir)
+}
+
+// writePDFs writes every invoice's PDF, as stored, into dir.
+func writePDFs(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	r, err := a.renderer()
+	if err != nil {
+		return err
+	}
+	invs, err := invoices.List(ctx, pool, invoices.ListParams{})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, inv := range invs {
+		p, err := r.EnsurePDF(ctx, pool, inv.Number)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, inv.Number+".pdf"), p.Bytes, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "\n== %d invoice PDFs written to %s/\n", len(invs), dir)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/db"
+	"github.com/billingengine/engine/invoices"
 )
 
 // Exit statuses (SPEC §7).
@@ -57,6 +58,7 @@ type app struct {
 	cfg            *config.Config
 	log            *slog.Logger
 	pool           *pgxpool.Pool
+	pdf            *invoices.Renderer
 }
 
 func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/billingengine/engine/billing"
@@ -60,6 +61,14 @@ type Config struct {
 	// SUSPENSION_WEBHOOK_SECRET).
 	SuspensionWebhookURL    string
 	SuspensionWebhookSecret string
+	// Seller identity printed on PDFs: BILLING_SELLER_NAME, _LEGAL (legal
+	// form, capital, registration), _ADDRESS (lines separated by "\n" or
+	// "|"), _VAT_NUMBER, _EMAIL.
+	SellerName, SellerLegal, SellerAddress, SellerVATNumber, SellerEmail string
+	// PDFFallbackFont is a .ttf for scripts the embedded fonts lack
+	// (BILLING_PDF_FALLBACK_FONT; default: Debian's DroidSansFallbackFull.ttf
+	// when installed; "none" disables it).
+	PDFFallbackFont string
 	// SandboxSEPADelay is when the sandbox settles a SEPA debit
 	// (SANDBOX_SEPA_DELAY, default 0s); SandboxFaults injects processor
 	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
@@ -128,6 +137,12 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	if c.DunningSchedule == "off" {
 		c.DunningSchedule = ""
 	}
+	c.SellerName = get("BILLING_SELLER_NAME", "Nuage Libre SAS")
+	c.SellerLegal = get("BILLING_SELLER_LEGAL", "SAS au capital de 50 000 € · RCS Paris 303 265 045")
+	c.SellerAddress = strings.ReplaceAll(get("BILLING_SELLER_ADDRESS", "12 rue de la Paix|75002 Paris|France"), "|", "\n")
+	c.SellerVATNumber = get("BILLING_SELLER_VAT_NUMBER", "FR40303265045")
+	c.SellerEmail = get("BILLING_SELLER_EMAIL", "billing@nuage-libre.example")
+	c.PDFFallbackFont = get("BILLING_PDF_FALLBACK_FONT", "")
 	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
 	c.SuspensionWebhookSecret = get("SUSPENSION_WEBHOOK_SECRET", "")
 	if c.SuspensionWebhookURL != "" && c.SuspensionWebhookSecret == "" {

@@ -1,0 +1,169 @@
+package invoices
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// LoadDocument reads what an invoice's PDF shows.
+func LoadDocument(ctx context.Context, q Querier, number string) (*Document, error) {
+	inv, err := Get(ctx, q, number)
+	if err != nil {
+		return nil, err
+	}
+	doc := &Document{
+		Kind: KindInvoice, Number: inv.Number, Issued: inv.IssuedAt, Due: inv.IssuedAt,
+		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
+		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
+		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
+		Lines: inv.Lines, Subtotal: inv.Subtotal, Discount: inv.Discount, TaxRate: inv.TaxRate, Tax: inv.Tax,
+		Total: inv.Total, CreditApplied: inv.CreditApplied, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue,
+		VATTreatment: inv.VATTreatment, Status: inv.Status,
+	}
+	doc.Descriptions, err = descriptions(ctx, q, inv)
+	return doc, err
+}
+
+// descriptions are the catalog's words for the resources of an invoice,
+// as in force at the end of its period.
+func descriptions(ctx context.Context, q Querier, inv *Invoice) (map[string]string, error) {
+	var resources []string
+	for _, l := range inv.Lines {
+		if l.Resource != "" {
+			resources = append(resources, l.Resource)
+		}
+	}
+	out := map[string]string{}
+	if len(resources) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `
+		SELECT DISTINCT ON (resource) resource, description FROM prices
+		WHERE resource = ANY($1) AND effective_from < $2 ORDER BY resource, effective_from DESC`, resources, inv.PeriodEnd)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r, d string
+		if err := rows.Scan(&r, &d); err != nil {
+			return nil, err
+		}
+		out[r] = d
+	}
+	return out, rows.Err()
+}
+
+// Stamp identifies the state a document shows.
+func (d *Document) Stamp() string {
+	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
+}
+
+// PDF is a stored document.
+type PDF struct {
+	Number     string    `json:"number"`
+	Version    int       `json:"version"`
+	SHA256     string    `json:"sha256"`
+	Bytes      []byte    `json:"-"`
+	RenderedAt time.Time `json:"rendered_at"`
+}
+
+// ErrNoPDF is returned when a document has not been rendered yet.
+var ErrNoPDF = errors.New("no PDF yet")
+
+// LatestPDF returns the newest stored version of a document.
+func LatestPDF(ctx context.Context, q Querier, number string) (*PDF, error) {
+	p := &PDF{Number: number}
+	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
+		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.RenderedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNoPDF, number)
+	}
+	return p, err
+}
+
+// StorePDF keeps a rendered invoice PDF, in tx, if it still shows the
+// invoice's current state (a render of an older state is dropped: a newer
+// render follows) and differs from the newest version. It returns the
+// stored or current version.
+func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf []byte) (*PDF, error) {
+	current, err := LoadDocument(ctx, tx, doc.Number)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE number = $1 FOR SHARE`, doc.Number); err != nil {
+		return nil, err
+	}
+	if current.Stamp() != doc.Stamp() {
+		latest, err := LatestPDF(ctx, tx, doc.Number)
+		if errors.Is(err, ErrNoPDF) {
+			return nil, fmt.Errorf("invoice %s changed while rendering: render again", doc.Number)
+		}
+		return latest, err
+	}
+	return storeBytes(ctx, tx, doc.Number, doc.Stamp(), pdf)
+}
+
+func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, pdf []byte) (*PDF, error) {
+	sum := sha256.Sum256(pdf)
+	hexSum := hex.EncodeToString(sum[:])
+	latest, err := LatestPDF(ctx, tx, number)
+	if err != nil && !errors.Is(err, ErrNoPDF) {
+		return nil, err
+	}
+	if latest != nil && latest.SHA256 == hexSum {
+		return latest, nil
+	}
+	p := &PDF{Number: number, Version: 1, SHA256: hexSum, Bytes: pdf}
+	if latest != nil {
+		p.Version = latest.Version + 1
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO documents (number, version, sha256, pdf, stamp) VALUES ($1, $2, $3, $4, $5) RETURNING rendered_at`,
+		number, p.Version, hexSum, pdf, stamp).Scan(&p.RenderedAt)
+	return p, err
+}
+
+// Renderer renders and stores documents.
+type Renderer struct {
+	Seller   Seller
+	Fonts    *Fonts
+	Location *time.Location
+}
+
+// RenderInvoice renders an invoice as it is now and stores it.
+func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
+	doc, err := LoadDocument(ctx, pool, number)
+	if err != nil {
+		return nil, err
+	}
+	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", number, err)
+	}
+	var p *PDF
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		p, err = StorePDF(ctx, tx, doc, b)
+		return err
+	})
+	return p, err
+}
+
+// EnsurePDF returns the newest stored PDF, rendering it first if there is
+// none yet: what the CLI and the API serve.
+func (r *Renderer) EnsurePDF(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
+	p, err := LatestPDF(ctx, pool, number)
+	if errors.Is(err, ErrNoPDF) {
+		if _, err := Get(ctx, pool, number); err != nil {
+			return nil, err
+		}
+		return r.RenderInvoice(ctx, pool, number)
+	}
+	return p, err
+}
