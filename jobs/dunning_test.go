@@ -196,7 +196,6 @@ func TestDunningDecliningCard(t *testing.T) {
 	require.GreaterOrEqual(t, b.hook.calls, len(b.hook.events)+2, "the failed deliveries were retried")
 }
 
-
 func TestDunningWithoutPaymentMethod(t *testing.T) {
 	t.Parallel()
 	b := setupDunning(t, 0)

@@ -182,8 +182,8 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	rc := &river.Config{
 		Workers: newWorkers(d),
 		Queues: map[string]river.QueueConfig{
-			QueueDefault:  {MaxWorkers: 2},
-			QueueBilling:  {MaxWorkers: cfg.BillingWorkers},
+			QueueDefault:   {MaxWorkers: 2},
+			QueueBilling:   {MaxWorkers: cfg.BillingWorkers},
 			QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
 			QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
 		},
