@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/sandbox"
 )
@@ -90,6 +91,9 @@ func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceA
 	}
 	if plan.Done {
 		w.d.cfg.Logger.DebugContext(ctx, "nothing to charge", "invoice", plan.InvoiceNumber, "reason", plan.Reason)
+		if plan.CreditApplied.IsPositive() {
+			metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(plan.CreditApplied))
+		}
 		if plan.Reason == payments.ReasonPaidByCredit {
 			client := river.ClientFromContext[pgx.Tx](ctx)
 			if err := enqueueRenders(ctx, tx, client, plan.InvoiceNumber); err != nil {
@@ -103,6 +107,9 @@ func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceA
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
+	}
+	if plan.CreditApplied.IsPositive() {
+		metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(plan.CreditApplied))
 	}
 	a := plan.Attempt
 	if a.Processor != proc.Name() {

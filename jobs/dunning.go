@@ -18,6 +18,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -130,6 +131,7 @@ func becameOverdue(ctx context.Context, tx pgx.Tx, client *Client, accountID str
 	if err != nil || !suspended {
 		return false, err
 	}
+	metrics.Suspensions.Inc()
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("suspended", accountID, now), Event: "account.suspended",
 		AccountID: accountID, At: now, OverdueInvoices: overdue}, nil)
 	return true, err
@@ -149,6 +151,10 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 		return nil
 	}
 	a := rec.Attempt
+	metrics.Outcomes.WithLabelValues(string(a.Method.Type), string(rec.Outcome), rec.Code).Inc()
+	if rec.Outcome == payments.OutcomeSucceeded {
+		metrics.Collected.WithLabelValues(string(a.Method.Type)).Add(metrics.Cents(a.Amount))
+	}
 	// The PDF shows the payment status.
 	if rec.Outcome != payments.OutcomeDeclined {
 		if err := enqueueRenders(ctx, tx, client, a.InvoiceNumber); err != nil {
@@ -178,6 +184,7 @@ func AfterPayment(ctx context.Context, tx pgx.Tx, client *Client, accountID stri
 	if err != nil || !back {
 		return err
 	}
+	metrics.Reactivations.Inc()
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("reactivated", accountID, now), Event: "account.reactivated",
 		AccountID: accountID, At: now}, nil)
 	return err

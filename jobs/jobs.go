@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/sandbox"
@@ -194,6 +195,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		FetchPollInterval:    500 * time.Millisecond,
 		ErrorHandler:         &errorHandler{log: cfg.Logger},
 		TestOnly:             cfg.TestOnly,
+		Middleware:           []rivertype.Middleware{&metrics.JobMiddleware{}},
 	}
 	if cfg.Schedule != "" {
 		pj, err := monthlyRun(cfg.Schedule, cfg.Location, cfg.now)

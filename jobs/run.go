@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 )
@@ -212,6 +213,11 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 	if err := w.afterFinalize(ctx, tx, res.Invoices); err != nil {
 		return false, false, err
 	}
+	defer func() {
+		if err == nil {
+			countFinalized(res.Invoices)
+		}
+	}()
 	if res.Done {
 		return true, false, complete(ctx, tx, job)
 	}
@@ -234,4 +240,11 @@ func (w *finalizeRunWorker) afterFinalize(ctx context.Context, tx pgx.Tx, invs [
 		return err
 	}
 	return enqueueRenders(ctx, tx, client, numbers...)
+}
+
+func countFinalized(invs []invoices.Finalized) {
+	metrics.InvoicesFinalized.Add(float64(len(invs)))
+	for _, inv := range invs {
+		metrics.Billed.Add(metrics.Cents(inv.Total))
+	}
 }

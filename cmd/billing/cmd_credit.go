@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,16 +19,11 @@ import (
 	"github.com/billingengine/engine/payments/paypal"
 )
 
-var amountRE = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,2})?$`)
-
-// parseAmount reads a positive amount of money with at most two decimals.
+// parseAmount reads --amount: a usage error when it isn't an amount.
 func parseAmount(s string) (decimal.Decimal, error) {
-	if !amountRE.MatchString(s) {
-		return decimal.Zero, usagef("--amount must be a positive amount such as 25.00, got %q", s)
-	}
-	d := decimal.RequireFromString(s)
-	if !d.IsPositive() {
-		return decimal.Zero, usagef("--amount must be positive, got %q", s)
+	d, err := billing.ParseAmount(s)
+	if err != nil {
+		return decimal.Zero, usageError{fmt.Errorf("--amount: %w", err)}
 	}
 	return d, nil
 }

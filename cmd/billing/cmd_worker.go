@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"riverqueue.com/riverui"
 
 	"github.com/billingengine/engine/internal/httpapi"
 	"github.com/billingengine/engine/invoices"
@@ -142,8 +143,24 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string) (*
 	if err != nil {
 		return nil, err
 	}
+	renderer, err := a.renderer()
+	if err != nil {
+		return nil, err
+	}
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client, nil),
+		Logger:    a.log,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the River UI: %w", err)
+	}
+	if err := ui.Start(context.Background()); err != nil {
+		return nil, fmt.Errorf("starting the River UI: %w", err)
+	}
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
+		Renderer: renderer, RiverUI: ui,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

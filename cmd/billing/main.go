@@ -137,6 +137,7 @@ func newRoot(a *app) *cobra.Command {
 		newInvoicesCmd(a),
 		newCreditCmd(a),
 		newDunningCmd(a),
+		newTokensCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

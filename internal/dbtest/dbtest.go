@@ -40,10 +40,9 @@ var (
 	templateErr  error
 )
 
-// AdminURL is the server the tests use: DATABASE_URL, or else whatever
+// adminURL is the server the tests use: DATABASE_URL, or else whatever
 // scripts/pg-url finds or starts on this machine.
-func AdminURL(tb testing.TB) string {
-	tb.Helper()
+func adminURLOnce() (string, error) {
 	adminOnce.Do(func() {
 		if u := os.Getenv("DATABASE_URL"); u != "" {
 			adminURL = u
@@ -61,10 +60,17 @@ func AdminURL(tb testing.TB) string {
 		}
 		adminURL = strings.TrimSpace(string(out))
 	})
-	if adminErr != nil {
-		tb.Fatalf("dbtest: %v", adminErr)
+	return adminURL, adminErr
+}
+
+// AdminURL is the server the tests use.
+func AdminURL(tb testing.TB) string {
+	tb.Helper()
+	u, err := adminURLOnce()
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
 	}
-	return adminURL
+	return u
 }
 
 func repoRoot() (string, error) {
@@ -97,27 +103,26 @@ func withDatabase(base, name string) (string, error) {
 	return u.String(), nil
 }
 
-func adminConn(ctx context.Context, tb testing.TB) *pgx.Conn {
-	tb.Helper()
-	conn, err := pgx.Connect(ctx, AdminURL(tb))
+func adminConn(ctx context.Context) (*pgx.Conn, error) {
+	u, err := adminURLOnce()
 	if err != nil {
-		tb.Fatalf("dbtest: connecting to the admin database: %v", err)
+		return nil, err
 	}
-	return conn
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the admin database: %w", err)
+	}
+	return conn, nil
 }
 
-func ensureTemplate(tb testing.TB) string {
-	tb.Helper()
+func ensureTemplate() (string, error) {
 	templateOnce.Do(func() {
-		templateName, templateErr = buildTemplate(tb)
+		templateName, templateErr = buildTemplate()
 	})
-	if templateErr != nil {
-		tb.Fatalf("dbtest: %v", templateErr)
-	}
-	return templateName
+	return templateName, templateErr
 }
 
-func buildTemplate(tb testing.TB) (string, error) {
+func buildTemplate() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fp, err := db.SchemaFingerprint()
@@ -125,7 +130,10 @@ func buildTemplate(tb testing.TB) (string, error) {
 		return "", err
 	}
 	name := "billing_tmpl_" + fp
-	conn := adminConn(ctx, tb)
+	conn, err := adminConn(ctx)
+	if err != nil {
+		return "", err
+	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, templateLockKey); err != nil {
 		return "", err
@@ -148,7 +156,7 @@ func buildTemplate(tb testing.TB) (string, error) {
 	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{building}.Sanitize()); err != nil {
 		return "", err
 	}
-	u, err := withDatabase(AdminURL(tb), building)
+	u, err := withDatabase(conn.Config().ConnString(), building)
 	if err != nil {
 		return "", err
 	}
@@ -186,55 +194,87 @@ type DB struct {
 // tb ends (unless DBTEST_KEEP is set, to inspect it after a failure).
 func New(tb testing.TB) *DB {
 	tb.Helper()
-	return create(tb, ensureTemplate(tb))
+	tmpl, err := ensureTemplate()
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	return register(tb, tmpl)
 }
 
 // Empty is New without the schema, for tests of the migrations themselves.
 func Empty(tb testing.TB) *DB {
 	tb.Helper()
-	return create(tb, "template0")
+	return register(tb, "template0")
 }
 
-func create(tb testing.TB, tmpl string) *DB {
+func register(tb testing.TB, tmpl string) *DB {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
-	name := "billing_test_" + hex.EncodeToString(b[:])
-	conn := adminConn(ctx, tb)
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` TEMPLATE `+pgx.Identifier{tmpl}.Sanitize()); err != nil {
-		tb.Fatalf("dbtest: creating %s: %v", name, err)
-	}
-	u, err := withDatabase(AdminURL(tb), name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pool, err := db.Open(ctx, u, nil)
+	d, err := create(tmpl)
 	if err != nil {
 		tb.Fatalf("dbtest: %v", err)
 	}
 	tb.Cleanup(func() {
-		pool.Close()
 		if os.Getenv("DBTEST_KEEP") != "" {
-			tb.Logf("dbtest: kept database %s", name)
+			d.Pool.Close()
+			tb.Logf("dbtest: kept database %s", d.Name)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, AdminURL(tb))
-		if err != nil {
-			tb.Logf("dbtest: dropping %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
-			tb.Logf("dbtest: dropping %s: %v", name, err)
+		if err := d.Close(); err != nil {
+			tb.Logf("dbtest: %v", err)
 		}
 	})
-	return &DB{Name: name, URL: u, Pool: pool}
+	return d
+}
+
+// Open creates a migrated database outside a test (for examples and the
+// benchmark harness); Close drops it.
+func Open() (*DB, error) {
+	tmpl, err := ensureTemplate()
+	if err != nil {
+		return nil, err
+	}
+	return create(tmpl)
+}
+
+func create(tmpl string) (*DB, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	name := "billing_test_" + hex.EncodeToString(b[:])
+	conn, err := adminConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` TEMPLATE `+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", name, err)
+	}
+	u, err := withDatabase(conn.Config().ConnString(), name)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{Name: name, URL: u, Pool: pool}, nil
+}
+
+// Close closes the pool and drops the database.
+func (d *DB) Close() error {
+	d.Pool.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := adminConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{d.Name}.Sanitize()+` WITH (FORCE)`); err != nil {
+		return fmt.Errorf("dropping %s: %w", d.Name, err)
+	}
+	return nil
 }

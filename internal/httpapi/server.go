@@ -16,7 +16,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/billingengine/engine/internal/metrics"
+	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
 )
@@ -30,7 +34,11 @@ type Config struct {
 	StripeWebhookSecret string
 	// PayPal captures credit purchases and verifies /webhooks/paypal.
 	PayPal paypal.Purchaser
-	Logger *slog.Logger
+	// Renderer serves the PDFs.
+	Renderer *invoices.Renderer
+	// RiverUI, when set, is served at /riverui/ to finance tokens.
+	RiverUI http.Handler
+	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// MaxBodyBytes bounds request bodies (1 MiB when zero); MaxUsageBytes
@@ -41,8 +49,9 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg       Config
+	mux       *http.ServeMux
+	routeList []Route
 }
 
 // New builds the server and its routes.
@@ -65,10 +74,31 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
-	s.mux.HandleFunc("POST /webhooks/paypal", s.paypalWebhook)
-	s.mux.HandleFunc("GET /paypal/return", s.paypalReturn)
+	plain := func(h http.HandlerFunc) func(http.ResponseWriter, *http.Request, *principal) {
+		return func(w http.ResponseWriter, r *http.Request, _ *principal) { h(w, r) }
+	}
+	s.handle("GET /healthz", public, plain(s.healthz))
+	s.handle("GET /metrics", public, plain(s.metrics().ServeHTTP))
+	// Webhooks authenticate by their signatures; the PayPal return by the
+	// order id PayPal hands back.
+	s.handle("POST /webhooks/stripe", public, plain(s.stripeWebhook))
+	s.handle("POST /webhooks/paypal", public, plain(s.paypalWebhook))
+	s.handle("GET /paypal/return", public, plain(s.paypalReturn))
+	s.apiRoutes()
+	if s.cfg.RiverUI != nil {
+		s.routeList = append(s.routeList, Route{Pattern: "/riverui/", Scopes: []string{"finance (basic auth)"}})
+		s.mux.Handle("/riverui/", s.riverUI(s.cfg.RiverUI))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// metrics serves the engine's metrics and the runs' progress.
+func (s *Server) metrics() http.Handler {
+	local := prometheus.NewRegistry()
+	local.MustRegister(metrics.RunProgress{Pool: s.cfg.Pool})
+	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
 }
 
 type ctxKey int

@@ -1,0 +1,463 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/auth"
+	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/paypal"
+)
+
+// access says which scopes may call a route. Account tokens reach only
+// their own account's data; anything else answers 404, as if it didn't
+// exist.
+type access uint8
+
+const (
+	allowFinance access = 1 << iota
+	allowService
+	allowAccount
+	public // no token
+)
+
+// Route is a registered route, for the API description and its test.
+type Route struct {
+	Pattern string // "GET /v1/accounts/{id}"
+	Scopes  []string
+}
+
+func (a access) scopes() []string {
+	var out []string
+	if a&public != 0 {
+		return []string{"none"}
+	}
+	if a&allowFinance != 0 {
+		out = append(out, "finance")
+	}
+	if a&allowService != 0 {
+		out = append(out, "service")
+	}
+	if a&allowAccount != 0 {
+		out = append(out, "account")
+	}
+	return out
+}
+
+// principal is who is calling.
+type principal struct {
+	token *auth.Token
+}
+
+// sees reports whether the caller may see an account's data.
+func (p *principal) sees(accountID string) bool {
+	if p.token.Scope == auth.ScopeFinance {
+		return true
+	}
+	own, ok := p.token.Scope.Account()
+	return ok && own == accountID
+}
+
+// Routes lists what the server serves.
+func (s *Server) Routes() []Route { return s.routeList }
+
+// handle registers a route behind the scope check.
+func (s *Server) handle(pattern string, acc access, h func(http.ResponseWriter, *http.Request, *principal)) {
+	s.routeList = append(s.routeList, Route{Pattern: pattern, Scopes: acc.scopes()})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if acc&public != 0 {
+			h(w, r, nil)
+			return
+		}
+		p, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		allowed := (p.token.Scope == auth.ScopeFinance && acc&allowFinance != 0) ||
+			(p.token.Scope == auth.ScopeService && acc&allowService != 0)
+		if _, isAccount := p.token.Scope.Account(); isAccount && acc&allowAccount != 0 {
+			allowed = true
+		}
+		if !allowed {
+			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("tokens of scope %s can't %s %s", scopeKind(p.token.Scope), r.Method, r.URL.Path))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func scopeKind(s auth.Scope) string {
+	if _, ok := s.Account(); ok {
+		return "account:ID"
+	}
+	return string(s)
+}
+
+// authenticate reads the bearer token: 401 when it is missing or invalid.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principal, bool) {
+	h := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="billing"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "a bearer token is required")
+		return nil, false
+	}
+	t, err := auth.Authenticate(r.Context(), s.cfg.Pool, strings.TrimSpace(secret))
+	if errors.Is(err, auth.ErrInvalidToken) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="billing", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or revoked token")
+		return nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
+	return &principal{token: t}, true
+}
+
+// notFound answers 404 in the API's error shape.
+func notFound(w http.ResponseWriter, what string) {
+	writeError(w, http.StatusNotFound, "not_found", what+" not found")
+}
+
+// apiRoutes registers the API of SPEC §8.
+func (s *Server) apiRoutes() {
+	s.handle("POST /v1/usage", allowFinance|allowService, s.postUsage)
+	s.handle("POST /v1/runs", allowFinance, s.postRun)
+	s.handle("GET /v1/runs/{id}", allowFinance, s.getRun)
+	s.handle("GET /v1/accounts/{id}", allowFinance|allowAccount, s.getAccount)
+	s.handle("GET /v1/accounts/{id}/invoices", allowFinance|allowAccount, s.getAccountInvoices)
+	s.handle("POST /v1/accounts/{id}/credit/paypal", allowFinance|allowAccount, s.postPayPalCredit)
+	s.handle("GET /v1/invoices/{number}", allowFinance|allowAccount, s.getInvoice)
+	s.handle("GET /v1/invoices/{number}/pdf", allowFinance|allowAccount, s.getInvoicePDF)
+	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
+}
+
+// maxProblems bounds the problems a 422 lists; the count says how many
+// there were in all.
+const maxProblems = 1000
+
+type problemJSON struct {
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// postUsage imports NDJSON (or CSV with ?format=csv or Content-Type
+// text/csv) with the validation and all-or-nothing behaviour of `billing
+// usage import`; ?skip_invalid=true imports the valid lines.
+func (s *Server) postUsage(w http.ResponseWriter, r *http.Request, _ *principal) {
+	format := ingest.FormatNDJSON
+	if r.URL.Query().Get("format") == "csv" || strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+		format = ingest.FormatCSV
+	}
+	var problems []problemJSON
+	total := 0
+	res, err := ingest.ImportUsage(r.Context(), s.cfg.Pool, r.Body, ingest.Options{
+		Name: "request", Format: format, SkipInvalid: r.URL.Query().Get("skip_invalid") == "true",
+		Report: func(p ingest.Problem) {
+			total++
+			if len(problems) < maxProblems {
+				problems = append(problems, problemJSON{p.Line, p.Message})
+			}
+		},
+	})
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large: nothing imported")
+	case errors.Is(err, ingest.ErrInvalid):
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]any{
+			"code": "invalid_input", "message": err.Error(), "problems": problems, "problem_count": total,
+		}})
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"result": res, "problems": nonNil(problems)})
+	}
+}
+
+func nonNil(p []problemJSON) []problemJSON {
+	if p == nil {
+		return []problemJSON{}
+	}
+	return p
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object: "+err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+// postRun starts a billing run: {"period":"2026-10","account_ids":[…]}.
+func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
+	var body struct {
+		Period     string   `json:"period"`
+		AccountIDs []string `json:"account_ids"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	p, err := billing.ParsePeriod(body.Period)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "period: "+err.Error())
+		return
+	}
+	ctx := r.Context()
+	for _, id := range body.AccountIDs {
+		if _, err := accounts.Get(ctx, s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+			writeError(w, http.StatusUnprocessableEntity, "unknown_account", err.Error())
+			return
+		} else if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	run, jobID, err := jobs.StartRun(ctx, s.cfg.Pool, s.cfg.Jobs, invoices.RunParams{Period: p, AccountIDs: body.AccountIDs, RequestedBy: "api"})
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/v1/runs/%d", run.ID))
+	writeJSON(w, http.StatusAccepted, map[string]any{"run_id": run.ID, "job_id": jobID, "period": run.Period, "account_ids": body.AccountIDs})
+}
+
+// runJSON is a run and the jobs of it that gave up.
+type runJSON struct {
+	*invoices.Run
+	Failures []jobs.JobFailure `json:"failures"`
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ *principal) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		notFound(w, "run")
+		return
+	}
+	run, err := invoices.GetRun(r.Context(), s.cfg.Pool, id)
+	if errors.Is(err, invoices.ErrRunNotFound) {
+		notFound(w, "run")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	failures, err := jobs.RunFailures(r.Context(), s.cfg.Pool, id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if failures == nil {
+		failures = []jobs.JobFailure{}
+	}
+	writeJSON(w, http.StatusOK, runJSON{run, failures})
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if !p.sees(id) {
+		notFound(w, "account")
+		return
+	}
+	acc, err := accounts.Get(r.Context(), s.cfg.Pool, id)
+	if errors.Is(err, accounts.ErrNotFound) {
+		notFound(w, "account")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, acc)
+}
+
+func (s *Server) getAccountInvoices(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if !p.sees(id) {
+		notFound(w, "account")
+		return
+	}
+	if _, err := accounts.Get(r.Context(), s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+		notFound(w, "account")
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	period := r.URL.Query().Get("period")
+	if period != "" {
+		if _, err := billing.ParsePeriod(period); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "period: "+err.Error())
+			return
+		}
+	}
+	invs, err := payments.ListInvoices(r.Context(), s.cfg.Pool, invoices.ListParams{AccountID: id, Period: period})
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if invs == nil {
+		invs = []*invoices.Invoice{}
+	}
+	writeJSON(w, http.StatusOK, invs)
+}
+
+// invoiceFor returns the invoice when the caller may see it, else answers 404.
+func (s *Server) invoiceFor(w http.ResponseWriter, r *http.Request, p *principal) (*invoices.Invoice, bool) {
+	inv, err := payments.GetInvoice(r.Context(), s.cfg.Pool, r.PathValue("number"))
+	if errors.Is(err, invoices.ErrNotFound) || (err == nil && p.token.Scope != auth.ScopeService && !p.sees(inv.AccountID)) {
+		notFound(w, "invoice")
+		return nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
+	return inv, true
+}
+
+func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request, p *principal) {
+	if inv, ok := s.invoiceFor(w, r, p); ok {
+		writeJSON(w, http.StatusOK, inv)
+	}
+}
+
+func (s *Server) getInvoicePDF(w http.ResponseWriter, r *http.Request, p *principal) {
+	inv, ok := s.invoiceFor(w, r, p)
+	if !ok {
+		return
+	}
+	pdf, err := s.cfg.Renderer.EnsurePDF(r.Context(), s.cfg.Pool, inv.Number)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	etag := `"` + pdf.SHA256 + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="`+inv.Number+`.pdf"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(pdf.Bytes)))
+	_, _ = w.Write(pdf.Bytes)
+}
+
+// postCollect enqueues collect_invoice. An invoice with nothing to collect
+// (paid, void, or a debit in flight) answers 409 with its status.
+func (s *Server) postCollect(w http.ResponseWriter, r *http.Request, p *principal) {
+	inv, ok := s.invoiceFor(w, r, p)
+	if !ok {
+		return
+	}
+	if inv.Status != invoices.StatusOpen {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":  map[string]string{"code": "not_collectable", "message": fmt.Sprintf("invoice %s is %s: nothing to collect", inv.Number, inv.Status)},
+			"status": inv.Status,
+		})
+		return
+	}
+	res, err := s.cfg.Jobs.Insert(r.Context(), jobs.CollectInvoiceArgs{InvoiceNumber: inv.Number}, nil)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"invoice_number": inv.Number, "job_id": res.Job.ID, "status": inv.Status})
+}
+
+// postPayPalCredit starts a PayPal purchase of credit and returns the
+// approval link: {"amount":"25.00"}.
+func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if !p.sees(id) {
+		notFound(w, "account")
+		return
+	}
+	var body struct {
+		Amount string `json:"amount"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	amount, err := billing.ParseAmount(body.Amount)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	ctx := r.Context()
+	if _, err := accounts.Get(ctx, s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+		notFound(w, "account")
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	purchase, err := paypal.Buy(ctx, s.cfg.Pool, s.cfg.PayPal, id, amount)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if _, sandbox := s.cfg.PayPal.(paypal.Sandbox); sandbox {
+		// The sandbox approves at once: capture now, as the return would.
+		c, err := paypal.CaptureOrder(ctx, s.cfg.PayPal, purchase.OrderID)
+		if err == nil {
+			err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+				captured, err := paypal.RecordCapture(ctx, tx, c, s.cfg.Now())
+				if err == nil && captured.Credited {
+					_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, []string{id})
+				}
+				return err
+			})
+		}
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		purchase.Status = c.Status
+	}
+	writeJSON(w, http.StatusCreated, purchase)
+}
+
+// riverUI puts the River UI behind HTTP basic auth: any user name, a
+// finance token as the password, so that a browser can log in.
+func (s *Server) riverUI(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, password, ok := r.BasicAuth()
+		if ok {
+			t, err := auth.Authenticate(r.Context(), s.cfg.Pool, password)
+			if err == nil && subtle.ConstantTimeCompare([]byte(t.Scope), []byte(auth.ScopeFinance)) == 1 {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if err != nil && !errors.Is(err, auth.ErrInvalidToken) {
+				s.internalError(w, r, err)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="billing River UI (a finance token as the password)", charset="UTF-8"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "log in with a finance token as the password")
+	})
+}

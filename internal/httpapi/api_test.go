@@ -1,0 +1,280 @@
+package httpapi_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"riverqueue.com/riverui"
+
+	"github.com/billingengine/engine/internal/auth"
+	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/testutil"
+	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/paypal"
+)
+
+type apiBundle struct {
+	db     *dbtest.DB
+	srv    *httptest.Server
+	api    *httpapi.Server
+	tokens map[string]string // principal -> bearer token
+	inv    map[string]testutil.Invoice
+	runID  int64
+}
+
+// setupAPI serves the API over a database with two accounts, an open
+// invoice each and a token of every kind.
+func setupAPI(t *testing.T) *apiBundle {
+	t.Helper()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	client, err := jobs.NewInsertClient(db.Pool)
+	require.NoError(t, err)
+	fonts, err := invoices.LoadFonts("", nil)
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(client, nil), Logger: log, Prefix: "/riverui"})
+	require.NoError(t, err)
+	uiCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	require.NoError(t, ui.Start(uiCtx))
+	api := httpapi.New(httpapi.Config{Pool: db.Pool, Jobs: client, PayPal: paypal.Sandbox{}, Logger: log, StripeWebhookSecret: "whsec_x",
+		Renderer: &invoices.Renderer{Seller: invoices.Seller{Name: "Seller"}, Fonts: fonts}, RiverUI: ui})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+
+	b := &apiBundle{db: db, srv: srv, api: api, tokens: map[string]string{}, inv: map[string]testutil.Invoice{}}
+	b.inv["a1"] = testutil.OpenInvoice(t, db.Pool, "a1", 1, "12.00")
+	b.inv["a2"] = testutil.OpenInvoice(t, db.Pool, "a2", 2, "20.00")
+	_, err = db.Pool.Exec(ctx, `INSERT INTO resources VALUES ('c'); INSERT INTO prices VALUES ('c', '2026-01-01Z', 0.10, 'C')`)
+	require.NoError(t, err)
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT id FROM billing_runs ORDER BY id LIMIT 1`).Scan(&b.runID))
+	for name, scope := range map[string]auth.Scope{"finance": auth.ScopeFinance, "service": auth.ScopeService, "account": auth.AccountScope("a1"), "revoked": auth.ScopeFinance} {
+		tok, secret, err := auth.Create(ctx, db.Pool, name, scope)
+		require.NoError(t, err)
+		b.tokens[name] = secret
+		if name == "revoked" {
+			_, err := auth.Revoke(ctx, db.Pool, tok.ID)
+			require.NoError(t, err)
+		}
+	}
+	b.tokens["bad"] = "bt_not-a-real-token"
+	b.tokens["none"] = ""
+	return b
+}
+
+func (b *apiBundle) do(t *testing.T, principal, method, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, b.srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if tok := b.tokens[principal]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, out
+}
+
+const segment = `{"id":"s-%s","account_id":"a1","app":"web","resource":"c","quantity":1,"started_at":"2026-11-03T00:00:00Z","ended_at":"2026-11-03T05:00:00Z"}`
+
+// Every route answers every kind of caller as its scope says: no or a bad
+// token 401, a scope the route doesn't allow 403, another account's data
+// 404.
+func TestRouteScopeMatrix(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	own, other := b.inv["a1"].Number, b.inv["a2"].Number
+	type call struct{ method, path, body string }
+	matrix := []struct {
+		call
+		want map[string]int // principal -> status; absent principals: 401 for bad/none/revoked
+	}{
+		{call{"GET", "/healthz", ""}, map[string]int{"finance": 200, "service": 200, "account": 200, "none": 200, "bad": 200, "revoked": 200}},
+		{call{"GET", "/metrics", ""}, map[string]int{"finance": 200, "service": 200, "account": 200, "none": 200, "bad": 200, "revoked": 200}},
+		{call{"POST", "/v1/usage", segment}, map[string]int{"finance": 200, "service": 200, "account": 403}},
+		{call{"POST", "/v1/runs", `{"period":"2026-11","account_ids":["a1"]}`}, map[string]int{"finance": 202, "service": 403, "account": 403}},
+		{call{"GET", fmt.Sprintf("/v1/runs/%d", b.runID), ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/accounts/a1", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/accounts/a2", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"GET", "/v1/accounts/a1/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/accounts/a2/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"POST", "/v1/accounts/a1/credit/paypal", `{"amount":"1.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 201}},
+		{call{"POST", "/v1/accounts/a2/credit/paypal", `{"amount":"1.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/" + own, ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/invoices/" + other, ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/" + own + "/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/invoices/" + other + "/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"POST", "/v1/invoices/" + other + "/collect", ""}, map[string]int{"finance": 202, "service": 202, "account": 403}},
+		{call{"GET", "/v1/accounts/ghost", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/INV-2026-999999", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
+	}
+	for _, m := range matrix {
+		for _, p := range []string{"finance", "service", "account", "none", "bad", "revoked"} {
+			want, ok := m.want[p]
+			if !ok {
+				want = 401
+			}
+			res, body := b.do(t, p, m.method, m.path, m.body)
+			require.Equal(t, want, res.StatusCode, "%s %s as %s: %s", m.method, m.path, p, body)
+			require.NotEmpty(t, res.Header.Get("X-Request-Id"))
+			if res.StatusCode >= 400 {
+				var e struct {
+					Error struct{ Code, Message string } `json:"error"`
+				}
+				require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+				require.NotEmpty(t, e.Error.Code, "%s %s as %s: %s", m.method, m.path, p, body)
+				require.NotEmpty(t, e.Error.Message)
+			}
+		}
+	}
+
+	// The River UI: basic auth with a finance token as the password.
+	for p, want := range map[string]int{"finance": 200, "service": 401, "account": 401, "revoked": 401, "bad": 401} {
+		req, _ := http.NewRequest("GET", b.srv.URL+"/riverui/", nil)
+		req.SetBasicAuth("anyone", b.tokens[p])
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, want, res.StatusCode, "River UI as %s", p)
+	}
+	res, _ := b.do(t, "none", "GET", "/riverui/", "")
+	require.Equal(t, 401, res.StatusCode)
+	require.Contains(t, res.Header.Get("WWW-Authenticate"), "Basic")
+
+	res, body := b.do(t, "finance", "GET", "/v1/nowhere", "")
+	require.Equal(t, 404, res.StatusCode, "%s", body)
+}
+
+func TestUsageOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	bad := fmt.Sprintf(segment, "1") + "\n" + `{"id":"s-2","account_id":"ghost","app":"web","resource":"c","quantity":0,"started_at":"2026-11-03T00:00:00Z","ended_at":null}` + "\n"
+	res, body := b.do(t, "service", "POST", "/v1/usage", bad)
+	require.Equal(t, 422, res.StatusCode, "%s", body)
+	var e struct {
+		Error struct {
+			Code     string
+			Problems []struct {
+				Line    int
+				Message string
+			}
+			ProblemCount int `json:"problem_count"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &e))
+	require.Equal(t, "invalid_input", e.Error.Code)
+	require.Equal(t, 1, e.Error.ProblemCount)
+	require.Equal(t, 2, e.Error.Problems[0].Line)
+	require.Contains(t, e.Error.Problems[0].Message, "quantity")
+	var n int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM usage_segments`).Scan(&n))
+	require.Zero(t, n, "all or nothing")
+
+	res, body = b.do(t, "service", "POST", "/v1/usage?skip_invalid=true", bad)
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"inserted":1`)
+
+	csv := "id,account_id,app,resource,quantity,started_at,ended_at\ns-3,a1,web,c,2,2026-11-04T00:00:00Z,\n"
+	res, body = b.do(t, "finance", "POST", "/v1/usage?format=csv", csv)
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+}
+
+func TestCollectAndPDFOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	ctx := context.Background()
+	n := b.inv["a1"].Number
+	res, body := b.do(t, "service", "POST", "/v1/invoices/"+n+"/collect", "")
+	require.Equal(t, 202, res.StatusCode, "%s", body)
+	var queued int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'collect_invoice' AND args->>'invoice_number' = $1`, n).Scan(&queued))
+	require.Equal(t, 1, queued)
+
+	_, err := b.db.Pool.Exec(ctx, `UPDATE invoices SET amount_paid = total, status = 'paid' WHERE number = $1`, n)
+	require.NoError(t, err)
+	res, body = b.do(t, "service", "POST", "/v1/invoices/"+n+"/collect", "")
+	require.Equal(t, 409, res.StatusCode)
+	require.Contains(t, string(body), `"status":"paid"`)
+
+	// The PDF served is the one stored, byte for byte.
+	res, pdf := b.do(t, "account", "GET", "/v1/invoices/"+n+"/pdf", "")
+	require.Equal(t, 200, res.StatusCode)
+	require.Equal(t, "application/pdf", res.Header.Get("Content-Type"))
+	stored, err := invoices.LatestPDF(ctx, b.db.Pool, n)
+	require.NoError(t, err)
+	sum := sha256.Sum256(pdf)
+	require.Equal(t, stored.SHA256, hex.EncodeToString(sum[:]))
+	require.Equal(t, `"`+stored.SHA256+`"`, res.Header.Get("ETag"))
+	_, again := b.do(t, "finance", "GET", "/v1/invoices/"+n+"/pdf", "")
+	require.Equal(t, pdf, again)
+}
+
+func TestRunOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	res, body := b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-13"}`)
+	require.Equal(t, 400, res.StatusCode, "%s", body)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","account_ids":["ghost"]}`)
+	require.Equal(t, 422, res.StatusCode, "%s", body)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","colour":"red"}`)
+	require.Equal(t, 400, res.StatusCode, "%s", body)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11"}`)
+	require.Equal(t, 202, res.StatusCode, "%s", body)
+	var started struct {
+		RunID int64 `json:"run_id"`
+	}
+	require.NoError(t, json.Unmarshal(body, &started))
+	require.Equal(t, fmt.Sprintf("/v1/runs/%d", started.RunID), res.Header.Get("Location"))
+	res, body = b.do(t, "finance", "GET", fmt.Sprintf("/v1/runs/%d", started.RunID), "")
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, string(body), `"state":"pending"`)
+	require.Contains(t, string(body), `"failures":[]`)
+}
+
+// The API description in docs/openapi.json lists exactly the routes the
+// server registers, with their scopes.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	raw, err := os.ReadFile("../../docs/openapi.json")
+	require.NoError(t, err)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security []map[string][]string `json:"security"`
+			XScopes  []string              `json:"x-scopes"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	var documented, served []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path+" "+strings.Join(op.XScopes, ","))
+		}
+	}
+	for _, r := range b.api.Routes() {
+		if r.Pattern == "/riverui/" {
+			continue
+		}
+		served = append(served, r.Pattern+" "+strings.Join(r.Scopes, ","))
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	require.Equal(t, served, documented)
+}
