@@ -1,0 +1,66 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/billingengine/engine/internal/auth"
+	"github.com/billingengine/engine/internal/dbtest"
+)
+
+func TestTokenLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	tok, secret, err := auth.Create(ctx, db.Pool, "portal", auth.AccountScope("acc_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, "bt_") || len(secret) < 40 {
+		t.Fatalf("secret %q: want bt_ and at least 256 bits", secret)
+	}
+	// Nothing stored can give the secret back.
+	var leaked bool
+	if err := db.Pool.QueryRow(ctx, `SELECT bool_or(t::text LIKE '%' || $1 || '%') FROM api_tokens t`, secret[3:]).Scan(&leaked); err != nil {
+		t.Fatal(err)
+	}
+	if leaked {
+		t.Fatal("the secret is stored")
+	}
+	got, err := auth.Authenticate(ctx, db.Pool, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := got.Scope.Account(); got.ID != tok.ID || !ok || id != "acc_1" {
+		t.Fatalf("authenticated %+v", got)
+	}
+	for _, wrong := range []string{"", secret + "x", secret[:len(secret)-1], strings.ToUpper(secret)} {
+		if _, err := auth.Authenticate(ctx, db.Pool, wrong); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("Authenticate(%q) = %v, want ErrInvalidToken", wrong, err)
+		}
+	}
+	if _, err := auth.Revoke(ctx, db.Pool, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Authenticate(ctx, db.Pool, secret); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if _, err := auth.Revoke(ctx, db.Pool, 999); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("revoking an unknown id: %v", err)
+	}
+}
+
+func TestParseScope(t *testing.T) {
+	for _, ok := range []string{"finance", "service", "account:acc_1"} {
+		if _, err := auth.ParseScope(ok); err != nil {
+			t.Errorf("ParseScope(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "admin", "account:", "account: x", "Finance"} {
+		if _, err := auth.ParseScope(bad); err == nil {
+			t.Errorf("ParseScope(%q) accepted", bad)
+		}
+	}
+}
