@@ -38,13 +38,17 @@ const (
 	LineUsage             LineType = "usage"
 	LineReferral          LineType = "referral"
 	LineReferralCarryover LineType = "referral_carryover"
+	// LineReferralReversal charges back a reward whose referee invoice was
+	// voided, as far as the referrer's prepaid credit could not cover it.
+	LineReferralReversal LineType = "referral_reversal"
 )
 
 // Line is one line of an invoice. Usage lines carry App, Resource, Hours and
 // Prices; referral lines carry RefereeAccountID and a negative Amount; the
 // carry-over line gives back, positively, the rewards the subtotal could not
 // absorb (they go to prepaid credit), so that lines always sum to
-// subtotal − discount.
+// subtotal − discount; a reversal line carries RefereeAccountID and a
+// positive Amount.
 type Line struct {
 	Type             LineType
 	App              string
@@ -61,9 +65,30 @@ type Reward struct {
 	Amount           decimal.Decimal
 }
 
+// Reversal is a reward taken back (its referee's invoice was voided) that
+// the referrer's prepaid credit did not cover: it is charged on the
+// referrer's next invoice.
+type Reversal struct {
+	RefereeAccountID string
+	Amount           decimal.Decimal
+}
+
+// Input is what an invoice is computed from.
+type Input struct {
+	Usage []UsageLine
+	// Reversals are charged as lines of their own, part of the subtotal
+	// (they restore a discount or credit given before, so they are taxed as
+	// the usage it discounted) but not of the referral base.
+	Reversals []Reversal
+	// Rewards are the referral rewards earned for the period.
+	Rewards []Reward
+	VAT     VAT
+}
+
 // Totals is a computed invoice.
 type Totals struct {
-	Lines    []Line
+	Lines []Line
+	// Subtotal is Σ usage + Σ reversals.
 	Subtotal decimal.Decimal
 	// Discount is min(Σ rewards, Subtotal).
 	Discount decimal.Decimal
@@ -75,17 +100,27 @@ type Totals struct {
 	Total     decimal.Decimal
 }
 
-// Compute assembles an invoice from its usage lines, the referral rewards
-// its account earned for the period and the VAT rule (SPEC §3):
-// discount = min(Σ rewards, subtotal), tax = round((subtotal − discount) ×
-// rate / 100), total = subtotal − discount + tax. Rewards never make a total
-// negative.
-func Compute(usage []UsageLine, rewards []Reward, vat VAT) Totals {
-	t := Totals{VAT: vat, Subtotal: Subtotal(usage)}
-	for _, u := range usage {
+// Compute assembles an invoice from its usage lines, the reversals charged
+// on it, the referral rewards its account earned for the period and the VAT
+// rule (SPEC §3): discount = min(Σ rewards, subtotal), tax = round((subtotal
+// − discount) × rate / 100), total = subtotal − discount + tax. Rewards
+// never make a total negative.
+func Compute(in Input) Totals {
+	vat := in.VAT
+	t := Totals{VAT: vat, Subtotal: Subtotal(in.Usage)}
+	for _, u := range in.Usage {
 		t.Lines = append(t.Lines, Line{Type: LineUsage, App: u.App, Resource: u.Resource, Hours: u.Hours, Prices: u.Prices, Amount: u.Amount})
 	}
-	rewards = append([]Reward(nil), rewards...)
+	reversals := append([]Reversal(nil), in.Reversals...)
+	sort.SliceStable(reversals, func(i, j int) bool { return reversals[i].RefereeAccountID < reversals[j].RefereeAccountID })
+	for _, r := range reversals {
+		if !r.Amount.IsPositive() {
+			continue
+		}
+		t.Subtotal = t.Subtotal.Add(r.Amount)
+		t.Lines = append(t.Lines, Line{Type: LineReferralReversal, RefereeAccountID: r.RefereeAccountID, Amount: r.Amount})
+	}
+	rewards := append([]Reward(nil), in.Rewards...)
 	sort.Slice(rewards, func(i, j int) bool { return rewards[i].RefereeAccountID < rewards[j].RefereeAccountID })
 	var earned decimal.Decimal
 	for _, r := range rewards {

@@ -88,14 +88,14 @@ func TestCompute(t *testing.T) {
 
 	t.Run("the contract's referrer", func(t *testing.T) {
 		// subtotal 10.68; reward 4.31 from a2; VAT 20 % of 6.37 = 1.274 -> 1.27
-		got := Compute(usage, []Reward{{"a2", d("4.31")}}, fr)
+		got := Compute(Input{Usage: usage, Rewards: []Reward{{"a2", d("4.31")}}, VAT: fr})
 		require.Equal(t, "10.68 4.31 1.27 7.64 0", got.Subtotal.String()+" "+got.Discount.String()+" "+got.Tax.String()+" "+got.Total.String()+" "+got.Carryover.String())
 		require.Len(t, got.Lines, 3)
 		require.Equal(t, Line{Type: LineReferral, RefereeAccountID: "a2", Amount: d("-4.31")}, got.Lines[2])
 	})
 
 	t.Run("rewards beyond the subtotal carry over", func(t *testing.T) {
-		got := Compute(usage, []Reward{{"r2", d("8.00")}, {"r1", d("5.00")}}, fr)
+		got := Compute(Input{Usage: usage, Rewards: []Reward{{"r2", d("8.00")}, {"r1", d("5.00")}}, VAT: fr})
 		require.True(t, got.Discount.Equal(d("10.68")))
 		require.True(t, got.Carryover.Equal(d("2.32")))
 		require.True(t, got.Tax.IsZero())
@@ -106,23 +106,35 @@ func TestCompute(t *testing.T) {
 	})
 
 	t.Run("a referrer with no invoice gets it all as credit", func(t *testing.T) {
-		got := Compute(nil, []Reward{{"r1", d("3.00")}}, fr)
+		got := Compute(Input{Rewards: []Reward{{"r1", d("3.00")}}, VAT: fr})
 		require.True(t, got.Subtotal.IsZero())
 		require.True(t, got.Discount.IsZero())
 		require.True(t, got.Carryover.Equal(d("3.00")))
 	})
 
 	t.Run("reverse charge", func(t *testing.T) {
-		got := Compute(usage, nil, VAT{Treatment: VATReverseCharge, Rate: decimal.Zero, Mention: MentionReverseCharge})
+		got := Compute(Input{Usage: usage, VAT: VAT{Treatment: VATReverseCharge, Rate: decimal.Zero, Mention: MentionReverseCharge}})
 		require.True(t, got.Tax.IsZero())
 		require.True(t, got.Total.Equal(d("10.68")))
 	})
 
 	t.Run("tax at x.xx5 rounds up", func(t *testing.T) {
 		// 20 % of 0.15 (after a 0.10 discount) is 0.03; 5.5 % of 0.90 is 0.0495 -> 0.05
-		got := Compute([]UsageLine{{Amount: d("0.90")}}, nil, VAT{Rate: d("5.5")})
+		got := Compute(Input{Usage: []UsageLine{{Amount: d("0.90")}}, VAT: VAT{Rate: d("5.5")}})
 		require.Equal(t, "0.05", got.Tax.StringFixed(2))
 		require.Equal(t, "0.95", got.Total.StringFixed(2))
+	})
+
+	t.Run("a reversal is charged and taxed, and rewards may absorb it", func(t *testing.T) {
+		// usage 10.68 + reversal 2.00 = 12.68; VAT 20 % = 2.536 -> 2.54
+		got := Compute(Input{Usage: usage, Reversals: []Reversal{{"r9", d("2.00")}}, VAT: fr})
+		require.Equal(t, "12.68 0 2.54 15.22", got.Subtotal.String()+" "+got.Discount.String()+" "+got.Tax.String()+" "+got.Total.String())
+		require.Equal(t, Line{Type: LineReferralReversal, RefereeAccountID: "r9", Amount: d("2.00")}, got.Lines[2])
+		got = Compute(Input{Usage: usage, Reversals: []Reversal{{"r9", d("2.00")}}, Rewards: []Reward{{"r1", d("13.00")}}, VAT: fr})
+		require.True(t, got.Discount.Equal(d("12.68")))
+		require.True(t, got.Carryover.Equal(d("0.32")))
+		require.True(t, got.Total.IsZero())
+		require.Equal(t, []LineType{LineUsage, LineUsage, LineReferralReversal, LineReferral, LineReferralCarryover}, lineTypes(got.Lines))
 	})
 }
 

@@ -137,8 +137,19 @@ func TestPropertyTotals(t *testing.T) {
 		for i := range rapid.IntRange(0, 5).Draw(t, "rewards") {
 			rewards = append(rewards, Reward{RefereeAccountID: fmt.Sprint("r", i), Amount: decimal.New(rapid.Int64Range(1, 500_000).Draw(t, "reward"), -2)})
 		}
+		var reversals []Reversal
+		for i := range rapid.IntRange(0, 2).Draw(t, "reversals") {
+			reversals = append(reversals, Reversal{RefereeAccountID: fmt.Sprint("v", i), Amount: decimal.New(rapid.Int64Range(1, 100_000).Draw(t, "reversal"), -2)})
+		}
 		vat := VAT{Rate: decimal.New(rapid.Int64Range(0, 300).Draw(t, "rate"), -1)}
-		got := Compute(usage, rewards, vat)
+		got := Compute(Input{Usage: usage, Reversals: reversals, Rewards: rewards, VAT: vat})
+		charged := Subtotal(usage)
+		for _, r := range reversals {
+			charged = charged.Add(r.Amount)
+		}
+		if !got.Subtotal.Equal(charged) {
+			t.Fatalf("subtotal %s, usage and reversals %s", got.Subtotal, charged)
+		}
 		if !sumLines(got.Lines).Equal(got.Subtotal.Sub(got.Discount)) {
 			t.Fatalf("lines sum to %s, subtotal − discount is %s", sumLines(got.Lines), got.Subtotal.Sub(got.Discount))
 		}

@@ -12,8 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// LoadDocument reads what an invoice's PDF shows.
+// LoadDocument reads what an invoice's or a credit note's PDF shows.
 func LoadDocument(ctx context.Context, q Querier, number string) (*Document, error) {
+	if IsCreditNoteNumber(number) {
+		return creditNoteDocument(ctx, q, number)
+	}
 	inv, err := Get(ctx, q, number)
 	if err != nil {
 		return nil, err
@@ -61,8 +64,12 @@ func descriptions(ctx context.Context, q Querier, inv *Invoice) (map[string]stri
 	return out, rows.Err()
 }
 
-// Stamp identifies the state a document shows.
+// Stamp identifies the state a document shows. A credit note never
+// changes.
 func (d *Document) Stamp() string {
+	if d.Kind == KindCreditNote {
+		return "issued"
+	}
 	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
 }
 
@@ -89,7 +96,7 @@ func LatestPDF(ctx context.Context, q Querier, number string) (*PDF, error) {
 	return p, err
 }
 
-// StorePDF keeps a rendered invoice PDF, in tx, if it still shows the
+// StorePDF keeps a rendered PDF, in tx, if it still shows the
 // invoice's current state (a render of an older state is dropped: a newer
 // render follows) and differs from the newest version. It returns the
 // stored or current version.
@@ -98,6 +105,7 @@ func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf []byte) (*PDF, 
 	if err != nil {
 		return nil, err
 	}
+	// The invoice's payment status can't move until this version is stored.
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE number = $1 FOR SHARE`, doc.Number); err != nil {
 		return nil, err
 	}
@@ -137,11 +145,19 @@ type Renderer struct {
 	Location *time.Location
 }
 
-// RenderInvoice renders an invoice as it is now and stores it.
+// RenderInvoice renders an invoice (or a credit note) as it is now and
+// stores it.
 func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
 	doc, err := LoadDocument(ctx, pool, number)
 	if err != nil {
 		return nil, err
+	}
+	if doc.Kind == KindInvoice && doc.Status == StatusVoid {
+		// A voided invoice keeps the PDF it was issued with: its credit
+		// note tells the rest.
+		if p, err := LatestPDF(ctx, pool, number); err == nil || !errors.Is(err, ErrNoPDF) {
+			return p, err
+		}
 	}
 	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
 	if err != nil {
@@ -160,7 +176,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number
 func (r *Renderer) EnsurePDF(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
 	p, err := LatestPDF(ctx, pool, number)
 	if errors.Is(err, ErrNoPDF) {
-		if _, err := Get(ctx, pool, number); err != nil {
+		if _, err := LoadDocument(ctx, pool, number); err != nil {
 			return nil, err
 		}
 		return r.RenderInvoice(ctx, pool, number)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -43,10 +44,61 @@ func loadCatalog(ctx context.Context, q Querier, lock bool) (billing.Catalog, er
 	return cat, rows.Err()
 }
 
-// rated is one account's usage for a period.
+// rated is one account's usage for a period, and the reversals its
+// invoice will charge.
 type rated struct {
 	accountID string
 	lines     []billing.UsageLine
+	reversals []outstandingReversal
+}
+
+// outstandingReversal is a reward taken back that credit did not cover.
+type outstandingReversal struct {
+	id        int64
+	referrer  string
+	referee   string
+	remaining decimal.Decimal
+}
+
+func (r *rated) subtotal() decimal.Decimal {
+	s := billing.Subtotal(r.lines)
+	for _, v := range r.reversals {
+		s = s.Add(v.remaining)
+	}
+	return s
+}
+
+// loadReversals attaches to the drafts the reversals still to be charged to
+// their accounts. With lock, the rows are locked: the caller charges them.
+func loadReversals(ctx context.Context, q Querier, drafts []rated, lock bool) error {
+	if len(drafts) == 0 {
+		return nil
+	}
+	ids := make([]string, len(drafts))
+	byAccount := make(map[string]*rated, len(drafts))
+	for i := range drafts {
+		ids[i] = drafts[i].accountID
+		byAccount[ids[i]] = &drafts[i]
+	}
+	sql := `SELECT id, referrer_account_id, referee_account_id, amount - from_credit FROM referral_reversals
+		WHERE referrer_account_id = ANY($1) AND charged_invoice_id IS NULL AND from_credit < amount ORDER BY id`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	rows, err := q.Query(ctx, sql, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r outstandingReversal
+		if err := rows.Scan(&r.id, &r.referrer, &r.referee, &r.remaining); err != nil {
+			return err
+		}
+		d := byAccount[r.referrer]
+		d.reversals = append(d.reversals, r)
+	}
+	return rows.Err()
 }
 
 // rateAccounts streams the usage of the given accounts (sorted by id) over
@@ -167,6 +219,9 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 	}); err != nil {
 		return nil, err
 	}
+	if err := loadReversals(ctx, tx, drafts, true); err != nil {
+		return nil, err
+	}
 	if err := writeDrafts(ctx, tx, runID, p, start, end, drafts); err != nil {
 		return nil, err
 	}
@@ -201,9 +256,15 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, 
 		return err
 	}
 	invRows := make([][]any, len(drafts))
-	var lineRows [][]any
+	var lineRows, reversalLines [][]any
+	var reversalIDs, chargedOn []int64
 	for i, d := range drafts {
-		invRows[i] = []any{ids[i], d.accountID, p.String(), start, end, runID, string(StatusDraft), billing.Subtotal(d.lines)}
+		invRows[i] = []any{ids[i], d.accountID, p.String(), start, end, runID, string(StatusDraft), d.subtotal()}
+		for j, r := range d.reversals {
+			reversalLines = append(reversalLines, []any{ids[i], len(d.lines) + j + 1, string(billing.LineReferralReversal), r.referee, r.remaining})
+			reversalIDs = append(reversalIDs, r.id)
+			chargedOn = append(chargedOn, ids[i])
+		}
 		for j, l := range d.lines {
 			prices := make([]LinePrice, len(l.Prices))
 			for k, pu := range l.Prices {
@@ -226,5 +287,15 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, 
 		pgx.CopyFromRows(lineRows)); err != nil {
 		return fmt.Errorf("writing draft lines: %w", err)
 	}
-	return nil
+	if len(reversalLines) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
+		[]string{"invoice_id", "position", "type", "referee_account_id", "amount"}, pgx.CopyFromRows(reversalLines)); err != nil {
+		return fmt.Errorf("writing reversal lines: %w", err)
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE referral_reversals r SET charged_invoice_id = u.invoice_id
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, invoice_id) WHERE r.id = u.id`, reversalIDs, chargedOn)
+	return err
 }

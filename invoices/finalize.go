@@ -48,6 +48,7 @@ type draft struct {
 	accountID string
 	subtotal  decimal.Decimal
 	usage     []billing.UsageLine
+	reversals []billing.Reversal
 	rewards   []billing.Reward
 	// pending reward rows and new referee drafts rewarding this account.
 	pendingRewardIDs []int64
@@ -155,8 +156,12 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// The referral base is the referee's usage: a reversal charged on its
+	// invoice is not.
 	rows, err = tx.Query(ctx, `
-		SELECT i.id, i.account_id, ra.referred_by, i.subtotal, ra.created_at
+		SELECT i.id, i.account_id, ra.referred_by,
+		       i.subtotal - coalesce((SELECT sum(l.amount) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.type = 'referral_reversal'), 0),
+		       ra.created_at
 		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
 		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'
 		  AND NOT EXISTS (SELECT 1 FROM referral_rewards r WHERE r.referee_invoice_id = i.id)
@@ -200,7 +205,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 		if err != nil {
 			return nil, err
 		}
-		d.totals = billing.Compute(d.usage, d.rewards, vat)
+		d.totals = billing.Compute(billing.Input{Usage: d.usage, Reversals: d.reversals, Rewards: d.rewards, VAT: vat})
 	}
 
 	if err := writeReferralLines(ctx, tx, drafts); err != nil {
@@ -273,19 +278,28 @@ func loadAccounts(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*acc
 
 func loadUsage(ctx context.Context, tx pgx.Tx, byID map[int64]*draft, ids []int64) error {
 	rows, err := tx.Query(ctx, `
-		SELECT invoice_id, app, resource, hours, amount FROM invoice_lines
-		WHERE invoice_id = ANY($1) AND type = 'usage' ORDER BY invoice_id, position`, ids)
+		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), coalesce(hours, 0), coalesce(referee_account_id, ''), amount
+		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
+		var typ billing.LineType
 		var l billing.UsageLine
-		if err := rows.Scan(&id, &l.App, &l.Resource, &l.Hours, &l.Amount); err != nil {
+		var referee string
+		if err := rows.Scan(&id, &typ, &l.App, &l.Resource, &l.Hours, &referee, &l.Amount); err != nil {
 			return err
 		}
-		byID[id].usage = append(byID[id].usage, l)
+		switch typ {
+		case billing.LineUsage:
+			byID[id].usage = append(byID[id].usage, l)
+		case billing.LineReferralReversal:
+			byID[id].reversals = append(byID[id].reversals, billing.Reversal{RefereeAccountID: referee, Amount: l.Amount})
+		default:
+			return fmt.Errorf("draft %d already has a %s line", id, typ)
+		}
 	}
 	return rows.Err()
 }
@@ -308,7 +322,7 @@ func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, 
 		if a.referredBy == nil || covered[d.id] || !billing.InReferralWindow(a.createdAt, p, cfg.Location) {
 			continue
 		}
-		reward := billing.ReferralReward(d.subtotal)
+		reward := billing.ReferralReward(billing.Subtotal(d.usage))
 		if !reward.IsPositive() {
 			continue
 		}
@@ -361,7 +375,7 @@ func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, 
 func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
 	var lines [][]any
 	for _, d := range drafts {
-		pos := len(d.usage)
+		pos := len(d.usage) + len(d.reversals)
 		for _, l := range d.totals.Lines {
 			switch l.Type {
 			case billing.LineReferral:
@@ -370,7 +384,7 @@ func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
 			case billing.LineReferralCarryover:
 				pos++
 				lines = append(lines, []any{d.id, pos, string(l.Type), nil, l.Amount})
-			case billing.LineUsage:
+			case billing.LineUsage, billing.LineReferralReversal: // written with the draft
 			}
 		}
 	}

@@ -102,6 +102,8 @@ type Invoice struct {
 	AmountDue     string    `json:"amount_due"`
 	Lines         []Line    `json:"lines"`
 	Attempts      []Attempt `json:"attempts"`
+	// CreditNote is the credit note that voided the invoice.
+	CreditNote string `json:"credit_note,omitempty"`
 
 	VATTreatment   billing.VATTreatment `json:"-"`
 	VATMention     string               `json:"-"`
@@ -122,14 +124,15 @@ type Querier interface {
 
 const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
 	i.discount, i.tax_rate, i.tax, i.total, i.credit_applied, i.amount_paid, i.vat_treatment, i.vat_mention,
-	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id`
+	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id,
+	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), '')`
 
 func scanInvoice(row pgx.Row) (*Invoice, error) {
 	var inv Invoice
 	var subtotal, discount, taxRate, tax, total, credit, paid decimal.Decimal
 	err := row.Scan(&inv.ID, &inv.Number, &inv.AccountID, &inv.Period, &inv.Status, &inv.IssuedAt, &inv.Currency,
 		&subtotal, &discount, &taxRate, &tax, &total, &credit, &paid, &inv.VATTreatment, &inv.VATMention,
-		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID)
+		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote)
 	if err != nil {
 		return nil, err
 	}

@@ -446,6 +446,8 @@ func (p *pdfDoc) rows() []row {
 			out = append(out, row{cells: [5]string{"", "Referral reward for account " + l.RefereeAccountID, "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
 		case billing.LineReferralCarryover:
 			out = append(out, row{cells: [5]string{"", "Rewards beyond the subtotal, added to prepaid credit", "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
+		case billing.LineReferralReversal:
+			out = append(out, row{cells: [5]string{"", "Referral reward taken back: the invoice of account " + l.RefereeAccountID + " was cancelled", "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
 		}
 	}
 	return out
@@ -509,6 +511,8 @@ func (p *pdfDoc) totals(y float64) {
 			tl{"Prepaid credit applied", FormatEUR(neg(d.CreditApplied)), false},
 			tl{"Paid by card or debit", FormatEUR(neg(sub(d.AmountPaid, d.CreditApplied))), false},
 			tl{"Amount due", FormatEUR(d.AmountDue), true})
+	} else {
+		lines = append(lines, tl{"Refunded to prepaid credit", FormatEUR(d.AmountPaid), false})
 	}
 	notes := p.notes()
 	need := float64(len(lines))*6 + 6

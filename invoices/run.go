@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -162,6 +163,58 @@ func PlanRun(ctx context.Context, tx pgx.Tx, runID int64, shardSize int) ([]Shar
 		var s Shard
 		return s, r.Scan(&s.Shard, &s.Accounts)
 	})
+}
+
+// RunInFlightError refuses a run while another one of the same period and
+// an overlapping scope is not finished: the new run would find nothing
+// more to bill for the accounts the other one covers, and both would
+// compete for them.
+type RunInFlightError struct {
+	Run *Run
+}
+
+func (e *RunInFlightError) Error() string {
+	scope := "all accounts"
+	if e.Run.AccountIDs != nil {
+		scope = "accounts " + strings.Join(e.Run.AccountIDs, ", ")
+		if len(e.Run.AccountIDs) > 5 {
+			scope = fmt.Sprintf("%d accounts", len(e.Run.AccountIDs))
+		}
+	}
+	return fmt.Sprintf("run %d for %s (%s) is still %s (%d of %d shards drafted, %d of %d invoices finalized): "+
+		"wait for it to finish (billing runs show %d); if it is stuck, retry its failed jobs (billing jobs list --state discarded)",
+		e.Run.ID, e.Run.Period, scope, e.Run.State, e.Run.ShardsDone, e.Run.ShardsTotal, e.Run.InvoicesFinalized, e.Run.InvoicesDrafted, e.Run.ID)
+}
+
+// StartRunChecked creates a run like CreateRun, unless a run of the same
+// period whose scope overlaps p's is still in flight: then it returns a
+// *RunInFlightError. A transaction-scoped advisory lock per period makes
+// the check and the creation one step for every caller that uses it.
+func StartRunChecked(ctx context.Context, tx pgx.Tx, p RunParams) (*Run, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing_run:' || $1, 0))`, p.Period.String()); err != nil {
+		return nil, err
+	}
+	var ids []string
+	if p.AccountIDs != nil {
+		ids = p.AccountIDs
+	}
+	var busy int64
+	err := tx.QueryRow(ctx, `
+		SELECT id FROM billing_runs
+		WHERE period = $1 AND state <> 'completed' AND (account_ids IS NULL OR $2::text[] IS NULL OR account_ids && $2::text[])
+		ORDER BY id LIMIT 1`, p.Period.String(), ids).Scan(&busy)
+	if err == nil {
+		run, err := GetRun(ctx, tx, busy)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &RunInFlightError{Run: run}
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
+	run, _, err := CreateRun(ctx, tx, p)
+	return run, err
 }
 
 // ListRuns returns the most recent runs first.

@@ -163,6 +163,13 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 	}
 	switch rec.Outcome {
 	case payments.OutcomeSucceeded:
+		if rec.Refunded {
+			// Paid after it was voided: the money is credit now, and credit
+			// pays the account's open invoices (SPEC §5).
+			if _, err := CollectOpenInvoices(ctx, tx, client, []string{a.AccountID}); err != nil {
+				return err
+			}
+		}
 		return AfterPayment(ctx, tx, client, a.AccountID, now)
 	case payments.OutcomeDeclined, payments.OutcomeFailed:
 		c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)

@@ -13,7 +13,7 @@ import (
 // RenderInvoicePDFArgs renders an invoice's PDF as the invoice is now and
 // stores it: {"invoice_number":"INV-2026-000001"}. Enqueued at
 // finalization and whenever the payment status changes; rendering twice
-// stores one version.
+// stores one version. A credit note's number renders the credit note.
 type RenderInvoicePDFArgs struct {
 	InvoiceNumber string `json:"invoice_number"`
 }
@@ -31,7 +31,7 @@ type renderWorker struct {
 
 func (w *renderWorker) Work(ctx context.Context, job *river.Job[RenderInvoicePDFArgs]) error {
 	_, err := w.d.cfg.Renderer.RenderInvoice(ctx, w.d.pool, job.Args.InvoiceNumber)
-	if errors.Is(err, invoices.ErrNotFound) {
+	if errors.Is(err, invoices.ErrNotFound) || errors.Is(err, invoices.ErrCreditNoteNotFound) {
 		return river.JobCancel(err)
 	}
 	return err

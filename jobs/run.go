@@ -12,6 +12,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/metrics"
+	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 )
@@ -62,10 +63,12 @@ func (FinalizeRunArgs) InsertOpts() river.InsertOpts {
 
 // StartRun records a run and enqueues its billing_run job in one
 // transaction, so that the caller can report on the run at once (the CLI
-// prints its id, the API returns it).
+// prints its id, the API returns it). It refuses, with a
+// *invoices.RunInFlightError, while a run of the same period and an
+// overlapping scope is in flight.
 func StartRun(ctx context.Context, pool *pgxpool.Pool, client *Client, p invoices.RunParams) (run *invoices.Run, jobID int64, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		run, _, err = invoices.CreateRun(ctx, tx, p)
+		run, err = invoices.StartRunChecked(ctx, tx, p)
 		if err != nil {
 			return err
 		}
@@ -203,14 +206,30 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 	if err != nil {
 		return false, false, err
 	}
+	var credited []string
+	var events []timeline.Event
 	for _, g := range res.Credits {
-		if _, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{
+		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{
 			AccountID: g.AccountID, Kind: payments.EntryReferralReward, Amount: g.Amount, Reference: g.Reference, InvoiceID: g.InvoiceID,
-		}); err != nil {
+		})
+		if err != nil {
 			return false, false, err
 		}
+		if created {
+			credited = append(credited, g.AccountID)
+			events = append(events, timeline.Event{AccountID: g.AccountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded, InvoiceID: g.InvoiceID,
+				Data: map[string]any{"kind": string(payments.EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}})
+		}
+	}
+	if err := timeline.Record(ctx, tx, events); err != nil {
+		return false, false, err
 	}
 	if err := w.afterFinalize(ctx, tx, res.Invoices); err != nil {
+		return false, false, err
+	}
+	// Credit pays open invoices (SPEC §5): a referrer credited by this
+	// chunk may have some from earlier months.
+	if _, err := CollectOpenInvoices(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), credited); err != nil {
 		return false, false, err
 	}
 	defer func() {

@@ -97,6 +97,18 @@ func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string,
 		plan.Done, plan.Reason = true, ReasonPaid
 		return plan, nil
 	case "void":
+		// Nothing new is charged on a void invoice, but an attempt whose
+		// outcome is unknown is still resent to learn it: money it took
+		// goes to prepaid credit (see decide).
+		inFlight, err := attemptInFlight(ctx, tx, invoiceID)
+		if err != nil {
+			return nil, err
+		}
+		if inFlight != nil && inFlight.State == "pending" {
+			inFlight.Resumed = true
+			plan.Attempt = inFlight
+			return plan, nil
+		}
 		plan.Done, plan.Reason = true, ReasonVoid
 		return plan, nil
 	case "draft":
@@ -249,6 +261,9 @@ type Recorded struct {
 	Status string
 	// Already: the outcome was recorded before; nothing changed.
 	Already bool
+	// Refunded: the charge succeeded on an invoice voided meanwhile, and
+	// its amount went to the account's prepaid credit.
+	Refunded bool
 }
 
 // RecordCharge stores a processor's answer to a pending attempt and moves
@@ -343,12 +358,21 @@ func decide(ctx context.Context, tx pgx.Tx, a *Attempt, rec *Recorded, outcome O
 	var err error
 	switch outcome {
 	case OutcomeSucceeded:
+		// A void invoice keeps counting what was paid on it (amount_paid =
+		// credit applied + charges), and the money goes to prepaid credit.
 		err = tx.QueryRow(ctx, `
 			UPDATE invoices SET amount_paid = amount_paid + $2,
-			    status = CASE WHEN amount_paid + $2 = total THEN 'paid' WHEN status = 'processing' THEN 'open' ELSE status END
+			    status = CASE WHEN status = 'void' THEN status WHEN amount_paid + $2 = total THEN 'paid'
+			                  WHEN status = 'processing' THEN 'open' ELSE status END
 			WHERE id = $1 RETURNING status`, a.InvoiceID, a.Amount).Scan(&status)
+		if err == nil && status == "void" {
+			err = refundLate(ctx, tx, a, now)
+			rec.Refunded = err == nil
+		}
 	case OutcomeProcessing:
-		err = tx.QueryRow(ctx, `UPDATE invoices SET status = 'processing' WHERE id = $1 AND status <> 'void' RETURNING status`, a.InvoiceID).Scan(&status)
+		err = tx.QueryRow(ctx, `
+			UPDATE invoices SET status = CASE WHEN status = 'void' THEN status ELSE 'processing' END
+			WHERE id = $1 RETURNING status`, a.InvoiceID).Scan(&status)
 	default: // declined, failed
 		err = tx.QueryRow(ctx, `
 			UPDATE invoices SET status = CASE WHEN status = 'processing' THEN 'open' ELSE status END
@@ -366,4 +390,16 @@ func decide(ctx context.Context, tx pgx.Tx, a *Attempt, rec *Recorded, outcome O
 	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: now, Kind: kind, InvoiceID: &invID,
 		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
 			"amount": billing.FormatMoney(a.Amount), "code": code}}})
+}
+
+// refundLate moves a payment that succeeded after its invoice was voided to
+// the account's prepaid credit.
+func refundLate(ctx context.Context, tx pgx.Tx, a *Attempt, now time.Time) error {
+	invoiceID := a.InvoiceID
+	if _, _, err := AddEntry(ctx, tx, NewEntry{AccountID: a.AccountID, Kind: EntryRefundToCredit, Amount: a.Amount,
+		Reference: "late_payment:" + a.IdempotencyKey, InvoiceID: &invoiceID}); err != nil {
+		return err
+	}
+	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: now, Kind: timeline.KindRefunded, InvoiceID: &invoiceID,
+		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "amount": billing.FormatMoney(a.Amount)}}})
 }

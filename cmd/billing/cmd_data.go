@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -265,7 +267,16 @@ func newAccountsCmd(a *app) *cobra.Command {
 				return writeJSON(a.stdout, events)
 			}
 			for _, e := range events {
-				fmt.Fprintf(a.stdout, "%s  %-20s %v\n", e.At.Format(time.RFC3339), e.Kind, e.Data)
+				keys := make([]string, 0, len(e.Data))
+				for k := range e.Data {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				parts := make([]string, len(keys))
+				for i, k := range keys {
+					parts[i] = fmt.Sprintf("%s=%v", k, e.Data[k])
+				}
+				fmt.Fprintf(a.stdout, "%s  %-22s %s\n", e.At.Format(time.RFC3339), e.Kind, strings.Join(parts, " "))
 			}
 			return nil
 		},

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -49,12 +52,22 @@ func newInvoicesCmd(a *app) *cobra.Command {
 	var showJSON bool
 	show := &cobra.Command{
 		Use:   "show NUMBER [--json]",
-		Short: "Show an invoice",
+		Short: "Show an invoice or a credit note",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pool, err := a.db(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if invoices.IsCreditNoteNumber(args[0]) {
+				cn, err := invoices.GetCreditNote(cmd.Context(), pool, args[0])
+				if err != nil {
+					return err
+				}
+				if showJSON {
+					return writeJSON(a.stdout, cn)
+				}
+				return printCreditNote(a.stdout, cn)
 			}
 			inv, err := payments.GetInvoice(cmd.Context(), pool, args[0])
 			if err != nil {
@@ -70,7 +83,7 @@ func newInvoicesCmd(a *app) *cobra.Command {
 	var out string
 	pdf := &cobra.Command{
 		Use:   "pdf NUMBER -o FILE",
-		Short: "Write an invoice's PDF (the stored one; rendered now if it hasn't been yet)",
+		Short: "Write an invoice's or a credit note's PDF (the stored one; rendered now if it hasn't been yet)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -101,8 +114,52 @@ func newInvoicesCmd(a *app) *cobra.Command {
 	}
 	pdf.Flags().StringVarP(&out, "output", "o", "", "where to write the PDF (- for stdout)")
 
-	cmd.AddCommand(list, show, pdf)
+	var reason string
+	void := &cobra.Command{
+		Use:   "void NUMBER --reason TEXT",
+		Short: "Void an invoice: a credit note cancels it and what was paid becomes prepaid credit",
+		Long: `Void an invoice. The invoice keeps its number and PDF and becomes void; a
+credit note CN-YYYY-NNNNNN cancels it, with its own PDF. What was paid on it
+goes back to the account's prepaid credit, and a referral reward it earned
+is taken back from the referrer. Then bill the period again with
+"billing run --period P --account ID" to issue the replacement invoice.
+Voiding a void invoice prints its credit note again and changes nothing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return usagef("--reason is required: it is printed on the credit note")
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			client, err := jobs.NewInsertClient(pool)
+			if err != nil {
+				return err
+			}
+			v, err := jobs.VoidInvoice(ctx, pool, client, a.invoicesConfig(), invoices.VoidParams{Number: args[0], Reason: reason, RequestedBy: "cli"}, time.Now())
+			if err != nil {
+				return err
+			}
+			if v.AlreadyVoid {
+				fmt.Fprintf(a.stderr, "%s was already void (%s): nothing changed\n", v.Invoice.Number, v.CreditNote.Number)
+			}
+			return writeJSON(a.stdout, v)
+		},
+	}
+	void.Flags().StringVar(&reason, "reason", "", "why (printed on the credit note)")
+
+	cmd.AddCommand(list, show, pdf, void)
 	return cmd
+}
+
+func printCreditNote(w io.Writer, c *invoices.CreditNote) error {
+	fmt.Fprintf(w, "%s  %s  %s  issued %s  cancels %s\n  reason: %s\n", c.Number, c.AccountID, c.Period, c.IssuedAt.Format("2006-01-02"), c.InvoiceNumber, c.Reason)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  subtotal\t%s\t\n  discount\t%s\t\n  VAT %s %%\t%s\t\n  total EUR\t%s\t\n  refunded to credit\t%s\t\n",
+		c.Subtotal, c.Discount, c.TaxRate, c.Tax, c.Total, c.Refunded)
+	return tw.Flush()
 }
 
 func printInvoices(w io.Writer, invs []*invoices.Invoice) error {
@@ -125,7 +182,12 @@ func printInvoice(w io.Writer, i *invoices.Invoice) error {
 			fmt.Fprintf(tw, "  referral\t%s\t\t%s\t\n", l.RefereeAccountID, l.Amount)
 		case billing.LineReferralCarryover:
 			fmt.Fprintf(tw, "  referral carry-over\tto prepaid credit\t\t%s\t\n", l.Amount)
+		case billing.LineReferralReversal:
+			fmt.Fprintf(tw, "  referral taken back\t%s\t\t%s\t\n", l.RefereeAccountID, l.Amount)
 		}
+	}
+	if i.CreditNote != "" {
+		fmt.Fprintf(tw, "  cancelled by\t%s\t\t\t\n", i.CreditNote)
 	}
 	fmt.Fprintf(tw, "  subtotal\t\t\t%s\t\n  discount\t\t\t%s\t\n  VAT %s %%\t\t\t%s\t\n  total EUR\t\t\t%s\t\n  paid\t\t\t%s\t\n  due\t\t\t%s\t\n",
 		i.Subtotal, i.Discount, i.TaxRate, i.Tax, i.Total, i.AmountPaid, i.AmountDue)

@@ -39,14 +39,24 @@ func newRunCmd(a *app) *cobra.Command {
 			if err := checkAccounts(ctx, pool, accountIDs); err != nil {
 				return err
 			}
+			params := invoices.RunParams{Period: p, AccountIDs: accountIDs, RequestedBy: "cli"}
 			if dryRun {
-				return usagef("--dry-run is not available yet")
+				if wait {
+					return usagef("--dry-run and --wait don't go together: a dry run starts nothing to wait for")
+				}
+				preview, err := invoices.DryRun(ctx, pool, a.invoicesConfig(), params)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "dry run: %d invoices for %d accounts (%d already invoiced), total %s EUR; nothing was written\n",
+					preview.Totals.Invoices, preview.Accounts, preview.AlreadyInvoiced, preview.Totals.Total)
+				return writeJSON(a.stdout, preview)
 			}
 			client, err := jobs.NewInsertClient(pool)
 			if err != nil {
 				return err
 			}
-			run, jobID, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, AccountIDs: accountIDs, RequestedBy: "cli"})
+			run, jobID, err := jobs.StartRun(ctx, pool, client, params)
 			if err != nil {
 				return err
 			}
@@ -97,10 +107,17 @@ var errRunFailed = errors.New("billing run failed")
 func waitRun(ctx context.Context, pool *pgxpool.Pool, runID int64, w io.Writer) (*invoices.Run, error) {
 	bar := newBar(w)
 	defer bar.done()
+	start, hinted := time.Now(), false
 	for {
 		run, err := invoices.GetRun(ctx, pool, runID)
 		if err != nil {
 			return nil, err
+		}
+		if run.State == invoices.RunPending && !hinted && time.Since(start) > 15*time.Second {
+			// Runs are worked by workers; --wait only watches.
+			bar.done()
+			fmt.Fprintf(w, "run %d has not started after 15 s: is a worker running? (billing worker)\n", runID)
+			hinted = true
 		}
 		bar.draw(run)
 		if run.State == invoices.RunCompleted {

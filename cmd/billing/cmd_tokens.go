@@ -59,7 +59,7 @@ func newTokensCmd(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:   "list [--json]",
-		Short: "List tokens (never their secrets)",
+		Short: "List tokens, never their secrets (JSON unless stdout is a terminal)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pool, err := a.db(cmd.Context())
@@ -70,7 +70,7 @@ func newTokensCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if listJSON {
+			if a.wantJSON(listJSON) {
 				if tokens == nil {
 					tokens = []auth.Token{}
 				}

@@ -160,7 +160,7 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string) (*
 	}
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
-		Renderer: renderer, RiverUI: ui,
+		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(),
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

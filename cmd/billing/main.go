@@ -61,6 +61,11 @@ type app struct {
 	pdf            *invoices.Renderer
 }
 
+// invoicesConfig is what rating and numbering need of the configuration.
+func (a *app) invoicesConfig() *invoices.Config {
+	return &invoices.Config{Location: a.cfg.Location, SellerCountry: a.cfg.SellerCountry, VATRates: a.cfg.VATRates}
+}
+
 func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	if a.pool != nil {
 		return a.pool, nil
@@ -138,6 +143,9 @@ func newRoot(a *app) *cobra.Command {
 		newCreditCmd(a),
 		newDunningCmd(a),
 		newTokensCmd(a),
+		newRunsCmd(a),
+		newJobsCmd(a),
+		newAuditCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

@@ -143,6 +143,7 @@ func (s *Server) apiRoutes() {
 	s.handle("GET /v1/invoices/{number}", allowFinance|allowAccount, s.getInvoice)
 	s.handle("GET /v1/invoices/{number}/pdf", allowFinance|allowAccount, s.getInvoicePDF)
 	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
+	s.handle("POST /v1/invoices/{number}/void", allowFinance, s.postVoid)
 }
 
 // maxProblems bounds the problems a 422 lists; the count says how many
@@ -210,11 +211,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// postRun starts a billing run: {"period":"2026-10","account_ids":[…]}.
+// postRun starts a billing run: {"period":"2026-10","account_ids":[…]};
+// with "dry_run":true it answers what the run would bill instead.
 func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 	var body struct {
 		Period     string   `json:"period"`
 		AccountIDs []string `json:"account_ids"`
+		DryRun     bool     `json:"dry_run"`
 	}
 	if !decodeJSON(w, r, &body) {
 		return
@@ -234,7 +237,25 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 			return
 		}
 	}
-	run, jobID, err := jobs.StartRun(ctx, s.cfg.Pool, s.cfg.Jobs, invoices.RunParams{Period: p, AccountIDs: body.AccountIDs, RequestedBy: "api"})
+	params := invoices.RunParams{Period: p, AccountIDs: body.AccountIDs, RequestedBy: "api"}
+	if body.DryRun {
+		preview, err := invoices.DryRun(ctx, s.cfg.Pool, s.cfg.Invoices, params)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, preview)
+		return
+	}
+	run, jobID, err := jobs.StartRun(ctx, s.cfg.Pool, s.cfg.Jobs, params)
+	var inFlight *invoices.RunInFlightError
+	if errors.As(err, &inFlight) {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":  map[string]string{"code": "run_in_flight", "message": err.Error()},
+			"run_id": inFlight.Run.ID,
+		})
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -338,18 +359,50 @@ func (s *Server) invoiceFor(w http.ResponseWriter, r *http.Request, p *principal
 	return inv, true
 }
 
+// creditNoteFor returns the credit note when the caller may see it, else
+// answers 404.
+func (s *Server) creditNoteFor(w http.ResponseWriter, r *http.Request, p *principal) (*invoices.CreditNote, bool) {
+	cn, err := invoices.GetCreditNote(r.Context(), s.cfg.Pool, r.PathValue("number"))
+	if errors.Is(err, invoices.ErrCreditNoteNotFound) || (err == nil && !p.sees(cn.AccountID)) {
+		notFound(w, "credit note")
+		return nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
+	return cn, true
+}
+
+// getInvoice serves an invoice, or a credit note by its CN- number.
 func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request, p *principal) {
+	if invoices.IsCreditNoteNumber(r.PathValue("number")) {
+		if cn, ok := s.creditNoteFor(w, r, p); ok {
+			writeJSON(w, http.StatusOK, cn)
+		}
+		return
+	}
 	if inv, ok := s.invoiceFor(w, r, p); ok {
 		writeJSON(w, http.StatusOK, inv)
 	}
 }
 
 func (s *Server) getInvoicePDF(w http.ResponseWriter, r *http.Request, p *principal) {
-	inv, ok := s.invoiceFor(w, r, p)
-	if !ok {
-		return
+	var number string
+	if invoices.IsCreditNoteNumber(r.PathValue("number")) {
+		cn, ok := s.creditNoteFor(w, r, p)
+		if !ok {
+			return
+		}
+		number = cn.Number
+	} else {
+		inv, ok := s.invoiceFor(w, r, p)
+		if !ok {
+			return
+		}
+		number = inv.Number
 	}
-	pdf, err := s.cfg.Renderer.EnsurePDF(r.Context(), s.cfg.Pool, inv.Number)
+	pdf, err := s.cfg.Renderer.EnsurePDF(r.Context(), s.cfg.Pool, number)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -361,7 +414,7 @@ func (s *Server) getInvoicePDF(w http.ResponseWriter, r *http.Request, p *princi
 		return
 	}
 	w.Header().Set("Content-Type", "application/pdf")
-	w.Header().Set("Content-Disposition", `inline; filename="`+inv.Number+`.pdf"`)
+	w.Header().Set("Content-Disposition", `inline; filename="`+number+`.pdf"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(pdf.Bytes)))
 	_, _ = w.Write(pdf.Bytes)
 }
@@ -386,6 +439,34 @@ func (s *Server) postCollect(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"invoice_number": inv.Number, "job_id": res.Job.ID, "status": inv.Status})
+}
+
+// postVoid voids an invoice: {"reason":"…"}. 200 with the credit note,
+// the refund and the referral reversals; voiding a void invoice answers the
+// same, with already_void set.
+func (s *Server) postVoid(w http.ResponseWriter, r *http.Request, p *principal) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(body.Reason) == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "reason is required: it is printed on the credit note")
+		return
+	}
+	v, err := jobs.VoidInvoice(r.Context(), s.cfg.Pool, s.cfg.Jobs, s.cfg.Invoices,
+		invoices.VoidParams{Number: r.PathValue("number"), Reason: body.Reason, RequestedBy: "api:" + p.token.Name}, s.cfg.Now())
+	switch {
+	case errors.Is(err, invoices.ErrNotFound):
+		notFound(w, "invoice")
+	case errors.Is(err, invoices.ErrInvalidReason):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 // postPayPalCredit starts a PayPal purchase of credit and returns the

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"riverqueue.com/riverui"
@@ -53,7 +54,8 @@ func setupAPI(t *testing.T) *apiBundle {
 	t.Cleanup(cancel)
 	require.NoError(t, ui.Start(uiCtx))
 	api := httpapi.New(httpapi.Config{Pool: db.Pool, Jobs: client, PayPal: paypal.Sandbox{}, Logger: log, StripeWebhookSecret: "whsec_x",
-		Renderer: &invoices.Renderer{Seller: invoices.Seller{Name: "Seller"}, Fonts: fonts}, RiverUI: ui})
+		Renderer: &invoices.Renderer{Seller: invoices.Seller{Name: "Seller"}, Fonts: fonts}, RiverUI: ui,
+		Invoices: &invoices.Config{Location: time.UTC, Now: func() time.Time { return time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) }}})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
@@ -124,6 +126,16 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"POST", "/v1/invoices/" + other + "/collect", ""}, map[string]int{"finance": 202, "service": 202, "account": 403}},
 		{call{"GET", "/v1/accounts/ghost", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/INV-2026-999999", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
+		{call{"POST", "/v1/invoices/INV-2026-999999/void", `{"reason":"r"}`}, map[string]int{"finance": 404, "service": 403, "account": 403}},
+		// Last: voiding changes the invoice the rows above read.
+		{call{"POST", "/v1/invoices/" + own + "/void", `{"reason":"wrong usage"}`}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"POST", "/v1/invoices/" + other + "/void", `{}`}, map[string]int{"finance": 400, "service": 403, "account": 403}},
+		{call{"GET", "/v1/invoices/CN-2026-000001", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/invoices/CN-2026-000001/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"POST", "/v1/invoices/" + other + "/void", `{"reason":"duplicate"}`}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/invoices/CN-2026-000002", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/CN-2026-000002/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/CN-2026-000003", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
 	}
 	for _, m := range matrix {
 		for _, p := range []string{"finance", "service", "account", "none", "bad", "revoked"} {
@@ -246,6 +258,18 @@ func TestRunOverHTTP(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode)
 	require.Contains(t, string(body), `"state":"pending"`)
 	require.Contains(t, string(body), `"failures":[]`)
+
+	// Not finished: a second run of the period that overlaps it is refused;
+	// a dry run is not a run.
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","account_ids":["a1"]}`)
+	require.Equal(t, 409, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"code":"run_in_flight"`)
+	require.Contains(t, string(body), fmt.Sprintf(`"run_id":%d`, started.RunID))
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-12","account_ids":["a1"]}`)
+	require.Equal(t, 202, res.StatusCode, "another period is another scope: %s", body)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","dry_run":true}`)
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"totals":{"invoices":0`)
 }
 
 // The API description in docs/openapi.json lists exactly the routes the

@@ -36,6 +36,8 @@ type Config struct {
 	PayPal paypal.Purchaser
 	// Renderer serves the PDFs.
 	Renderer *invoices.Renderer
+	// Invoices numbers credit notes (time zone) for voids.
+	Invoices *invoices.Config
 	// RiverUI, when set, is served at /riverui/ to finance tokens.
 	RiverUI http.Handler
 	Logger  *slog.Logger
@@ -61,6 +63,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Invoices == nil {
+		cfg.Invoices = &invoices.Config{Location: time.UTC}
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20

@@ -28,6 +28,11 @@ const (
 	KindSuspended        Kind = "suspended"
 	KindReactivated      Kind = "reactivated"
 	KindMethodChanged    Kind = "payment_method_changed"
+	// KindReferralReversed: a reward this account earned was taken back,
+	// its referee's invoice having been voided.
+	KindReferralReversed Kind = "referral_reversed"
+	// KindRefunded: a payment on a void invoice went to prepaid credit.
+	KindRefunded Kind = "refunded_to_credit"
 )
 
 // Event is one entry of an account's timeline.

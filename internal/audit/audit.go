@@ -1,0 +1,260 @@
+// Package audit checks the books: the invariants of SPEC §10 and those the
+// engine adds for voids and referral reversals, each as one set-based
+// query over the whole database (or one period), reporting every violation
+// it finds. It only reads.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Violation is one broken invariant, about one object.
+type Violation struct {
+	Invariant string `json:"invariant"`
+	Detail    string `json:"detail"`
+}
+
+func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
+
+// Check is one invariant.
+type Check struct {
+	Name string
+	// Doc says what holds, for people reading the report.
+	Doc string
+	// Query returns one text column per violation; $1, where the invariant
+	// is per invoice, is the period ('' for every period). Numbering,
+	// charges and credit are always checked whole.
+	Query string
+}
+
+// MaxPerCheck bounds the violations one check reports; Report.Truncated
+// says when some were left out.
+const MaxPerCheck = 1000
+
+// Checks are the invariants, in the order they are reported.
+var Checks = []Check{
+	{
+		Name: "one_invoice_per_period",
+		Doc:  "at most one non-void invoice per account and period",
+		Query: `
+			SELECT format('%s has %s invoices for %s: %s', account_id, count(*), period, string_agg(coalesce(number, 'draft ' || id), ', ' ORDER BY id))
+			FROM invoices WHERE status <> 'void' AND ($1 = '' OR period = $1)
+			GROUP BY account_id, period HAVING count(*) > 1 ORDER BY account_id, period`,
+	},
+	{
+		Name:  "gapless_invoice_numbers",
+		Doc:   "invoice numbers run 1, 2, 3… per year with no gap or repeat, follow issue order, and end at the year's counter",
+		Query: gapless(`SELECT number, issued_at FROM invoices WHERE number IS NOT NULL`, "INV"),
+	},
+	{
+		Name:  "gapless_credit_note_numbers",
+		Doc:   "credit note numbers likewise",
+		Query: gapless(`SELECT number, issued_at FROM credit_notes`, "CN"),
+	},
+	{
+		Name: "lines_sum_to_subtotal_minus_discount",
+		Doc:  "an invoice's lines sum to subtotal − discount, and its usage and reversal lines to its subtotal",
+		Query: `
+			SELECT format('%s: lines sum to %s, subtotal − discount is %s (usage and reversals %s, subtotal %s)',
+			              i.number, coalesce(l.all_lines, 0), i.subtotal - i.discount, coalesce(l.charged, 0), i.subtotal)
+			FROM invoices i
+			LEFT JOIN (SELECT invoice_id, sum(amount) AS all_lines,
+			                  sum(amount) FILTER (WHERE type IN ('usage', 'referral_reversal')) AS charged
+			           FROM invoice_lines GROUP BY invoice_id) l ON l.invoice_id = i.id
+			WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1)
+			  AND (coalesce(l.all_lines, 0) <> i.subtotal - i.discount OR coalesce(l.charged, 0) <> i.subtotal)
+			ORDER BY i.number`,
+	},
+	{
+		Name: "total_is_subtotal_minus_discount_plus_tax",
+		Doc:  "total = subtotal − discount + tax, with tax = round_half_up((subtotal − discount) × rate / 100, 2) and 0 ≤ discount ≤ subtotal",
+		Query: `
+			SELECT format('%s: subtotal %s, discount %s, tax %s at %s %%, total %s', number, subtotal, discount, tax, tax_rate, total)
+			FROM invoices
+			WHERE status <> 'draft' AND ($1 = '' OR period = $1)
+			  AND (total <> subtotal - discount + tax OR tax <> round((subtotal - discount) * tax_rate / 100, 2)
+			       OR discount < 0 OR discount > subtotal)
+			ORDER BY number`,
+	},
+	{
+		Name: "amount_paid_is_credit_plus_charges",
+		Doc:  "amount_paid = credit applied + successful charges; credit applied matches the ledger; paid means nothing due, open means something is",
+		Query: `
+			SELECT format('%s (%s): amount_paid %s, credit applied %s (ledger %s), successful charges %s, total %s',
+			              i.number, i.status, i.amount_paid, i.credit_applied, coalesce(c.taken, 0), coalesce(a.charged, 0), i.total)
+			FROM invoices i
+			LEFT JOIN (SELECT invoice_id, sum(amount) AS charged FROM payment_attempts WHERE state = 'succeeded' GROUP BY invoice_id) a
+			       ON a.invoice_id = i.id
+			LEFT JOIN (SELECT invoice_id, -sum(amount) AS taken FROM credit_ledger WHERE kind = 'invoice_payment' GROUP BY invoice_id) c
+			       ON c.invoice_id = i.id
+			WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1)
+			  AND (i.amount_paid <> i.credit_applied + coalesce(a.charged, 0)
+			       OR i.credit_applied <> coalesce(c.taken, 0)
+			       OR (i.status = 'paid' AND i.amount_paid <> i.total)
+			       OR (i.status IN ('open', 'processing') AND i.amount_paid >= i.total AND i.total > 0)
+			       OR i.amount_paid > i.total)
+			ORDER BY i.number`,
+	},
+	{
+		Name: "one_charge_per_idempotency_key",
+		Doc:  "a processor charged at most once per idempotency key, only for a recorded attempt, and every charge it took is recorded",
+		Query: `
+			SELECT format('key %s charged %s times', idempotency_key, count(*))
+			FROM sandbox_charges GROUP BY idempotency_key HAVING count(*) > 1
+			UNION ALL
+			SELECT format('key %s: attempts %s share one key', idempotency_key, string_agg(id::text, ', '))
+			FROM payment_attempts GROUP BY idempotency_key HAVING count(*) > 1
+			UNION ALL
+			SELECT format('key %s: charged %s by the processor, but no attempt has this key', c.idempotency_key, c.amount)
+			FROM sandbox_charges c WHERE NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.idempotency_key = c.idempotency_key)
+			UNION ALL
+			SELECT format('key %s: the processor took %s, the attempt is %s', c.idempotency_key, c.amount, a.state)
+			FROM sandbox_charges c JOIN payment_attempts a ON a.idempotency_key = c.idempotency_key
+			WHERE coalesce(c.settled_outcome, c.outcome) = 'succeeded' AND a.state NOT IN ('succeeded', 'pending', 'processing')`,
+	},
+	{
+		Name: "credit_balance_is_ledger_sum",
+		Doc:  "an account's prepaid credit = Σ its ledger entries ≥ 0, and each entry's balance_after is the running sum",
+		Query: `
+			SELECT format('%s: credit_balance %s, ledger sums to %s', a.id, a.credit_balance, coalesce(l.total, 0))
+			FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS total FROM credit_ledger GROUP BY account_id) l ON l.account_id = a.id
+			WHERE a.credit_balance <> coalesce(l.total, 0) OR a.credit_balance < 0
+			UNION ALL
+			SELECT format('%s: ledger entry %s (%s %s) says balance %s, the running sum is %s', account_id, id, kind, reference, balance_after, running)
+			FROM (SELECT *, sum(amount) OVER (PARTITION BY account_id ORDER BY id) AS running FROM credit_ledger) e
+			WHERE balance_after <> running OR running < 0`,
+	},
+	{
+		Name: "suspended_only_when_overdue",
+		Doc:  "a suspended account has an overdue open invoice",
+		Query: `
+			SELECT format('%s is suspended with no overdue open invoice', a.id)
+			FROM accounts a WHERE a.status = 'suspended'
+			  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.status = 'open' AND i.overdue_at IS NOT NULL)
+			ORDER BY a.id`,
+	},
+	{
+		Name: "void_invoices_have_credit_notes",
+		Doc:  "a void invoice has one credit note that negates it, only void invoices have one, and all it was paid went to prepaid credit",
+		Query: `
+			SELECT format('%s is void without a credit note', i.number)
+			FROM invoices i WHERE i.status = 'void' AND ($1 = '' OR i.period = $1)
+			  AND NOT EXISTS (SELECT 1 FROM credit_notes c WHERE c.invoice_id = i.id)
+			UNION ALL
+			SELECT format('%s credits %s, which is %s', c.number, i.number, i.status)
+			FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id WHERE i.status <> 'void' AND ($1 = '' OR i.period = $1)
+			UNION ALL
+			SELECT format('%s: total %s, subtotal %s, discount %s, tax %s do not negate %s (%s, %s, %s, %s)',
+			              c.number, c.total, c.subtotal, c.discount, c.tax, i.number, i.total, i.subtotal, i.discount, i.tax)
+			FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+			WHERE ($1 = '' OR i.period = $1)
+			  AND (c.total <> -i.total OR c.subtotal <> -i.subtotal OR c.discount <> -i.discount OR c.tax <> -i.tax)
+			UNION ALL
+			SELECT format('%s: %s was paid on it, %s refunded to prepaid credit', i.number, i.amount_paid, coalesce(r.refunded, 0))
+			FROM invoices i LEFT JOIN (SELECT invoice_id, sum(amount) AS refunded FROM credit_ledger WHERE kind = 'refund_to_credit' GROUP BY invoice_id) r
+			       ON r.invoice_id = i.id
+			WHERE i.status = 'void' AND ($1 = '' OR i.period = $1) AND i.amount_paid <> coalesce(r.refunded, 0)`,
+	},
+	{
+		Name: "referral_rewards_given_once",
+		Doc:  "a credited reward is in the ledger once, an applied one is a line of its referrer's invoice, and a reward taken back is taken back in full",
+		Query: `
+			SELECT format('reward %s (%s for %s): credited, but the ledger has %s', r.id, r.amount, r.referrer_account_id, coalesce(l.amount::text, 'nothing'))
+			FROM referral_rewards r LEFT JOIN credit_ledger l ON l.kind = 'referral_reward' AND l.reference = 'referral_reward:' || r.id
+			WHERE r.state = 'credited' AND ($1 = '' OR r.period = $1) AND (l.amount IS NULL OR l.amount <> r.amount)
+			UNION ALL
+			SELECT format('reward %s (%s from %s): applied to invoice %s, which has no such referral line', r.id, r.amount, r.referee_account_id, r.referrer_invoice_id)
+			FROM referral_rewards r
+			WHERE r.state = 'applied' AND ($1 = '' OR r.period = $1)
+			  AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = r.referrer_invoice_id AND l.type = 'referral'
+			                  AND l.referee_account_id = r.referee_account_id AND l.amount = -r.amount)
+			UNION ALL
+			SELECT format('reward %s: its referee invoice is void, yet it is %s and was never taken back', r.id, r.state)
+			FROM referral_rewards r JOIN invoices i ON i.id = r.referee_invoice_id
+			WHERE i.status = 'void' AND r.state IN ('applied', 'credited') AND ($1 = '' OR r.period = $1)
+			  AND NOT EXISTS (SELECT 1 FROM referral_reversals v WHERE v.reward_id = r.id)
+			UNION ALL
+			SELECT format('reversal of reward %s: %s taken from credit, the ledger has %s', v.reward_id, v.from_credit, coalesce(-l.amount, 0))
+			FROM referral_reversals v LEFT JOIN credit_ledger l ON l.kind = 'referral_reversal' AND l.reference = 'referral_reversal:' || v.reward_id
+			WHERE v.from_credit <> coalesce(-l.amount, 0)
+			UNION ALL
+			SELECT format('reversal of reward %s: charged on invoice %s, which has no line for %s', v.reward_id, v.charged_invoice_id, v.amount - v.from_credit)
+			FROM referral_reversals v
+			WHERE v.charged_invoice_id IS NOT NULL
+			  AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = v.charged_invoice_id AND l.type = 'referral_reversal'
+			                  AND l.referee_account_id = v.referee_account_id AND l.amount = v.amount - v.from_credit)`,
+	},
+}
+
+// gapless checks a numbering series: gaps and repeats within a year, numbers
+// out of issue order, and a counter that doesn't end where the numbers do.
+func gapless(numbers, series string) string {
+	return `
+		WITH n AS (
+		    SELECT number, issued_at, substr(number, length('` + series + `') + 2, 4)::int AS year,
+		           right(number, 6)::int AS seq
+		    FROM (` + numbers + `) s),
+		o AS (
+		    SELECT *, lag(seq, 1, 0) OVER w AS prev, lag(issued_at) OVER w AS prev_issued
+		    FROM n WINDOW w AS (PARTITION BY year ORDER BY seq))
+		SELECT CASE WHEN seq = prev THEN format('%s is used twice', number)
+		            WHEN seq = prev + 2 THEN format('` + series + `-%s-%s is missing', year, lpad((prev + 1)::text, 6, '0'))
+		            ELSE format('` + series + `-%s-%s to ` + series + `-%s-%s are missing', year, lpad((prev + 1)::text, 6, '0'), year, lpad((seq - 1)::text, 6, '0'))
+		       END
+		FROM o WHERE seq <> prev + 1
+		UNION ALL
+		SELECT format('%s was issued at %s, before the number preceding it (%s)', number, issued_at, prev_issued)
+		FROM o WHERE seq = prev + 1 AND issued_at < prev_issued
+		UNION ALL
+		SELECT format('the ` + series + ` %s counter is at %s, the last number used is %s', coalesce(c.year, y.year), coalesce(c.last, 0), coalesce(y.top, 0))
+		FROM (SELECT year, max(seq) AS top FROM n GROUP BY year) y
+		FULL JOIN (SELECT year, last FROM number_counters WHERE series = '` + series + `') c ON c.year = y.year
+		WHERE coalesce(c.last, 0) <> coalesce(y.top, 0)`
+}
+
+// Report is the outcome of an audit.
+type Report struct {
+	Period     string      `json:"period"`
+	Checks     []string    `json:"checks"`
+	Violations []Violation `json:"violations"`
+	// Truncated names the checks that found more than MaxPerCheck.
+	Truncated []string `json:"truncated"`
+}
+
+// Querier is a pool or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Run runs every check, over one snapshot when q is a repeatable-read
+// transaction. period ” audits every period.
+func Run(ctx context.Context, q Querier, period string) (*Report, error) {
+	r := &Report{Period: period, Violations: []Violation{}, Truncated: []string{}}
+	for _, c := range Checks {
+		r.Checks = append(r.Checks, c.Name)
+		var args []any
+		if strings.Contains(c.Query, "$1") {
+			args = append(args, period)
+		}
+		rows, err := q.Query(ctx, `SELECT * FROM (`+c.Query+`) v LIMIT `+fmt.Sprint(MaxPerCheck+1), args...)
+		if err != nil {
+			return nil, fmt.Errorf("audit %s: %w", c.Name, err)
+		}
+		details, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("audit %s: %w", c.Name, err)
+		}
+		if len(details) > MaxPerCheck {
+			details = details[:MaxPerCheck]
+			r.Truncated = append(r.Truncated, c.Name)
+		}
+		for _, d := range details {
+			r.Violations = append(r.Violations, Violation{Invariant: c.Name, Detail: d})
+		}
+	}
+	return r, nil
+}

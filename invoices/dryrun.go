@@ -1,0 +1,268 @@
+package invoices
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// Preview is what a run would bill, computed without writing anything.
+type Preview struct {
+	Period string `json:"period"`
+	// AccountIDs is the run's scope; null is every account.
+	AccountIDs []string `json:"account_ids"`
+	// Accounts in scope that have no invoice for the period yet: the run
+	// rates them. AlreadyInvoiced are skipped (they have one, or a draft
+	// of a run in flight).
+	Accounts        int `json:"accounts"`
+	AlreadyInvoiced int `json:"already_invoiced"`
+	// Invoices the run would issue, by account; numbers are given at
+	// finalization, so none is shown.
+	Invoices []PreviewInvoice `json:"invoices"`
+	// Credits the run would add to prepaid credit: rewards of referrers
+	// with no invoice to discount, and carry-overs.
+	Credits []PreviewCredit `json:"credits"`
+	Totals  PreviewTotals   `json:"totals"`
+}
+
+// PreviewInvoice is an invoice a run would issue.
+type PreviewInvoice struct {
+	AccountID string `json:"account_id"`
+	Subtotal  string `json:"subtotal"`
+	Discount  string `json:"discount"`
+	TaxRate   string `json:"tax_rate"`
+	Tax       string `json:"tax"`
+	Total     string `json:"total"`
+	Lines     []Line `json:"lines"`
+}
+
+// PreviewCredit is prepaid credit a run would add.
+type PreviewCredit struct {
+	AccountID string `json:"account_id"`
+	Amount    string `json:"amount"`
+	// Kind is referral_reward (from RefereeAccountID's invoice) or
+	// referral_carryover (rewards beyond the account's own subtotal).
+	Kind             string `json:"kind"`
+	RefereeAccountID string `json:"referee_account_id,omitempty"`
+}
+
+// PreviewTotals sums a preview.
+type PreviewTotals struct {
+	Invoices int    `json:"invoices"`
+	Subtotal string `json:"subtotal"`
+	Discount string `json:"discount"`
+	Tax      string `json:"tax"`
+	Total    string `json:"total"`
+	Credits  string `json:"credits"`
+}
+
+// DryRun computes what a run of p would bill, with the rules the run
+// itself applies (rating, referral, reversals, VAT), reading one snapshot
+// in a read-only transaction: nothing is written or locked. Numbers and
+// issue dates are left out; they are given at finalization.
+func DryRun(ctx context.Context, db interface {
+	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
+}, cfg *Config, p RunParams) (*Preview, error) {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	return preview(ctx, tx, cfg, p)
+}
+
+type previewAccount struct {
+	accountInfo
+	invoiced bool
+}
+
+func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview, error) {
+	period := p.Period.String()
+	out := &Preview{Period: period, AccountIDs: p.AccountIDs, Invoices: []PreviewInvoice{}, Credits: []PreviewCredit{}}
+	var scope []string
+	if p.AccountIDs != nil {
+		scope = p.AccountIDs
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT a.id, a.name, a.email, a.country, a.vat_number, a.created_at, a.referred_by,
+		       EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.period = $2 AND i.status <> 'void')
+		FROM accounts a WHERE $1::text[] IS NULL OR a.id = ANY($1) ORDER BY a.id`, scope, period)
+	if err != nil {
+		return nil, err
+	}
+	accounts := map[string]*previewAccount{}
+	var ids []string
+	for rows.Next() {
+		var id string
+		var a previewAccount
+		if err := rows.Scan(&id, &a.name, &a.email, &a.country, &a.vatNumber, &a.createdAt, &a.referredBy, &a.invoiced); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		accounts[id] = &a
+		if a.invoiced {
+			out.AlreadyInvoiced++
+		} else {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out.Accounts = len(ids)
+
+	start, end := p.Period.Bounds(cfg.Location)
+	cat, err := loadCatalog(ctx, tx, false)
+	if err != nil {
+		return nil, err
+	}
+	var drafts []rated
+	if err := rateAccounts(ctx, tx, cat, ids, start, end, func(r rated) error {
+		drafts = append(drafts, r)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := loadReversals(ctx, tx, drafts, false); err != nil {
+		return nil, err
+	}
+	hasDraft := make(map[string]bool, len(drafts))
+	draftIDs := make([]string, len(drafts))
+	for i, d := range drafts {
+		hasDraft[d.accountID] = true
+		draftIDs[i] = d.accountID
+	}
+
+	// Rewards each drafted account earns as a referrer, as finalization
+	// gathers them: rewards left pending for it, referee drafts of this run,
+	// and referee drafts of runs in flight that no reward covers yet.
+	rewards := map[string][]billing.Reward{}
+	rows, err = tx.Query(ctx, `
+		SELECT referrer_account_id, referee_account_id, amount FROM referral_rewards
+		WHERE referrer_account_id = ANY($1) AND period = $2 AND state = 'pending'`, draftIDs, period)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var referrer string
+		var r billing.Reward
+		if err := rows.Scan(&referrer, &r.RefereeAccountID, &r.Amount); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rewards[referrer] = append(rewards[referrer], r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT ra.referred_by, i.account_id,
+		       i.subtotal - coalesce((SELECT sum(l.amount) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.type = 'referral_reversal'), 0),
+		       ra.created_at
+		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
+		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'
+		  AND NOT EXISTS (SELECT 1 FROM referral_rewards r WHERE r.referee_invoice_id = i.id)`, draftIDs, period)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var referrer, referee string
+		var base decimal.Decimal
+		var created time.Time
+		if err := rows.Scan(&referrer, &referee, &base, &created); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if reward := billing.ReferralReward(base); billing.InReferralWindow(created, p.Period, cfg.Location) && reward.IsPositive() {
+			rewards[referrer] = append(rewards[referrer], billing.Reward{RefereeAccountID: referee, Amount: reward})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	// Referees drafted here whose referrer is not in scope: the referrer's
+	// draft elsewhere takes the reward later, or, with none, it is credited.
+	var outside []string
+	for _, d := range drafts {
+		a := accounts[d.accountID]
+		if a.referredBy != nil && !hasDraft[*a.referredBy] {
+			outside = append(outside, *a.referredBy)
+		}
+	}
+	draftedElsewhere := map[string]bool{}
+	if len(outside) > 0 {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT account_id FROM invoices WHERE account_id = ANY($1) AND period = $2 AND status = 'draft'`, outside, period)
+		if err != nil {
+			return nil, err
+		}
+		elsewhere, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range elsewhere {
+			draftedElsewhere[id] = true
+		}
+	}
+	for _, d := range drafts {
+		a := accounts[d.accountID]
+		if a.referredBy == nil || !billing.InReferralWindow(a.createdAt, p.Period, cfg.Location) {
+			continue
+		}
+		reward := billing.ReferralReward(billing.Subtotal(d.lines))
+		if !reward.IsPositive() {
+			continue
+		}
+		referrer := *a.referredBy
+		switch {
+		case hasDraft[referrer]:
+			rewards[referrer] = append(rewards[referrer], billing.Reward{RefereeAccountID: d.accountID, Amount: reward})
+		case !draftedElsewhere[referrer]:
+			out.Credits = append(out.Credits, PreviewCredit{AccountID: referrer, Amount: billing.FormatMoney(reward),
+				Kind: "referral_reward", RefereeAccountID: d.accountID})
+		}
+	}
+
+	sum := struct{ subtotal, discount, tax, total, credits decimal.Decimal }{}
+	for _, d := range drafts {
+		a := accounts[d.accountID]
+		vat, err := cfg.VATRates.Decide(cfg.SellerCountry, a.country, a.vatNumber != nil)
+		if err != nil {
+			return nil, err
+		}
+		reversals := make([]billing.Reversal, len(d.reversals))
+		for i, r := range d.reversals {
+			reversals[i] = billing.Reversal{RefereeAccountID: r.referee, Amount: r.remaining}
+		}
+		t := billing.Compute(billing.Input{Usage: d.lines, Reversals: reversals, Rewards: rewards[d.accountID], VAT: vat})
+		inv := PreviewInvoice{AccountID: d.accountID, Subtotal: billing.FormatMoney(t.Subtotal), Discount: billing.FormatMoney(t.Discount),
+			TaxRate: t.VAT.Rate.String(), Tax: billing.FormatMoney(t.Tax), Total: billing.FormatMoney(t.Total), Lines: make([]Line, len(t.Lines))}
+		for i, l := range t.Lines {
+			inv.Lines[i] = Line{Type: l.Type, App: l.App, Resource: l.Resource, RefereeAccountID: l.RefereeAccountID, Amount: billing.FormatMoney(l.Amount)}
+			if l.Type == billing.LineUsage {
+				inv.Lines[i].Hours = l.Hours.StringFixed(6)
+			}
+		}
+		out.Invoices = append(out.Invoices, inv)
+		if t.Carryover.IsPositive() {
+			out.Credits = append(out.Credits, PreviewCredit{AccountID: d.accountID, Amount: billing.FormatMoney(t.Carryover), Kind: "referral_carryover"})
+		}
+		sum.subtotal, sum.discount = sum.subtotal.Add(t.Subtotal), sum.discount.Add(t.Discount)
+		sum.tax, sum.total = sum.tax.Add(t.Tax), sum.total.Add(t.Total)
+	}
+	sort.SliceStable(out.Credits, func(i, j int) bool { return out.Credits[i].AccountID < out.Credits[j].AccountID })
+	for _, c := range out.Credits {
+		sum.credits = sum.credits.Add(decimal.RequireFromString(c.Amount))
+	}
+	out.Totals = PreviewTotals{Invoices: len(out.Invoices), Subtotal: billing.FormatMoney(sum.subtotal), Discount: billing.FormatMoney(sum.discount),
+		Tax: billing.FormatMoney(sum.tax), Total: billing.FormatMoney(sum.total), Credits: billing.FormatMoney(sum.credits)}
+	return out, nil
+}

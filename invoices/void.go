@@ -1,0 +1,187 @@
+package invoices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/timeline"
+)
+
+// VoidParams asks for an invoice to be voided.
+type VoidParams struct {
+	Number string
+	// Reason is printed on the credit note.
+	Reason string
+	// RequestedBy says who asked ("cli", "api").
+	RequestedBy string
+}
+
+// TakeBack is a referral reward that a voided invoice had earned its
+// referrer: the caller takes it back from the referrer's prepaid credit as
+// far as it goes and records the rest with RecordReversal, to be charged on
+// the referrer's next invoice.
+type TakeBack struct {
+	RewardID         int64
+	ReferrerID       string
+	RefereeAccountID string
+	Amount           decimal.Decimal
+}
+
+// Voided is what voiding an invoice did, and the money the caller moves in
+// the same transaction.
+type Voided struct {
+	Invoice    *Invoice
+	CreditNote *CreditNote
+	// Already: the invoice was void before; nothing changed.
+	Already bool
+	// Refund is what had been paid on the invoice (prepaid credit and
+	// charges): it goes back to the account's prepaid credit.
+	Refund decimal.Decimal
+	// Credits is the referral discount the invoice had given, credited to
+	// the account instead: the rewards behind it stay earned, and the
+	// replacement invoice won't take them again.
+	Credits []CreditGrant
+	// TakeBacks are the rewards the invoice had earned its referrer.
+	TakeBacks []TakeBack
+}
+
+// ErrInvalidReason is returned for an empty reason.
+var ErrInvalidReason = errors.New("a reason is required (it is printed on the credit note)")
+
+// Void cancels a finalized invoice, in tx, and issues its credit note
+// CN-YYYY-NNNNNN (gapless like invoice numbers). The invoice keeps its
+// number and its PDF; the period is free to be billed again. Referral
+// rewards move as described on Voided; reversals that had been charged on
+// the invoice are outstanding again. Voiding a void invoice returns its
+// credit note with Already set.
+func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, error) {
+	reason := strings.TrimSpace(p.Reason)
+	if reason == "" || len(reason) > 1000 {
+		return nil, ErrInvalidReason
+	}
+	var id int64
+	var status Status
+	err := tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE number = $1 FOR UPDATE`, p.Number).Scan(&id, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, p.Number)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if status == StatusVoid {
+		inv, err := Get(ctx, tx, p.Number)
+		if err != nil {
+			return nil, err
+		}
+		cn, err := creditNoteOf(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Voided{Invoice: inv, CreditNote: cn, Already: true, Refund: decimal.Zero}, nil
+	}
+	inv, err := Get(ctx, tx, p.Number)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE invoices SET status = 'void' WHERE id = $1`, id); err != nil {
+		return nil, err
+	}
+	var subtotal, discount, tax, total, paid decimal.Decimal
+	if err := tx.QueryRow(ctx, `SELECT subtotal, discount, tax, total, amount_paid FROM invoices WHERE id = $1`, id).
+		Scan(&subtotal, &discount, &tax, &total, &paid); err != nil {
+		return nil, err
+	}
+
+	year := cfg.now().In(cfg.Location).Year()
+	last, err := takeNumbers(ctx, tx, "CN", year, 1)
+	if err != nil {
+		return nil, err
+	}
+	issuedAt := cfg.now().UTC().Truncate(time.Microsecond)
+	if issuedAt.In(cfg.Location).Year() != year {
+		return nil, fmt.Errorf("the year turned while numbering a credit note: retry")
+	}
+	number := fmt.Sprintf("CN-%04d-%06d", year, last)
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO credit_notes (number, invoice_id, account_id, reason, issued_at, subtotal, discount, tax, total, refunded, requested_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		number, id, inv.AccountID, reason, issuedAt, subtotal.Neg(), discount.Neg(), tax.Neg(), total.Neg(), paid, p.RequestedBy); err != nil {
+		return nil, err
+	}
+
+	v := &Voided{Refund: paid}
+	// Rewards this invoice earned its referrer: one that no invoice took
+	// yet is cancelled; one that was given is taken back.
+	rows, err := tx.Query(ctx, `
+		SELECT id, referrer_account_id, referee_account_id, amount, state FROM referral_rewards
+		WHERE referee_invoice_id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return nil, err
+	}
+	var cancelled []int64
+	for rows.Next() {
+		var tb TakeBack
+		var state string
+		if err := rows.Scan(&tb.RewardID, &tb.ReferrerID, &tb.RefereeAccountID, &tb.Amount, &state); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		switch state {
+		case "pending":
+			cancelled = append(cancelled, tb.RewardID)
+		case "applied", "credited":
+			v.TakeBacks = append(v.TakeBacks, tb)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(cancelled) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE referral_rewards SET state = 'void' WHERE id = ANY($1)`, cancelled); err != nil {
+			return nil, err
+		}
+	}
+	if discount.IsPositive() {
+		invID := id
+		v.Credits = append(v.Credits, CreditGrant{AccountID: inv.AccountID, Amount: discount, Reference: "voided_discount:" + p.Number, InvoiceID: &invID})
+	}
+	if _, err := tx.Exec(ctx, `UPDATE referral_reversals SET charged_invoice_id = NULL WHERE charged_invoice_id = $1`, id); err != nil {
+		return nil, err
+	}
+
+	invID := id
+	if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: inv.AccountID, At: issuedAt, Kind: timeline.KindInvoiceVoided, InvoiceID: &invID,
+		Data: map[string]any{"number": p.Number, "credit_note": number, "reason": reason, "refunded": billing.FormatMoney(paid)}}}); err != nil {
+		return nil, err
+	}
+	if v.Invoice, err = Get(ctx, tx, p.Number); err != nil {
+		return nil, err
+	}
+	if v.CreditNote, err = GetCreditNote(ctx, tx, number); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// RecordReversal records a reward taken back: fromCredit came out of the
+// referrer's prepaid credit, the rest is charged on the referrer's next
+// invoice.
+func RecordReversal(ctx context.Context, tx pgx.Tx, creditNote *CreditNote, tb TakeBack, fromCredit decimal.Decimal, at time.Time) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO referral_reversals (reward_id, referrer_account_id, referee_account_id, credit_note_id, amount, from_credit)
+		VALUES ($1, $2, $3, $4, $5, $6)`, tb.RewardID, tb.ReferrerID, tb.RefereeAccountID, creditNote.id, tb.Amount, fromCredit); err != nil {
+		return err
+	}
+	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: tb.ReferrerID, At: at, Kind: timeline.KindReferralReversed,
+		Data: map[string]any{"referee_account_id": tb.RefereeAccountID, "invoice_number": creditNote.InvoiceNumber, "credit_note": creditNote.Number,
+			"amount": billing.FormatMoney(tb.Amount), "from_credit": billing.FormatMoney(fromCredit),
+			"next_invoice": billing.FormatMoney(tb.Amount.Sub(fromCredit))}}})
+}

@@ -1,0 +1,36 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/payments"
+)
+
+// VoidInvoice voids an invoice (payments.Void) in one transaction with what
+// follows from it: the credit note's PDF is rendered, the credit the
+// account got back pays its open invoices, and an account suspended for
+// this invoice alone is reactivated. A queued collect_invoice for the void
+// invoice charges nothing. Voiding twice returns the first credit note.
+func VoidInvoice(ctx context.Context, pool *pgxpool.Pool, client *Client, cfg *invoices.Config, p invoices.VoidParams, now time.Time) (*payments.Voided, error) {
+	var v *payments.Voided
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		v, err = payments.Void(ctx, tx, cfg, p, now)
+		if err != nil || v.AlreadyVoid {
+			return err
+		}
+		if err := enqueueRenders(ctx, tx, client, v.CreditNote.Number); err != nil {
+			return err
+		}
+		if _, err := CollectOpenInvoices(ctx, tx, client, v.AccountsCredited); err != nil {
+			return err
+		}
+		return AfterPayment(ctx, tx, client, v.Invoice.AccountID, now)
+	})
+	return v, err
+}
