@@ -24,6 +24,7 @@ import (
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/paypal"
 
+	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/sample"
@@ -154,7 +155,68 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 			return err
 		}
 	}
+	if err := financeStory(ctx, a, w, pool, client); err != nil {
+		return err
+	}
 	return writePDFs(ctx, a, w, pool, outDir)
+}
+
+// financeStory fixes an invoice the way finance does: void it (a credit
+// note cancels it, the payment becomes credit, the referral reward it earned
+// is taken back), bill the account again, and audit the books.
+func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, client *jobs.Client) error {
+	const account, period = "acc_lisboa", "2026-09"
+	var number string
+	if err := pool.QueryRow(ctx, `SELECT number FROM invoices WHERE account_id = $1 AND period = $2 ORDER BY id LIMIT 1`, account, period).Scan(&number); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== finance voids %s (%s, %s; its referrer is acc_acme) and bills the month again\n", number, account, period)
+	v, err := jobs.VoidInvoice(ctx, pool, client, a.invoicesConfig(), invoices.VoidParams{Number: number, Reason: "Usage of app shop imported twice", RequestedBy: "demo"}, time.Now())
+	if err != nil {
+		return err
+	}
+	if v.AlreadyVoid {
+		fmt.Fprintf(w, "   %s was voided by an earlier demo (%s)\n", number, v.CreditNote.Number)
+	} else {
+		fmt.Fprintf(w, "   %s cancels it: total %s EUR; %s EUR paid on it is acc_lisboa's prepaid credit now\n", v.CreditNote.Number, v.CreditNote.Total, v.RefundedToCredit)
+		for _, r := range v.Reversals {
+			fmt.Fprintf(w, "   the %s EUR reward it earned %s is taken back: %s from credit, %s on its next invoice\n", r.Amount, r.ReferrerAccountID, r.FromCredit, r.NextInvoice)
+		}
+	}
+	run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: []string{account}, RequestedBy: "demo"})
+	if err != nil {
+		return err
+	}
+	if _, err := waitRun(ctx, pool, run.ID, io.Discard); err != nil {
+		return err
+	}
+	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	invs, err := payments.ListInvoices(ctx, pool, invoices.ListParams{Period: period, AccountID: account})
+	if err != nil {
+		return err
+	}
+	if err := printInvoices(w, invs); err != nil {
+		return err
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	rep, err := audit.Run(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== billing audit: %d invariants checked, %d violations\n", len(rep.Checks), len(rep.Violations))
+	for _, v := range rep.Violations {
+		fmt.Fprintln(w, "  ", v)
+	}
+	if len(rep.Violations) > 0 {
+		return fmt.Errorf("the books don't balance")
+	}
+	return nil
 }
 
 // writePDFs writes every invoice's PDF, as stored, into dir.
@@ -176,16 +238,23 @@ func writePDFs(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, dir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	numbers := make([]string, 0, len(invs))
 	for _, inv := range invs {
-		p, err := r.EnsurePDF(ctx, pool, inv.Number)
+		numbers = append(numbers, inv.Number)
+		if inv.CreditNote != "" {
+			numbers = append(numbers, inv.CreditNote)
+		}
+	}
+	for _, n := range numbers {
+		p, err := r.EnsurePDF(ctx, pool, n)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, inv.Number+".pdf"), p.Bytes, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, n+".pdf"), p.Bytes, 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "\n== %d invoice PDFs written to %s/\n", len(invs), dir)
+	fmt.Fprintf(w, "\n== %d invoice and %d credit note PDFs written to %s/\n", len(invs), len(numbers)-len(invs), dir)
 	return nil
 }
 
