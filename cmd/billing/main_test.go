@@ -143,11 +143,16 @@ func TestDemoIsRepeatable(t *testing.T) {
 	require.Contains(t, first, "2026-10: run 2 issued 34 invoices (36 accounts were not billed yet for the period)")
 	pdfs, err := filepath.Glob(filepath.Join(out, "INV-2026-*.pdf"))
 	require.NoError(t, err)
-	require.Len(t, pdfs, 65)
+	require.Len(t, pdfs, 66, "65 issued by the runs, one replacing the invoice finance voids")
+	cns, err := filepath.Glob(filepath.Join(out, "CN-2026-*.pdf"))
+	require.NoError(t, err)
+	require.Len(t, cns, 1)
+	require.Contains(t, first, "billing audit: 11 invariants checked, 0 violations")
 	code, second, errs := c.run("demo", "--out", "")
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")
-	require.Contains(t, second, "2026-10: run 4 issued 0 invoices", "a rerun bills nothing twice")
+	require.Contains(t, second, "2026-10: run 5 issued 0 invoices", "a rerun bills nothing twice")
+	require.Contains(t, second, "was voided by an earlier demo")
 }
 
 func TestCreditCommands(t *testing.T) {
