@@ -106,12 +106,21 @@ type Totals struct {
 // − discount) × rate / 100), total = subtotal − discount + tax. Rewards
 // never make a total negative.
 func Compute(in Input) Totals {
-	vat := in.VAT
-	t := Totals{VAT: vat, Subtotal: Subtotal(in.Usage)}
+	t := ComputeFromSubtotal(Subtotal(in.Usage), in.Reversals, in.Rewards, in.VAT)
+	lines := make([]Line, 0, len(in.Usage)+len(t.Lines))
 	for _, u := range in.Usage {
-		t.Lines = append(t.Lines, Line{Type: LineUsage, App: u.App, Resource: u.Resource, Hours: u.Hours, Prices: u.Prices, Amount: u.Amount})
+		lines = append(lines, Line{Type: LineUsage, App: u.App, Resource: u.Resource, Hours: u.Hours, Prices: u.Prices, Amount: u.Amount})
 	}
-	reversals := append([]Reversal(nil), in.Reversals...)
+	t.Lines = append(lines, t.Lines...)
+	return t
+}
+
+// ComputeFromSubtotal is Compute for usage lines already stored: it takes
+// their sum, and its Lines are only the reversal, referral and carry-over
+// lines that follow them.
+func ComputeFromSubtotal(usageSubtotal decimal.Decimal, reversals []Reversal, rewards []Reward, vat VAT) Totals {
+	t := Totals{VAT: vat, Subtotal: usageSubtotal}
+	reversals = append([]Reversal(nil), reversals...)
 	sort.SliceStable(reversals, func(i, j int) bool { return reversals[i].RefereeAccountID < reversals[j].RefereeAccountID })
 	for _, r := range reversals {
 		if !r.Amount.IsPositive() {
@@ -120,7 +129,7 @@ func Compute(in Input) Totals {
 		t.Subtotal = t.Subtotal.Add(r.Amount)
 		t.Lines = append(t.Lines, Line{Type: LineReferralReversal, RefereeAccountID: r.RefereeAccountID, Amount: r.Amount})
 	}
-	rewards := append([]Reward(nil), in.Rewards...)
+	rewards = append([]Reward(nil), rewards...)
 	sort.Slice(rewards, func(i, j int) bool { return rewards[i].RefereeAccountID < rewards[j].RefereeAccountID })
 	var earned decimal.Decimal
 	for _, r := range rewards {

@@ -17,21 +17,14 @@ func LoadDocument(ctx context.Context, q Querier, number string) (*Document, err
 	if IsCreditNoteNumber(number) {
 		return creditNoteDocument(ctx, q, number)
 	}
-	inv, err := Get(ctx, q, number)
+	docs, err := loadDocuments(ctx, q, []string{number})
 	if err != nil {
 		return nil, err
 	}
-	doc := &Document{
-		Kind: KindInvoice, Number: inv.Number, Issued: inv.IssuedAt, Due: inv.IssuedAt,
-		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
-		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
-		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
-		Lines: inv.Lines, Subtotal: inv.Subtotal, Discount: inv.Discount, TaxRate: inv.TaxRate, Tax: inv.Tax,
-		Total: inv.Total, CreditApplied: inv.CreditApplied, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue,
-		VATTreatment: inv.VATTreatment, Status: inv.Status,
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
 	}
-	doc.Descriptions, err = descriptions(ctx, q, inv)
-	return doc, err
+	return docs[0], nil
 }
 
 // descriptions are the catalog's words for the resources of an invoice,

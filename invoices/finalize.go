@@ -47,7 +47,7 @@ type draft struct {
 	id        int64
 	accountID string
 	subtotal  decimal.Decimal
-	usage     []billing.UsageLine
+	lines     int // usage and reversal lines, written with the draft
 	reversals []billing.Reversal
 	rewards   []billing.Reward
 	// pending reward rows and new referee drafts rewarding this account.
@@ -95,7 +95,8 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	}
 
 	rows, err := tx.Query(ctx, `
-		SELECT id, account_id, subtotal FROM invoices
+		SELECT id, account_id, subtotal, (SELECT max(position) FROM invoice_lines l WHERE l.invoice_id = invoices.id)
+		FROM invoices
 		WHERE run_id = $1 AND status = 'draft'
 		ORDER BY account_id LIMIT $2 FOR UPDATE SKIP LOCKED`, runID, limit)
 	if err != nil {
@@ -103,7 +104,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	}
 	drafts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*draft, error) {
 		var d draft
-		return &d, r.Scan(&d.id, &d.accountID, &d.subtotal)
+		return &d, r.Scan(&d.id, &d.accountID, &d.subtotal, &d.lines)
 	})
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	if err != nil {
 		return nil, err
 	}
-	if err := loadUsage(ctx, tx, byID, ids); err != nil {
+	if err := loadChargedReversals(ctx, tx, byID, ids); err != nil {
 		return nil, err
 	}
 
@@ -160,7 +161,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	// invoice is not.
 	rows, err = tx.Query(ctx, `
 		SELECT i.id, i.account_id, ra.referred_by,
-		       i.subtotal - coalesce((SELECT sum(l.amount) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.type = 'referral_reversal'), 0),
+		       i.subtotal - coalesce((SELECT sum(v.amount - v.from_credit) FROM referral_reversals v WHERE v.charged_invoice_id = i.id), 0),
 		       ra.created_at
 		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
 		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'
@@ -205,7 +206,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 		if err != nil {
 			return nil, err
 		}
-		d.totals = billing.Compute(billing.Input{Usage: d.usage, Reversals: d.reversals, Rewards: d.rewards, VAT: vat})
+		d.totals = billing.ComputeFromSubtotal(d.usageSubtotal(), d.reversals, d.rewards, vat)
 	}
 
 	if err := writeReferralLines(ctx, tx, drafts); err != nil {
@@ -276,32 +277,34 @@ func loadAccounts(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*acc
 	return out, rows.Err()
 }
 
-func loadUsage(ctx context.Context, tx pgx.Tx, byID map[int64]*draft, ids []int64) error {
+// loadChargedReversals reads the reversals charged on the drafts (their
+// lines were written with the drafts).
+func loadChargedReversals(ctx context.Context, tx pgx.Tx, byID map[int64]*draft, ids []int64) error {
 	rows, err := tx.Query(ctx, `
-		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), coalesce(hours, 0), coalesce(referee_account_id, ''), amount
-		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids)
+		SELECT charged_invoice_id, referee_account_id, amount - from_credit FROM referral_reversals
+		WHERE charged_invoice_id = ANY($1) ORDER BY id`, ids)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var typ billing.LineType
-		var l billing.UsageLine
-		var referee string
-		if err := rows.Scan(&id, &typ, &l.App, &l.Resource, &l.Hours, &referee, &l.Amount); err != nil {
+		var r billing.Reversal
+		if err := rows.Scan(&id, &r.RefereeAccountID, &r.Amount); err != nil {
 			return err
 		}
-		switch typ {
-		case billing.LineUsage:
-			byID[id].usage = append(byID[id].usage, l)
-		case billing.LineReferralReversal:
-			byID[id].reversals = append(byID[id].reversals, billing.Reversal{RefereeAccountID: referee, Amount: l.Amount})
-		default:
-			return fmt.Errorf("draft %d already has a %s line", id, typ)
-		}
+		byID[id].reversals = append(byID[id].reversals, r)
 	}
 	return rows.Err()
+}
+
+// usageSubtotal is the draft's usage alone: its referral base.
+func (d *draft) usageSubtotal() decimal.Decimal {
+	s := d.subtotal
+	for _, r := range d.reversals {
+		s = s.Sub(r.Amount)
+	}
+	return s
 }
 
 // refereeReward is a reward a draft of this chunk earns its referrer, who has
@@ -322,7 +325,7 @@ func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, 
 		if a.referredBy == nil || covered[d.id] || !billing.InReferralWindow(a.createdAt, p, cfg.Location) {
 			continue
 		}
-		reward := billing.ReferralReward(billing.Subtotal(d.usage))
+		reward := billing.ReferralReward(d.usageSubtotal())
 		if !reward.IsPositive() {
 			continue
 		}
@@ -375,7 +378,7 @@ func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, 
 func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
 	var lines [][]any
 	for _, d := range drafts {
-		pos := len(d.usage) + len(d.reversals)
+		pos := d.lines
 		for _, l := range d.totals.Lines {
 			switch l.Type {
 			case billing.LineReferral:

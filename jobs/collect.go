@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,10 +33,38 @@ func (CollectInvoiceArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueuePayments, MaxAttempts: 20}
 }
 
-// SettleSandboxArgs settles a sandbox SEPA debit, SANDBOX_SEPA_DELAY after
-// it was accepted: the sandbox's stand-in for a processor's webhook.
+// CollectItem is one invoice of a collection batch.
+type CollectItem struct {
+	Number string `json:"number"`
+	Slot   int    `json:"slot,omitempty"`
+}
+
+// CollectInvoicesArgs collects a batch of invoices in one job, with a
+// handful of statements for the whole batch: the first collection of a
+// finalized chunk, the dunning pass's retries, an account's open invoices.
+// Internal: its arguments may change.
+type CollectInvoicesArgs struct {
+	Invoices []CollectItem `json:"invoices"`
+	Now      *time.Time    `json:"now,omitempty"`
+	// Resend marks the batch of attempts whose first sending failed
+	// technically: it is all or nothing, retried by River with backoff.
+	Resend bool `json:"resend,omitempty"`
+}
+
+func (CollectInvoicesArgs) Kind() string { return "collect_invoices" }
+
+func (CollectInvoicesArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueuePayments, MaxAttempts: 20}
+}
+
+// collectBatchSize bounds the invoices of one collection job.
+const collectBatchSize = 500
+
+// SettleSandboxArgs settles sandbox SEPA debits, SANDBOX_SEPA_DELAY after
+// they were accepted: the sandbox's stand-in for a processor's webhook.
 type SettleSandboxArgs struct {
-	Reference string `json:"reference"`
+	Reference  string   `json:"reference,omitempty"`
+	References []string `json:"references,omitempty"`
 	// Now is the simulated time of the settlement, when the charge was
 	// made at a simulated time.
 	Now *time.Time `json:"now,omitempty"`
@@ -64,99 +93,184 @@ func retryDelay(attempt int, limit time.Duration) time.Duration {
 	return min(d, limit)
 }
 
-// Work collects in three steps. First, in one transaction: credit, then an
-// attempt recorded as pending (or the pending one of an earlier try). Then
-// the processor call, outside any transaction, with the attempt's
-// idempotency key. Then, in one transaction, the answer with the job's
-// completion. A crash or a technical error anywhere leaves a pending
-// attempt that the retried job resends with the same key.
 func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceArgs]) error {
-	proc := w.d.cfg.Processor
-	now := w.d.cfg.now()
-	simulated := job.Args.Now != nil && proc.Name() == sandbox.Name
-	if simulated {
-		now = *job.Args.Now
+	return collect(ctx, w.d, job, []payments.CollectRequest{{Number: job.Args.InvoiceNumber, Slot: job.Args.DunningSlot}}, job.Args.Now, false)
+}
+
+type collectBatchWorker struct {
+	river.WorkerDefaults[CollectInvoicesArgs]
+	d *deps
+}
+
+func (w *collectBatchWorker) NextRetry(job *river.Job[CollectInvoicesArgs]) time.Time {
+	return time.Now().Add(retryDelay(job.Attempt, w.d.cfg.RetryMax))
+}
+
+func (w *collectBatchWorker) Work(ctx context.Context, job *river.Job[CollectInvoicesArgs]) error {
+	reqs := make([]payments.CollectRequest, len(job.Args.Invoices))
+	for i, it := range job.Args.Invoices {
+		reqs[i] = payments.CollectRequest{Number: it.Number, Slot: it.Slot}
 	}
-	tx, err := w.d.pool.Begin(ctx)
+	return collect(ctx, w.d, job, reqs, job.Args.Now, !job.Args.Resend)
+}
+
+// collect collects invoices in three steps. First, in one transaction:
+// credit, then an attempt recorded as pending (or the pending one of an
+// earlier try). Then the processor calls, outside any transaction, each
+// with its attempt's idempotency key. Then, in one transaction, the answers
+// with what follows from them and the job's completion. A crash or a
+// technical error anywhere leaves pending attempts that a retry resends
+// with the same keys.
+//
+// split is for a first batch: answers are recorded as they come, and the
+// attempts that failed technically move to a follow-up job, so that a
+// processor blip on one invoice doesn't hold up the batch. Otherwise (one
+// invoice, or a follow-up) any technical error fails the whole job, which
+// River retries with backoff: nothing is recorded that a retry would send
+// as a new attempt.
+func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], reqs []payments.CollectRequest, argNow *time.Time, split bool) error {
+	proc := d.cfg.Processor
+	now := d.cfg.now()
+	simulated := argNow != nil && proc.Name() == sandbox.Name
+	if simulated {
+		now = *argNow
+	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	tx, err := d.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	plan, err := payments.PrepareCollection(ctx, tx, job.Args.InvoiceNumber, proc.Name(), now, job.Args.DunningSlot)
-	if errors.Is(err, payments.ErrInvoiceNotFound) {
-		return river.JobCancel(err)
-	}
+	plans, err := payments.PrepareCollections(ctx, tx, reqs, proc.Name(), now)
 	if err != nil {
 		return err
 	}
-	if plan.Done {
-		w.d.cfg.Logger.DebugContext(ctx, "nothing to charge", "invoice", plan.InvoiceNumber, "reason", plan.Reason)
-		if plan.CreditApplied.IsPositive() {
-			metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(plan.CreditApplied))
+	var send []*payments.Attempt
+	var paidByCredit, render []string
+	for _, p := range plans {
+		if p.CreditApplied.IsPositive() {
+			metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(p.CreditApplied))
 		}
-		if plan.Reason == payments.ReasonPaidByCredit {
-			client := river.ClientFromContext[pgx.Tx](ctx)
-			if err := enqueueRenders(ctx, tx, client, plan.InvoiceNumber); err != nil {
+		switch {
+		case p.Err != nil && len(reqs) == 1:
+			if errors.Is(p.Err, payments.ErrInvoiceNotFound) {
+				return river.JobCancel(p.Err)
+			}
+			return p.Err
+		case p.Err != nil:
+			d.cfg.Logger.WarnContext(ctx, "not collected", "invoice", p.InvoiceNumber, "error", p.Err)
+		case p.Done:
+			d.cfg.Logger.DebugContext(ctx, "nothing to charge", "invoice", p.InvoiceNumber, "reason", p.Reason)
+			switch p.Reason {
+			case payments.ReasonPaidByCredit:
+				paidByCredit = append(paidByCredit, p.AccountID)
+				render = append(render, p.InvoiceNumber)
+			case payments.ReasonNoPaymentMethod:
+				render = append(render, p.InvoiceNumber)
+			}
+		case p.Attempt.Processor != proc.Name():
+			err := fmt.Errorf("attempt %s was sent to %s, but this worker charges through %s", p.Attempt.IdempotencyKey, p.Attempt.Processor, proc.Name())
+			if len(reqs) == 1 {
 				return err
 			}
-			if err := AfterPayment(ctx, tx, client, plan.AccountID, now); err != nil {
-				return err
-			}
+			d.cfg.Logger.ErrorContext(ctx, "not collected", "invoice", p.InvoiceNumber, "error", err)
+		default:
+			send = append(send, p.Attempt)
 		}
+	}
+	if err := afterPayments(ctx, tx, client, paidByCredit, now); err != nil {
+		return err
+	}
+	// The PDF shows the payment status: drawn once it is known (those
+	// charged below, once answered).
+	if err := enqueueRenders(ctx, tx, client, render...); err != nil {
+		return err
+	}
+	if len(send) == 0 {
 		return complete(ctx, tx, job)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	if plan.CreditApplied.IsPositive() {
-		metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(plan.CreditApplied))
-	}
-	a := plan.Attempt
-	if a.Processor != proc.Name() {
-		return fmt.Errorf("attempt %s was sent to %s, but this worker charges through %s", a.IdempotencyKey, a.Processor, proc.Name())
-	}
 
-	res, err := proc.Charge(ctx, a.Request())
-	if err != nil {
-		safe := "outcome unknown"
-		if !payments.IsTechnical(err) {
-			safe = "refused"
+	results, errs := chargeAll(ctx, proc, send)
+	var charged []payments.Charged
+	var failed []CollectItem
+	var firstErr error
+	for i, a := range send {
+		if errs[i] != nil {
+			kind := "outcome unknown"
+			if !payments.IsTechnical(errs[i]) {
+				kind = "refused"
+			}
+			d.cfg.Logger.WarnContext(ctx, "charge failed, the attempt will be resent with its key", "key", a.IdempotencyKey, "kind", kind, "error", errs[i])
+			failed = append(failed, CollectItem{Number: a.InvoiceNumber})
+			firstErr = cmpOr(firstErr, errs[i])
+			continue
 		}
-		w.d.cfg.Logger.WarnContext(ctx, "charge failed, the attempt will be resent with its key", "key", a.IdempotencyKey, "kind", safe, "error", err)
-		return err
+		charged = append(charged, payments.Charged{AttemptID: a.ID, Result: results[i]})
+	}
+	if firstErr != nil && !split {
+		return firstErr
 	}
 
-	tx, err = w.d.pool.Begin(ctx)
+	tx, err = d.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	rec, err := payments.RecordCharge(ctx, tx, a.ID, res, now)
+	recs, err := payments.RecordCharges(ctx, tx, charged, now)
 	if err != nil {
 		return err
 	}
-	client := river.ClientFromContext[pgx.Tx](ctx)
-	if !rec.Already && rec.Outcome == payments.OutcomeProcessing && proc.Name() == sandbox.Name {
-		args := SettleSandboxArgs{Reference: res.Reference}
-		if simulated {
-			at := now.Add(w.d.cfg.SandboxSEPADelay)
-			args.Now = &at
-		}
-		// Without a delay the settlement is available at once (a scheduled
-		// time, even "now", would wait for River's scheduler).
-		opts := &river.InsertOpts{}
-		if w.d.cfg.SandboxSEPADelay > 0 {
-			opts.ScheduledAt = time.Now().Add(w.d.cfg.SandboxSEPADelay)
-		}
-		if _, err := client.InsertTx(ctx, tx, args, opts); err != nil {
+	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.SandboxSEPADelay, simulated); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		if _, err := client.InsertTx(ctx, tx, CollectInvoicesArgs{Invoices: failed, Now: argNow, Resend: true},
+			&river.InsertOpts{ScheduledAt: time.Now().Add(retryDelay(1, d.cfg.RetryMax))}); err != nil {
 			return err
 		}
 	}
-	if err := AfterOutcome(ctx, tx, client, rec, now); err != nil {
-		return err
-	}
-	w.d.cfg.Logger.InfoContext(ctx, "charge recorded", "invoice", a.InvoiceNumber, "attempt", a.Attempt, "outcome", rec.Outcome, "code", rec.Code, "status", rec.Status)
+	d.cfg.Logger.DebugContext(ctx, "charges recorded", "count", len(recs), "resent_later", len(failed))
 	return complete(ctx, tx, job)
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// maxInFlight bounds the charges a batch sends at once to a processor that
+// takes one at a time.
+const maxInFlight = 16
+
+// chargeAll sends the attempts: in one call to a processor that takes
+// batches (the sandbox), else concurrently, a few at a time.
+func chargeAll(ctx context.Context, proc payments.Processor, attempts []*payments.Attempt) ([]payments.ChargeResult, []error) {
+	reqs := make([]payments.ChargeRequest, len(attempts))
+	for i, a := range attempts {
+		reqs[i] = a.Request()
+	}
+	if bp, ok := proc.(payments.BatchProcessor); ok {
+		return bp.ChargeMany(ctx, reqs)
+	}
+	results := make([]payments.ChargeResult, len(reqs))
+	errs := make([]error, len(reqs))
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	for i := range reqs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = proc.Charge(ctx, reqs[i])
+		}()
+	}
+	wg.Wait()
+	return results, errs
 }
 
 type settleSandboxWorker struct {
@@ -165,24 +279,32 @@ type settleSandboxWorker struct {
 }
 
 func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSandboxArgs]) error {
+	refs := job.Args.References
+	if job.Args.Reference != "" {
+		refs = append(refs, job.Args.Reference)
+	}
 	tx, err := w.d.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	outcome, code, key, err := sandbox.Settle(ctx, tx, job.Args.Reference)
-	if err != nil {
-		return err
-	}
 	now := w.d.cfg.now()
 	if job.Args.Now != nil {
 		now = *job.Args.Now
 	}
-	rec, err := payments.Settle(ctx, tx, sandbox.Name, job.Args.Reference, key, outcome, code, now)
+	settled, err := sandbox.SettleMany(ctx, tx, refs)
 	if err != nil {
 		return err
 	}
-	if err := AfterOutcome(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), rec, now); err != nil {
+	items := make([]payments.Settlement, len(settled))
+	for i, s := range settled {
+		items[i] = payments.Settlement{Reference: s.Reference, Key: s.Key, Outcome: s.Outcome, Code: s.Code}
+	}
+	recs, err := payments.SettleMany(ctx, tx, sandbox.Name, items, now)
+	if err != nil {
+		return err
+	}
+	if err := afterOutcomes(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), recs, now, 0, false); err != nil {
 		return err
 	}
 	return complete(ctx, tx, job)
@@ -205,13 +327,20 @@ func CollectOpenInvoices(ctx context.Context, tx pgx.Tx, client *Client, account
 	return len(numbers), insertCollections(ctx, tx, client, numbers)
 }
 
+// insertCollections enqueues the collection of invoices in batches.
 func insertCollections(ctx context.Context, tx pgx.Tx, client *Client, numbers []string) error {
-	if len(numbers) == 0 {
-		return nil
+	var params []river.InsertManyParams
+	for len(numbers) > 0 {
+		n := min(len(numbers), collectBatchSize)
+		items := make([]CollectItem, n)
+		for i, num := range numbers[:n] {
+			items[i] = CollectItem{Number: num}
+		}
+		params = append(params, river.InsertManyParams{Args: CollectInvoicesArgs{Invoices: items}})
+		numbers = numbers[n:]
 	}
-	params := make([]river.InsertManyParams, len(numbers))
-	for i, n := range numbers {
-		params[i] = river.InsertManyParams{Args: CollectInvoiceArgs{InvoiceNumber: n}}
+	if len(params) == 0 {
+		return nil
 	}
 	_, err := client.InsertManyFastTx(ctx, tx, params)
 	return err

@@ -336,7 +336,7 @@ func TestInvoicePDFs(t *testing.T) {
 
 	// Settle it now: the PDF follows.
 	var id int64
-	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT id FROM river_job WHERE kind = 'sandbox_settle_sepa' AND args->>'reference' IN
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT id FROM river_job WHERE kind = 'sandbox_settle_sepa' AND args->'references' ?
 		(SELECT processor_ref FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id WHERE i.account_id = 'sepa')`).Scan(&id))
 	_, err := client.JobRetry(ctx, id)
 	require.NoError(t, err)

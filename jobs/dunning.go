@@ -20,6 +20,7 @@ import (
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // DefaultDunningSchedule runs the dunning pass every day at 06:00.
@@ -145,43 +146,77 @@ func webhookID(event, account string, at time.Time) string {
 // AfterOutcome updates an account's standing after a collection outcome,
 // in the transaction that recorded it: a payment may clear the last overdue
 // invoice (reactivation), a decline or failure may exhaust an invoice's
-// retries (suspension).
+// retries (suspension). It also asks for the PDF to show the new status.
 func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.Recorded, now time.Time) error {
-	if rec == nil || rec.Already {
-		return nil
-	}
-	a := rec.Attempt
-	metrics.Outcomes.WithLabelValues(string(a.Method.Type), string(rec.Outcome), rec.Code).Inc()
-	if rec.Outcome == payments.OutcomeSucceeded {
-		metrics.Collected.WithLabelValues(string(a.Method.Type)).Add(metrics.Cents(a.Amount))
-	}
-	// The PDF shows the payment status.
-	if rec.Outcome != payments.OutcomeDeclined {
-		if err := enqueueRenders(ctx, tx, client, a.InvoiceNumber); err != nil {
-			return err
+	return afterOutcomes(ctx, tx, client, []*payments.Recorded{rec}, now, 0, false)
+}
+
+// afterOutcomes is AfterOutcome for a batch of outcomes, in a few
+// statements: SEPA debits the sandbox accepted get their settlement job
+// (sepaDelay later), PDFs one render job, accounts paid one reactivation
+// check.
+func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time, sepaDelay time.Duration, simulated bool) error {
+	var settle, render, paid, refunded []string
+	for _, rec := range recs {
+		if rec == nil || rec.Already {
+			continue
 		}
-	}
-	switch rec.Outcome {
-	case payments.OutcomeSucceeded:
-		if rec.Refunded {
-			// Paid after it was voided: the money is credit now, and credit
-			// pays the account's open invoices (SPEC §5).
-			if _, err := CollectOpenInvoices(ctx, tx, client, []string{a.AccountID}); err != nil {
+		a := rec.Attempt
+		metrics.Outcomes.WithLabelValues(string(a.Method.Type), string(rec.Outcome), rec.Code).Inc()
+		// The PDF shows the payment status (a decline leaves it unpaid, but
+		// a first attempt's invoice has no PDF yet: rendering skips an
+		// invoice whose PDF already shows its state).
+		render = append(render, a.InvoiceNumber)
+		switch rec.Outcome {
+		case payments.OutcomeProcessing:
+			if a.Processor == sandbox.Name {
+				settle = append(settle, rec.Reference)
+			}
+		case payments.OutcomeSucceeded:
+			metrics.Collected.WithLabelValues(string(a.Method.Type)).Add(metrics.Cents(a.Amount))
+			paid = append(paid, a.AccountID)
+			if rec.Refunded {
+				// Paid after it was voided: the money is credit now, and
+				// credit pays the account's open invoices (SPEC §5).
+				refunded = append(refunded, a.AccountID)
+			}
+		case payments.OutcomeDeclined, payments.OutcomeFailed:
+			c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)
+			if err != nil {
 				return err
 			}
+			if c != nil && billing.DecideDunning(c.Input).Overdue {
+				if _, err := becameOverdue(ctx, tx, client, a.AccountID, []int64{a.InvoiceID}, now); err != nil {
+					return err
+				}
+			}
 		}
-		return AfterPayment(ctx, tx, client, a.AccountID, now)
-	case payments.OutcomeDeclined, payments.OutcomeFailed:
-		c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)
-		if err != nil || c == nil {
+	}
+	for len(settle) > 0 {
+		n := min(len(settle), collectBatchSize)
+		args := SettleSandboxArgs{References: settle[:n]}
+		if simulated {
+			at := now.Add(sepaDelay)
+			args.Now = &at
+		}
+		// Without a delay the settlement is available at once (a scheduled
+		// time, even "now", would wait for River's scheduler).
+		opts := &river.InsertOpts{}
+		if sepaDelay > 0 {
+			opts.ScheduledAt = time.Now().Add(sepaDelay)
+		}
+		if _, err := client.InsertTx(ctx, tx, args, opts); err != nil {
 			return err
 		}
-		if billing.DecideDunning(c.Input).Overdue {
-			_, err = becameOverdue(ctx, tx, client, a.AccountID, []int64{a.InvoiceID}, now)
-		}
+		settle = settle[n:]
+	}
+	if err := enqueueRenders(ctx, tx, client, render...); err != nil {
 		return err
 	}
-	return nil
+	if _, err := CollectOpenInvoices(ctx, tx, client, refunded); err != nil {
+		return err
+	}
+	return afterPayments(ctx, tx, client, paid, now)
 }
 
 // AfterPayment reactivates the account if no overdue invoice remains, with
@@ -195,6 +230,30 @@ func AfterPayment(ctx context.Context, tx pgx.Tx, client *Client, accountID stri
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("reactivated", accountID, now), Event: "account.reactivated",
 		AccountID: accountID, At: now}, nil)
 	return err
+}
+
+// afterPayments is AfterPayment for the accounts of a batch. Only suspended
+// accounts can be reactivated: the others are found in one query (the
+// caller holds the paid invoices' locks, so a suspension for one of them
+// can't slip in between) and skipped.
+func afterPayments(ctx context.Context, tx pgx.Tx, client *Client, accountIDs []string, now time.Time) error {
+	if len(accountIDs) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM accounts WHERE id = ANY($1) AND status = 'suspended' ORDER BY id`, accountIDs)
+	if err != nil {
+		return err
+	}
+	suspended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range suspended {
+		if err := AfterPayment(ctx, tx, client, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type dunningPassWorker struct {

@@ -11,21 +11,28 @@ import (
 // Pending counts the jobs that still have to run: available, running (which
 // includes jobs orphaned by a killed process until the rescuer retries
 // them) and pending, plus scheduled or retryable jobs due within horizon.
-func Pending(ctx context.Context, pool *pgxpool.Pool, horizon time.Duration) (int, error) {
+// With queues, only theirs.
+func Pending(ctx context.Context, pool *pgxpool.Pool, horizon time.Duration, queues ...string) (int, error) {
 	var n int
+	var only []string
+	if len(queues) > 0 {
+		only = queues
+	}
 	err := pool.QueryRow(ctx, `
 		SELECT count(*) FROM river_job
-		WHERE state IN ('available', 'running', 'pending')
-		   OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now() + make_interval(secs => $1))`, horizon.Seconds()).Scan(&n)
+		WHERE (state IN ('available', 'running', 'pending')
+		       OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now() + make_interval(secs => $1)))
+		  AND ($2::text[] IS NULL OR queue = ANY($2))`, horizon.Seconds(), only).Scan(&n)
 	return n, err
 }
 
-// WaitIdle returns once no job is due within horizon, checked twice in a
-// row a poll apart (a finishing job may be inserting its successors).
-func WaitIdle(ctx context.Context, pool *pgxpool.Pool, horizon, poll time.Duration) error {
+// WaitIdle returns once no job (of queues, when given) is due within
+// horizon, checked twice in a row a poll apart (a finishing job may be
+// inserting its successors).
+func WaitIdle(ctx context.Context, pool *pgxpool.Pool, horizon, poll time.Duration, queues ...string) error {
 	quiet := 0
 	for {
-		n, err := Pending(ctx, pool, horizon)
+		n, err := Pending(ctx, pool, horizon, queues...)
 		if err != nil {
 			return err
 		}

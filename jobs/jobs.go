@@ -86,6 +86,9 @@ type Config struct {
 	Renderer *invoices.Renderer
 	// DocumentWorkers render PDFs in this process.
 	DocumentWorkers int
+	// Queues are the queues this process works (nil: all of them), so that
+	// an operator can run, say, dedicated PDF workers.
+	Queues []string
 }
 
 // Defaults fills the zero fields. pool serves the sandbox processor.
@@ -168,10 +171,12 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &draftShardWorker{d: d})
 	river.AddWorker(w, &finalizeRunWorker{d: d})
 	river.AddWorker(w, &collectWorker{d: d})
+	river.AddWorker(w, &collectBatchWorker{d: d})
 	river.AddWorker(w, &settleSandboxWorker{d: d})
 	river.AddWorker(w, &dunningPassWorker{d: d})
 	river.AddWorker(w, &accountWebhookWorker{d: d})
 	river.AddWorker(w, &renderWorker{d: d})
+	river.AddWorker(w, &renderManyWorker{d: d})
 	return w
 }
 
@@ -180,14 +185,26 @@ func newWorkers(d *deps) *river.Workers {
 func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	cfg.Defaults(pool)
 	d := &deps{pool: pool, cfg: &cfg}
+	queues := map[string]river.QueueConfig{
+		QueueDefault:   {MaxWorkers: 2},
+		QueueBilling:   {MaxWorkers: cfg.BillingWorkers},
+		QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
+		QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
+	}
+	if cfg.Queues != nil {
+		chosen := map[string]river.QueueConfig{}
+		for _, q := range cfg.Queues {
+			qc, ok := queues[q]
+			if !ok {
+				return nil, fmt.Errorf("unknown queue %q (queues: %s, %s, %s, %s)", q, QueueBilling, QueuePayments, QueueDocuments, QueueDefault)
+			}
+			chosen[q] = qc
+		}
+		queues = chosen
+	}
 	rc := &river.Config{
-		Workers: newWorkers(d),
-		Queues: map[string]river.QueueConfig{
-			QueueDefault:   {MaxWorkers: 2},
-			QueueBilling:   {MaxWorkers: cfg.BillingWorkers},
-			QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
-			QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
-		},
+		Workers:              newWorkers(d),
+		Queues:               queues,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               cfg.Logger,

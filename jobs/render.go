@@ -37,14 +37,42 @@ func (w *renderWorker) Work(ctx context.Context, job *river.Job[RenderInvoicePDF
 	return err
 }
 
+// RenderDocumentsArgs renders the PDFs of many invoices (or credit notes)
+// in one job, on every core, stored in one transaction. Internal.
+type RenderDocumentsArgs struct {
+	Numbers []string `json:"numbers"`
+}
+
+func (RenderDocumentsArgs) Kind() string { return "render_documents" }
+
+func (RenderDocumentsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDocuments, MaxAttempts: 10}
+}
+
+type renderManyWorker struct {
+	river.WorkerDefaults[RenderDocumentsArgs]
+	d *deps
+}
+
+func (w *renderManyWorker) Work(ctx context.Context, job *river.Job[RenderDocumentsArgs]) error {
+	_, err := w.d.cfg.Renderer.RenderMany(ctx, w.d.pool, job.Args.Numbers)
+	return err
+}
+
+// renderBatchSize is the number of documents one render job draws: enough
+// to keep every core busy, little enough to commit often.
+const renderBatchSize = 250
+
 // enqueueRenders asks for the documents of invoices to be rendered, in tx.
 func enqueueRenders(ctx context.Context, tx pgx.Tx, client *Client, numbers ...string) error {
-	if len(numbers) == 0 {
-		return nil
+	var params []river.InsertManyParams
+	for len(numbers) > 0 {
+		n := min(len(numbers), renderBatchSize)
+		params = append(params, river.InsertManyParams{Args: RenderDocumentsArgs{Numbers: numbers[:n]}})
+		numbers = numbers[n:]
 	}
-	params := make([]river.InsertManyParams, len(numbers))
-	for i, n := range numbers {
-		params[i] = river.InsertManyParams{Args: RenderInvoicePDFArgs{InvoiceNumber: n}}
+	if len(params) == 0 {
+		return nil
 	}
 	_, err := client.InsertManyFastTx(ctx, tx, params)
 	return err

@@ -248,17 +248,14 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 }
 
 // afterFinalize enqueues what follows an invoice's finalization: its first
-// collection attempt, at issue time, and its PDF.
+// collection attempt, at issue time, in batches. The collection asks for
+// the PDF once it knows the payment status, so that it is drawn once.
 func (w *finalizeRunWorker) afterFinalize(ctx context.Context, tx pgx.Tx, invs []invoices.Finalized) error {
 	numbers := make([]string, len(invs))
 	for i, inv := range invs {
 		numbers[i] = inv.Number
 	}
-	client := river.ClientFromContext[pgx.Tx](ctx)
-	if err := insertCollections(ctx, tx, client, numbers); err != nil {
-		return err
-	}
-	return enqueueRenders(ctx, tx, client, numbers...)
+	return insertCollections(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), numbers)
 }
 
 func countFinalized(invs []invoices.Finalized) {

@@ -48,6 +48,9 @@ func (a *Attempt) Request() ChargeRequest {
 type Plan struct {
 	InvoiceNumber string
 	AccountID     string
+	// Err is set when this invoice can't be collected at all (unknown, a
+	// draft); the rest of a batch goes on.
+	Err error
 	// Done: nothing to send to a processor now; Reason says why.
 	Done   bool
 	Reason string
@@ -68,189 +71,366 @@ const (
 	ReasonNoPaymentMethod = "no_payment_method"
 )
 
-// PrepareCollection is the first step of collecting an invoice (SPEC §4),
-// in tx with the invoice locked: prepaid credit first, then, for what is
-// still due, an attempt on the account's payment method, recorded as
-// pending before any processor sees it. The caller commits, sends the
-// attempt, and records the answer with RecordCharge. If a pending attempt
-// exists (an earlier try that crashed or timed out after sending it), it is
-// returned to be resent with its own key: never a new attempt.
-//
-// slot > 0 makes this the dunning retry of that slot: made at most once,
-// however many times it is asked for.
+// CollectRequest asks for one invoice to be collected. Slot > 0 makes it
+// the dunning retry of that slot: made at most once, however many times it
+// is asked for.
+type CollectRequest struct {
+	Number string
+	Slot   int
+}
+
+// PrepareCollection is PrepareCollections for one invoice; an invoice that
+// can't be collected is an error.
 func PrepareCollection(ctx context.Context, tx pgx.Tx, number, processor string, now time.Time, slot int) (*Plan, error) {
-	var invoiceID int64
-	var accountID, status string
-	var total, paid, creditApplied decimal.Decimal
-	err := tx.QueryRow(ctx, `
-		SELECT id, account_id, status, total, amount_paid, credit_applied FROM invoices
-		WHERE number = $1 FOR UPDATE`, number).Scan(&invoiceID, &accountID, &status, &total, &paid, &creditApplied)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrInvoiceNotFound, number)
-	}
+	plans, err := PrepareCollections(ctx, tx, []CollectRequest{{Number: number, Slot: slot}}, processor, now)
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{InvoiceNumber: number, AccountID: accountID}
-	switch status {
-	case "paid":
-		plan.Done, plan.Reason = true, ReasonPaid
-		return plan, nil
-	case "void":
-		// Nothing new is charged on a void invoice, but an attempt whose
-		// outcome is unknown is still resent to learn it: money it took
-		// goes to prepaid credit (see decide).
-		inFlight, err := attemptInFlight(ctx, tx, invoiceID)
+	return plans[0], plans[0].Err
+}
+
+// PrepareCollections is the first step of collecting invoices (SPEC §4),
+// in tx, with the invoices locked (in id order) and then their accounts:
+// prepaid credit first, then, for what is still due, an attempt on the
+// account's payment method, recorded as pending before any processor sees
+// it. The caller commits, sends the attempts, and records the answers with
+// RecordCharges. An invoice with a pending attempt (an earlier try that
+// crashed or timed out after sending it) gets that attempt back, to be
+// resent with its own key: never a new one. It returns one plan per
+// request, in order, and does the work of a whole batch in a dozen
+// statements.
+func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, processor string, now time.Time) ([]*Plan, error) {
+	numbers := make([]string, len(reqs))
+	for i, r := range reqs {
+		numbers[i] = r.Number
+	}
+	type invoiceRow struct {
+		id                         int64
+		number, accountID, status  string
+		total, paid, creditApplied decimal.Decimal
+		inFlight                   *Attempt
+		lastAttempt                int
+		slotsDone                  map[int]bool
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, number, account_id, status, coalesce(total, 0), amount_paid, credit_applied FROM invoices
+		WHERE number = ANY($1) ORDER BY id FOR UPDATE`, numbers)
+	if err != nil {
+		return nil, err
+	}
+	byNumber := map[string]*invoiceRow{}
+	var order []*invoiceRow
+	for rows.Next() {
+		r := &invoiceRow{slotsDone: map[int]bool{}}
+		if err := rows.Scan(&r.id, &r.number, &r.accountID, &r.status, &r.total, &r.paid, &r.creditApplied); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byNumber[r.number] = r
+		order = append(order, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(order))
+	byID := make(map[int64]*invoiceRow, len(order))
+	for i, r := range order {
+		ids[i], byID[r.id] = r.id, r
+	}
+
+	// Attempts so far: the one in flight, the last number, the slots done.
+	rows, err = tx.Query(ctx, `
+		SELECT id, invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, state, created_at, dunning_slot
+		FROM payment_attempts WHERE invoice_id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var resumed []*Attempt
+	for rows.Next() {
+		a := &Attempt{}
+		var slot *int
+		if err := rows.Scan(&a.ID, &a.InvoiceID, &a.Attempt, &a.IdempotencyKey, &a.Processor, &a.Method.Type, &a.Method.ID, &a.Amount,
+			&a.State, &a.CreatedAt, &slot); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r := byID[a.InvoiceID]
+		a.InvoiceNumber, a.AccountID = r.number, r.accountID
+		r.lastAttempt = max(r.lastAttempt, a.Attempt)
+		if slot != nil {
+			r.slotsDone[*slot] = true
+		}
+		if a.State == "pending" || a.State == string(OutcomeProcessing) {
+			r.inFlight = a
+			resumed = append(resumed, a)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A resent SEPA debit needs the mandate it was made under.
+	for _, a := range resumed {
+		if a.Method.Type != MethodSEPADebit {
+			continue
+		}
+		var mandate *string
+		err := tx.QueryRow(ctx, `
+			SELECT mandate_id FROM payment_methods WHERE account_id = $1 AND type = $2 AND external_id = $3 ORDER BY id DESC LIMIT 1`,
+			a.AccountID, a.Method.Type, a.Method.ID).Scan(&mandate)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		if mandate != nil {
+			a.MandateID = *mandate
+		}
+	}
+
+	plans := make([]*Plan, len(reqs))
+	slotOf := map[*invoiceRow]int{}
+	var needCredit []*invoiceRow
+	var creditAccounts []string
+	seenAccount := map[string]bool{}
+	planFor := map[*invoiceRow]*Plan{}
+	for i, req := range reqs {
+		r := byNumber[req.Number]
+		p := &Plan{InvoiceNumber: req.Number}
+		plans[i] = p
+		if r == nil {
+			p.Err = fmt.Errorf("%w: %s", ErrInvoiceNotFound, req.Number)
+			continue
+		}
+		p.AccountID = r.accountID
+		if planFor[r] != nil {
+			// Asked twice in one batch: the first request decides.
+			p.Done, p.Reason = true, ReasonProcessing
+			continue
+		}
+		planFor[r] = p
+		slotOf[r] = req.Slot
+		switch {
+		case r.status == "draft":
+			p.Err = fmt.Errorf("invoice %s is a draft", r.number)
+		case r.status == "paid":
+			p.Done, p.Reason = true, ReasonPaid
+		case r.status == "void":
+			// Nothing new is charged on a void invoice, but an attempt whose
+			// outcome is unknown is still resent to learn it: money it took
+			// goes to prepaid credit (see decide).
+			if r.inFlight != nil && r.inFlight.State == "pending" {
+				r.inFlight.Resumed = true
+				p.Attempt = r.inFlight
+			} else {
+				p.Done, p.Reason = true, ReasonVoid
+			}
+		case r.inFlight != nil && r.inFlight.State == string(OutcomeProcessing):
+			p.Done, p.Reason = true, ReasonProcessing
+		case r.inFlight != nil:
+			r.inFlight.Resumed = true
+			p.Attempt = r.inFlight
+		case req.Slot > 0 && r.slotsDone[req.Slot]:
+			p.Done, p.Reason = true, ReasonSlotDone
+		default:
+			needCredit = append(needCredit, r)
+			if !seenAccount[r.accountID] {
+				seenAccount[r.accountID] = true
+				creditAccounts = append(creditAccounts, r.accountID)
+			}
+		}
+	}
+	if len(needCredit) == 0 {
+		return plans, nil
+	}
+
+	// Credit, then payment methods, of the accounts still to collect from.
+	balances := map[string]decimal.Decimal{}
+	rows, err = tx.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, creditAccounts)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var b decimal.Decimal
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		balances[id] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	type method struct {
+		Method
+		mandate *string
+	}
+	methods := map[string]method{}
+	rows, err = tx.Query(ctx, `SELECT account_id, type, external_id, mandate_id FROM payment_methods WHERE account_id = ANY($1) AND replaced_at IS NULL`, creditAccounts)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var m method
+		if err := rows.Scan(&id, &m.Type, &m.ID, &m.mandate); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		methods[id] = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	var ledger ledgerRows
+	var invIDs []int64
+	var invCredit []decimal.Decimal
+	var invPaid []bool
+	var newAttempts []*Attempt
+	var slots []*int
+	var events []timeline.Event
+	at := now.UTC().Truncate(time.Microsecond)
+	for _, r := range needCredit {
+		p := planFor[r]
+		due := r.total.Sub(r.paid)
+		if due.IsPositive() {
+			if take := decimal.Min(balances[r.accountID], due); take.IsPositive() {
+				// The reference names the credit the invoice had before:
+				// unique per application, and the same on a replay.
+				after := balances[r.accountID].Sub(take)
+				balances[r.accountID] = after
+				id := r.id
+				ledger.add(r.accountID, EntryInvoicePayment, take.Neg(), after,
+					fmt.Sprintf("invoice_payment:%s:%s", r.number, r.creditApplied.StringFixed(2)), &id)
+				p.CreditApplied = take
+				due = due.Sub(take)
+				events = append(events, timeline.Event{AccountID: r.accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &id,
+					Data: map[string]any{"number": r.number, "amount": billing.FormatMoney(take)}})
+			}
+		}
+		paid := !due.IsPositive()
+		if p.CreditApplied.IsPositive() || paid {
+			invIDs, invCredit, invPaid = append(invIDs, r.id), append(invCredit, p.CreditApplied), append(invPaid, paid)
+		}
+		if paid {
+			id := r.id
+			events = append(events, timeline.Event{AccountID: r.accountID, At: now, Kind: timeline.KindPaymentSucceeded, InvoiceID: &id,
+				Data: map[string]any{"number": r.number, "method": "credit", "amount": billing.FormatMoney(p.CreditApplied)}})
+			p.Done, p.Reason = true, ReasonPaidByCredit
+			continue
+		}
+		m, ok := methods[r.accountID]
+		if !ok {
+			p.Done, p.Reason = true, ReasonNoPaymentMethod
+			continue
+		}
+		a := &Attempt{InvoiceID: r.id, InvoiceNumber: r.number, AccountID: r.accountID, Processor: processor,
+			Method: m.Method, Amount: due, State: "pending", CreatedAt: at, Attempt: r.lastAttempt + 1}
+		if m.mandate != nil {
+			a.MandateID = *m.mandate
+		}
+		a.IdempotencyKey = AttemptKey(r.number, a.Attempt)
+		var slot *int
+		if s := slotOf[r]; s > 0 {
+			slot = &s
+		}
+		newAttempts, slots = append(newAttempts, a), append(slots, slot)
+		p.Attempt = a
+	}
+
+	if err := ledger.insert(ctx, tx); err != nil {
+		return nil, err
+	}
+	if len(invIDs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE invoices i SET credit_applied = i.credit_applied + u.credit, amount_paid = i.amount_paid + u.credit,
+			       status = CASE WHEN u.paid THEN 'paid' ELSE i.status END
+			FROM unnest($1::bigint[], $2::numeric[], $3::bool[]) AS u(id, credit, paid) WHERE i.id = u.id`,
+			invIDs, invCredit, invPaid); err != nil {
+			return nil, err
+		}
+	}
+	if len(newAttempts) > 0 {
+		n := len(newAttempts)
+		invoiceIDs, attemptNos := make([]int64, n), make([]int32, n)
+		keys, methodTypes, methodIDs := make([]string, n), make([]string, n), make([]string, n)
+		amounts := make([]decimal.Decimal, n)
+		for i, a := range newAttempts {
+			invoiceIDs[i], attemptNos[i], keys[i] = a.InvoiceID, int32(a.Attempt), a.IdempotencyKey
+			methodTypes[i], methodIDs[i], amounts[i] = string(a.Method.Type), a.Method.ID, a.Amount
+		}
+		rows, err := tx.Query(ctx, `
+			INSERT INTO payment_attempts (invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, created_at, dunning_slot)
+			SELECT u.invoice_id, u.attempt, u.key, $4, u.method, u.pm, u.amount, $5, u.slot
+			FROM unnest($1::bigint[], $2::int[], $3::text[], $6::text[], $7::text[], $8::numeric[], $9::int[])
+			     WITH ORDINALITY AS u(invoice_id, attempt, key, method, pm, amount, slot, n)
+			ORDER BY u.n
+			RETURNING id`, invoiceIDs, attemptNos, keys, processor, at, methodTypes, methodIDs, amounts, slots)
 		if err != nil {
 			return nil, err
 		}
-		if inFlight != nil && inFlight.State == "pending" {
-			inFlight.Resumed = true
-			plan.Attempt = inFlight
-			return plan, nil
-		}
-		plan.Done, plan.Reason = true, ReasonVoid
-		return plan, nil
-	case "draft":
-		return nil, fmt.Errorf("invoice %s is a draft", number)
-	}
-
-	inFlight, err := attemptInFlight(ctx, tx, invoiceID)
-	if err != nil {
-		return nil, err
-	}
-	if inFlight != nil {
-		if inFlight.State == string(OutcomeProcessing) {
-			plan.Done, plan.Reason = true, ReasonProcessing
-			return plan, nil
-		}
-		inFlight.Resumed = true
-		plan.Attempt = inFlight
-		return plan, nil
-	}
-
-	if slot > 0 {
-		var done bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE invoice_id = $1 AND dunning_slot = $2)`, invoiceID, slot).Scan(&done); err != nil {
+		attemptIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
 			return nil, err
 		}
-		if done {
-			plan.Done, plan.Reason = true, ReasonSlotDone
-			return plan, nil
+		if len(attemptIDs) != n {
+			return nil, fmt.Errorf("recorded %d attempts of %d", len(attemptIDs), n)
+		}
+		// RETURNING follows the insertion order, which follows u.n.
+		for i, a := range newAttempts {
+			a.ID = attemptIDs[i]
 		}
 	}
+	return plans, timeline.Record(ctx, tx, events)
+}
 
-	due := total.Sub(paid)
-	var events []timeline.Event
-	if due.IsPositive() {
-		if plan.CreditApplied, err = applyCredit(ctx, tx, invoiceID, number, accountID, due); err != nil {
-			return nil, err
-		}
-		if plan.CreditApplied.IsPositive() {
-			due = due.Sub(plan.CreditApplied)
-			events = append(events, timeline.Event{AccountID: accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &invoiceID,
-				Data: map[string]any{"number": number, "amount": billing.FormatMoney(plan.CreditApplied)}})
-		}
-	}
-	if !due.IsPositive() {
-		if _, err := tx.Exec(ctx, `UPDATE invoices SET status = 'paid' WHERE id = $1`, invoiceID); err != nil {
-			return nil, err
-		}
-		events = append(events, timeline.Event{AccountID: accountID, At: now, Kind: timeline.KindPaymentSucceeded, InvoiceID: &invoiceID,
-			Data: map[string]any{"number": number, "method": "credit", "amount": billing.FormatMoney(plan.CreditApplied)}})
-		plan.Done, plan.Reason = true, ReasonPaidByCredit
-		return plan, timeline.Record(ctx, tx, events)
-	}
+// ledgerRows are credit ledger entries written in one statement, in order
+// (their balances chain).
+type ledgerRows struct {
+	accounts, kinds, refs []string
+	amounts, after        []decimal.Decimal
+	invoices              []*int64
+}
 
-	var method Method
-	var mandate *string
-	err = tx.QueryRow(ctx, `SELECT type, external_id, mandate_id FROM payment_methods WHERE account_id = $1 AND replaced_at IS NULL`, accountID).
-		Scan(&method.Type, &method.ID, &mandate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		plan.Done, plan.Reason = true, ReasonNoPaymentMethod
-		return plan, timeline.Record(ctx, tx, events)
-	}
-	if err != nil {
-		return nil, err
-	}
+func (l *ledgerRows) add(account string, kind EntryKind, amount, after decimal.Decimal, ref string, invoiceID *int64) {
+	l.accounts, l.kinds, l.refs = append(l.accounts, account), append(l.kinds, string(kind)), append(l.refs, ref)
+	l.amounts, l.after, l.invoices = append(l.amounts, amount), append(l.after, after), append(l.invoices, invoiceID)
+}
 
-	a := &Attempt{InvoiceID: invoiceID, InvoiceNumber: number, AccountID: accountID, Processor: processor,
-		Method: method, Amount: due, State: "pending", CreatedAt: now.UTC().Truncate(time.Microsecond)}
-	if mandate != nil {
-		a.MandateID = *mandate
+// insert writes the entries and sets each account's balance to its last
+// entry's balance_after. The accounts must be locked by the caller.
+func (l *ledgerRows) insert(ctx context.Context, tx pgx.Tx) error {
+	if len(l.accounts) == 0 {
+		return nil
 	}
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(attempt), 0) + 1 FROM payment_attempts WHERE invoice_id = $1`, invoiceID).Scan(&a.Attempt); err != nil {
-		return nil, err
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO credit_ledger (account_id, kind, amount, balance_after, reference, invoice_id)
+		SELECT u.account_id, u.kind, u.amount, u.after, u.ref, u.invoice_id
+		FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::text[], $6::bigint[])
+		     WITH ORDINALITY AS u(account_id, kind, amount, after, ref, invoice_id, n)
+		ORDER BY u.n`, l.accounts, l.kinds, l.amounts, l.after, l.refs, l.invoices); err != nil {
+		return err
 	}
-	a.IdempotencyKey = AttemptKey(number, a.Attempt)
-	var slotArg *int
-	if slot > 0 {
-		slotArg = &slot
+	last := map[string]decimal.Decimal{}
+	for i, a := range l.accounts {
+		last[a] = l.after[i]
 	}
-	err = tx.QueryRow(ctx, `
-		INSERT INTO payment_attempts (invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, created_at, dunning_slot)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		invoiceID, a.Attempt, a.IdempotencyKey, processor, method.Type, method.ID, a.Amount, a.CreatedAt, slotArg).Scan(&a.ID)
-	if err != nil {
-		return nil, err
+	ids := make([]string, 0, len(last))
+	balances := make([]decimal.Decimal, 0, len(last))
+	for a, b := range last {
+		ids, balances = append(ids, a), append(balances, b)
 	}
-	plan.Attempt = a
-	return plan, timeline.Record(ctx, tx, events)
+	_, err := tx.Exec(ctx, `
+		UPDATE accounts a SET credit_balance = u.balance
+		FROM unnest($1::text[], $2::numeric[]) AS u(id, balance) WHERE a.id = u.id`, ids, balances)
+	return err
 }
 
 // AttemptKey is the idempotency key of an invoice's attempt number n.
 func AttemptKey(number string, n int) string { return fmt.Sprintf("%s-attempt-%d", number, n) }
-
-func attemptInFlight(ctx context.Context, tx pgx.Tx, invoiceID int64) (*Attempt, error) {
-	a := &Attempt{}
-	var mandate *string
-	err := tx.QueryRow(ctx, `
-		SELECT pa.id, pa.invoice_id, i.number, i.account_id, pa.attempt, pa.idempotency_key, pa.processor,
-		       pa.method, pa.payment_method_id, pa.amount, pa.state, pa.created_at,
-		       (SELECT mandate_id FROM payment_methods pm WHERE pm.account_id = i.account_id AND pm.type = pa.method
-		          AND pm.external_id = pa.payment_method_id ORDER BY pm.id DESC LIMIT 1)
-		FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id
-		WHERE pa.invoice_id = $1 AND pa.state IN ('pending', 'processing')
-		FOR UPDATE OF pa`, invoiceID).
-		Scan(&a.ID, &a.InvoiceID, &a.InvoiceNumber, &a.AccountID, &a.Attempt, &a.IdempotencyKey, &a.Processor,
-			&a.Method.Type, &a.Method.ID, &a.Amount, &a.State, &a.CreatedAt, &mandate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if mandate != nil {
-		a.MandateID = *mandate
-	}
-	return a, nil
-}
-
-// applyCredit takes up to due from the account's prepaid credit for the
-// invoice (locked by the caller) and returns what it took.
-func applyCredit(ctx context.Context, tx pgx.Tx, invoiceID int64, number, accountID string, due decimal.Decimal) (decimal.Decimal, error) {
-	var balance decimal.Decimal
-	if err := tx.QueryRow(ctx, `SELECT credit_balance FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, accountID).Scan(&balance); err != nil {
-		return decimal.Zero, err
-	}
-	take := decimal.Min(balance, due)
-	if !take.IsPositive() {
-		return decimal.Zero, nil
-	}
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM credit_ledger WHERE invoice_id = $1 AND kind = 'invoice_payment'`, invoiceID).Scan(&n); err != nil {
-		return decimal.Zero, err
-	}
-	id := invoiceID
-	if _, _, err := AddEntry(ctx, tx, NewEntry{AccountID: accountID, Kind: EntryInvoicePayment, Amount: take,
-		Reference: fmt.Sprintf("invoice_payment:%s:%d", number, n+1), InvoiceID: &id}); err != nil {
-		return decimal.Zero, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE invoices SET credit_applied = credit_applied + $2, amount_paid = amount_paid + $2 WHERE id = $1`, invoiceID, take); err != nil {
-		return decimal.Zero, err
-	}
-	return take, nil
-}
 
 // Recorded is what RecordCharge or Settle did.
 type Recorded struct {
@@ -264,28 +444,60 @@ type Recorded struct {
 	// Refunded: the charge succeeded on an invoice voided meanwhile, and
 	// its amount went to the account's prepaid credit.
 	Refunded bool
+	// Reference is the processor's id for the payment, as answered.
+	Reference string
 }
 
-// RecordCharge stores a processor's answer to a pending attempt and moves
-// the invoice accordingly, in tx: succeeded adds to amount_paid (paid when
-// nothing is due), processing marks the invoice processing, declined leaves
-// it open. Recording an attempt that is no longer pending does nothing.
+// Charged is a processor's answer to one attempt.
+type Charged struct {
+	AttemptID int64
+	Result    ChargeResult
+}
+
+// RecordCharge is RecordCharges for one attempt.
 func RecordCharge(ctx context.Context, tx pgx.Tx, attemptID int64, res ChargeResult, now time.Time) (*Recorded, error) {
-	a, state, status, err := lockAttempt(ctx, tx, `pa.id = $1`, attemptID)
+	recs, err := RecordCharges(ctx, tx, []Charged{{attemptID, res}}, now)
 	if err != nil {
 		return nil, err
 	}
-	rec := &Recorded{Attempt: a, Outcome: Outcome(state), Status: status}
-	if state != "pending" {
-		rec.Already = true
-		return rec, nil
+	return recs[0], nil
+}
+
+// RecordCharges stores processors' answers to pending attempts and moves
+// their invoices accordingly, in tx: succeeded adds to amount_paid (paid
+// when nothing is due), processing marks the invoice processing, declined
+// leaves it open. An attempt that is no longer pending is left alone
+// (Already). One Recorded per answer, in order.
+func RecordCharges(ctx context.Context, tx pgx.Tx, charged []Charged, now time.Time) ([]*Recorded, error) {
+	ids := make([]int64, len(charged))
+	for i, c := range charged {
+		switch c.Result.Outcome {
+		case OutcomeSucceeded, OutcomeDeclined, OutcomeProcessing, OutcomeFailed:
+		default:
+			return nil, fmt.Errorf("attempt %d: unknown outcome %q", c.AttemptID, c.Result.Outcome)
+		}
+		ids[i] = c.AttemptID
 	}
-	switch res.Outcome {
-	case OutcomeSucceeded, OutcomeDeclined, OutcomeProcessing, OutcomeFailed:
-	default:
-		return nil, fmt.Errorf("attempt %s: unknown outcome %q", a.IdempotencyKey, res.Outcome)
+	attempts, invoices, err := lockAttempts(ctx, tx, `pa.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
 	}
-	return rec, decide(ctx, tx, a, rec, res.Outcome, res.Code, res.Reference, now)
+	recs := make([]*Recorded, len(charged))
+	var todo []decision
+	for i, c := range charged {
+		a := attempts[c.AttemptID]
+		if a == nil {
+			return nil, fmt.Errorf("%w: attempt %d", ErrAttemptNotFound, c.AttemptID)
+		}
+		recs[i] = &Recorded{Attempt: a, Outcome: Outcome(a.State), Status: invoices[a.InvoiceID].status}
+		if a.State != "pending" {
+			recs[i].Already = true
+			continue
+		}
+		a.State = "decided" // a repeated id in one batch is decided once
+		todo = append(todo, decision{rec: recs[i], outcome: c.Result.Outcome, code: c.Result.Code, reference: c.Result.Reference})
+	}
+	return recs, decide(ctx, tx, invoices, todo, now)
 }
 
 // Settle records how a processing attempt (a SEPA debit) ended, found by
@@ -293,103 +505,223 @@ func RecordCharge(ctx context.Context, tx pgx.Tx, attemptID int64, res ChargeRes
 // arrives before the attempt was recorded as processing settles it from
 // pending; one that arrives twice changes nothing the second time.
 func Settle(ctx context.Context, tx pgx.Tx, processor, reference, key string, outcome Outcome, code string, now time.Time) (*Recorded, error) {
-	if outcome != OutcomeSucceeded && outcome != OutcomeFailed {
-		return nil, fmt.Errorf("settlement outcome must be succeeded or failed, got %q", outcome)
-	}
-	a, state, status, err := lockAttempt(ctx, tx, `pa.processor = $1 AND (pa.processor_ref = $2 OR pa.idempotency_key = $3)`, processor, reference, key)
+	recs, err := SettleMany(ctx, tx, processor, []Settlement{{Reference: reference, Key: key, Outcome: outcome, Code: code}}, now)
 	if err != nil {
 		return nil, err
 	}
-	rec := &Recorded{Attempt: a, Outcome: Outcome(state), Status: status}
-	if state != "pending" && state != "processing" {
-		rec.Already = true
-		return rec, nil
+	return recs[0], nil
+}
+
+// Settlement is how one processing attempt ended.
+type Settlement struct {
+	Reference, Key string
+	Outcome        Outcome
+	Code           string
+}
+
+// SettleMany is Settle for many attempts, in a few statements.
+func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settlement, now time.Time) ([]*Recorded, error) {
+	refs, keys := make([]string, len(items)), make([]string, len(items))
+	for i, it := range items {
+		if it.Outcome != OutcomeSucceeded && it.Outcome != OutcomeFailed {
+			return nil, fmt.Errorf("settlement outcome must be succeeded or failed, got %q", it.Outcome)
+		}
+		refs[i], keys[i] = it.Reference, it.Key
 	}
-	return rec, decide(ctx, tx, a, rec, outcome, code, reference, now)
+	attempts, invoices, err := lockAttempts(ctx, tx, `pa.processor = $1 AND (pa.processor_ref = ANY($2) OR pa.idempotency_key = ANY($3))`, processor, refs, keys)
+	if err != nil {
+		return nil, err
+	}
+	byRef, byKey := map[string]*Attempt{}, map[string]*Attempt{}
+	for _, a := range attempts {
+		byKey[a.IdempotencyKey] = a
+	}
+	rows, err := tx.Query(ctx, `SELECT id, processor_ref FROM payment_attempts WHERE processor = $1 AND processor_ref = ANY($2)`, processor, refs)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		var ref string
+		if err := rows.Scan(&id, &ref); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byRef[ref] = attempts[id]
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	recs := make([]*Recorded, len(items))
+	var todo []decision
+	for i, it := range items {
+		a := byRef[it.Reference]
+		if a == nil {
+			a = byKey[it.Key]
+		}
+		if a == nil {
+			return nil, fmt.Errorf("%w: %s %s %s", ErrAttemptNotFound, processor, it.Reference, it.Key)
+		}
+		recs[i] = &Recorded{Attempt: a, Outcome: Outcome(a.State), Status: invoices[a.InvoiceID].status}
+		if a.State != "pending" && a.State != "processing" {
+			recs[i].Already = true
+			continue
+		}
+		a.State = "decided" // settled once, even if listed twice
+		todo = append(todo, decision{rec: recs[i], outcome: it.Outcome, code: it.Code, reference: it.Reference})
+	}
+	return recs, decide(ctx, tx, invoices, todo, now)
 }
 
 // ErrAttemptNotFound is returned by Settle for a payment the engine doesn't know.
 var ErrAttemptNotFound = errors.New("payment attempt not found")
 
-func lockAttempt(ctx context.Context, tx pgx.Tx, where string, args ...any) (*Attempt, string, string, error) {
-	// The invoice first, as PrepareCollection does, so the two never deadlock.
-	var invoiceID int64
-	err := tx.QueryRow(ctx, `SELECT pa.invoice_id FROM payment_attempts pa WHERE `+where, args...).Scan(&invoiceID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", "", fmt.Errorf("%w: %v", ErrAttemptNotFound, args)
-	}
+type lockedInvoice struct {
+	status      string
+	total, paid decimal.Decimal
+}
+
+// lockAttempts locks the attempts matching where and their invoices, the
+// invoices first (in id order), as PrepareCollections does, so the two
+// never deadlock.
+func lockAttempts(ctx context.Context, tx pgx.Tx, where string, args ...any) (map[int64]*Attempt, map[int64]*lockedInvoice, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT i.id, i.status, coalesce(i.total, 0), i.amount_paid FROM invoices i
+		WHERE i.id IN (SELECT pa.invoice_id FROM payment_attempts pa WHERE `+where+`)
+		ORDER BY i.id FOR UPDATE OF i`, args...)
 	if err != nil {
-		return nil, "", "", err
+		return nil, nil, err
 	}
-	var status string
-	if err := tx.QueryRow(ctx, `SELECT status FROM invoices WHERE id = $1 FOR UPDATE`, invoiceID).Scan(&status); err != nil {
-		return nil, "", "", err
+	invoices := map[int64]*lockedInvoice{}
+	for rows.Next() {
+		var id int64
+		inv := &lockedInvoice{}
+		if err := rows.Scan(&id, &inv.status, &inv.total, &inv.paid); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		invoices[id] = inv
 	}
-	a := &Attempt{}
-	var state string
-	err = tx.QueryRow(ctx, `
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows, err = tx.Query(ctx, `
 		SELECT pa.id, pa.invoice_id, i.number, i.account_id, pa.attempt, pa.idempotency_key, pa.processor,
 		       pa.method, pa.payment_method_id, pa.amount, pa.state, pa.created_at
 		FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id
-		WHERE `+where+` FOR UPDATE OF pa`, args...).
-		Scan(&a.ID, &a.InvoiceID, &a.InvoiceNumber, &a.AccountID, &a.Attempt, &a.IdempotencyKey, &a.Processor,
-			&a.Method.Type, &a.Method.ID, &a.Amount, &state, &a.CreatedAt)
+		WHERE `+where+` ORDER BY pa.id FOR UPDATE OF pa`, args...)
 	if err != nil {
-		return nil, "", "", err
+		return nil, nil, err
 	}
-	a.State = state
-	return a, state, status, nil
+	attempts := map[int64]*Attempt{}
+	for rows.Next() {
+		a := &Attempt{}
+		if err := rows.Scan(&a.ID, &a.InvoiceID, &a.InvoiceNumber, &a.AccountID, &a.Attempt, &a.IdempotencyKey, &a.Processor,
+			&a.Method.Type, &a.Method.ID, &a.Amount, &a.State, &a.CreatedAt); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		attempts[a.ID] = a
+	}
+	rows.Close()
+	return attempts, invoices, rows.Err()
 }
 
-// decide moves the attempt to outcome and the invoice with it.
-func decide(ctx context.Context, tx pgx.Tx, a *Attempt, rec *Recorded, outcome Outcome, code, reference string, now time.Time) error {
-	var ref *string
-	if reference != "" {
-		ref = &reference
+// decision is an outcome to record for one attempt.
+type decision struct {
+	rec       *Recorded
+	outcome   Outcome
+	code      string
+	reference string
+}
+
+// decide moves the attempts to their outcomes and their invoices with
+// them, with the invoices locked by the caller.
+func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) error {
+	if len(todo) == 0 {
+		return nil
 	}
-	settled := outcome == OutcomeSucceeded || outcome == OutcomeFailed
-	if _, err := tx.Exec(ctx, `
-		UPDATE payment_attempts SET state = $2, code = $3, processor_ref = coalesce($4, processor_ref),
-		    decided_at = coalesce(decided_at, $5), settled_at = CASE WHEN $6 AND state = 'processing' THEN $5 END
-		WHERE id = $1`, a.ID, outcome, code, ref, now, settled); err != nil {
-		return err
-	}
-	var status string
-	var err error
-	switch outcome {
-	case OutcomeSucceeded:
-		// A void invoice keeps counting what was paid on it (amount_paid =
-		// credit applied + charges), and the money goes to prepaid credit.
-		err = tx.QueryRow(ctx, `
-			UPDATE invoices SET amount_paid = amount_paid + $2,
-			    status = CASE WHEN status = 'void' THEN status WHEN amount_paid + $2 = total THEN 'paid'
-			                  WHEN status = 'processing' THEN 'open' ELSE status END
-			WHERE id = $1 RETURNING status`, a.InvoiceID, a.Amount).Scan(&status)
-		if err == nil && status == "void" {
-			err = refundLate(ctx, tx, a, now)
-			rec.Refunded = err == nil
+	n := len(todo)
+	attemptIDs, states, codes := make([]int64, n), make([]string, n), make([]string, n)
+	refs := make([]*string, n)
+	settled := make([]bool, n)
+	changed := map[int64]bool{}
+	var events []timeline.Event
+	var refunds []*Attempt
+	for i, d := range todo {
+		a := d.rec.Attempt
+		inv := invoices[a.InvoiceID]
+		attemptIDs[i], states[i], codes[i] = a.ID, string(d.outcome), d.code
+		if d.reference != "" {
+			r := d.reference
+			refs[i] = &r
 		}
-	case OutcomeProcessing:
-		err = tx.QueryRow(ctx, `
-			UPDATE invoices SET status = CASE WHEN status = 'void' THEN status ELSE 'processing' END
-			WHERE id = $1 RETURNING status`, a.InvoiceID).Scan(&status)
-	default: // declined, failed
-		err = tx.QueryRow(ctx, `
-			UPDATE invoices SET status = CASE WHEN status = 'processing' THEN 'open' ELSE status END
-			WHERE id = $1 RETURNING status`, a.InvoiceID).Scan(&status)
+		settled[i] = d.outcome == OutcomeSucceeded || d.outcome == OutcomeFailed
+		switch d.outcome {
+		case OutcomeSucceeded:
+			// A void invoice keeps counting what was paid on it (amount_paid
+			// = credit applied + charges), and the money goes to credit.
+			inv.paid = inv.paid.Add(a.Amount)
+			switch {
+			case inv.status == "void":
+				refunds = append(refunds, a)
+				d.rec.Refunded = true
+			case inv.paid.Equal(inv.total):
+				inv.status = "paid"
+			case inv.status == "processing":
+				inv.status = "open"
+			}
+		case OutcomeProcessing:
+			if inv.status != "void" {
+				inv.status = "processing"
+			}
+		default: // declined, failed
+			if inv.status == "processing" {
+				inv.status = "open"
+			}
+		}
+		changed[a.InvoiceID] = true
+		d.rec.Outcome, d.rec.Code, d.rec.Reference = d.outcome, d.code, d.reference
+		kind := map[Outcome]timeline.Kind{
+			OutcomeSucceeded: timeline.KindPaymentSucceeded, OutcomeDeclined: timeline.KindPaymentDeclined,
+			OutcomeProcessing: timeline.KindPaymentPending, OutcomeFailed: timeline.KindPaymentFailed,
+		}[d.outcome]
+		invID := a.InvoiceID
+		events = append(events, timeline.Event{AccountID: a.AccountID, At: now, Kind: kind, InvoiceID: &invID,
+			Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
+				"amount": billing.FormatMoney(a.Amount), "code": d.code}})
 	}
-	if err != nil {
+	for _, d := range todo {
+		d.rec.Status = invoices[d.rec.Attempt.InvoiceID].status
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE payment_attempts pa SET state = u.state, code = u.code, processor_ref = coalesce(u.ref, pa.processor_ref),
+		    decided_at = coalesce(pa.decided_at, $6), settled_at = CASE WHEN u.settled AND pa.state = 'processing' THEN $6 END
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[]) AS u(id, state, code, ref, settled)
+		WHERE pa.id = u.id`, attemptIDs, states, codes, refs, settled, now); err != nil {
 		return err
 	}
-	rec.Outcome, rec.Code, rec.Status = outcome, code, status
-	kind := map[Outcome]timeline.Kind{
-		OutcomeSucceeded: timeline.KindPaymentSucceeded, OutcomeDeclined: timeline.KindPaymentDeclined,
-		OutcomeProcessing: timeline.KindPaymentPending, OutcomeFailed: timeline.KindPaymentFailed,
-	}[outcome]
-	invID := a.InvoiceID
-	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: now, Kind: kind, InvoiceID: &invID,
-		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
-			"amount": billing.FormatMoney(a.Amount), "code": code}}})
+	invIDs := make([]int64, 0, len(changed))
+	invStatus := make([]string, 0, len(changed))
+	invPaid := make([]decimal.Decimal, 0, len(changed))
+	for id := range changed {
+		inv := invoices[id]
+		invIDs, invStatus, invPaid = append(invIDs, id), append(invStatus, inv.status), append(invPaid, inv.paid)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE invoices i SET status = u.status, amount_paid = u.paid
+		FROM unnest($1::bigint[], $2::text[], $3::numeric[]) AS u(id, status, paid) WHERE i.id = u.id`,
+		invIDs, invStatus, invPaid); err != nil {
+		return err
+	}
+	for _, a := range refunds {
+		if err := refundLate(ctx, tx, a, now); err != nil {
+			return err
+		}
+	}
+	return timeline.Record(ctx, tx, events)
 }
 
 // refundLate moves a payment that succeeded after its invoice was voided to

@@ -63,6 +63,14 @@ type Processor interface {
 	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
 }
 
+// BatchProcessor is a Processor that takes many charges in one call (the
+// sandbox does): one answer or error per request, in order. The rules of
+// Charge hold for each.
+type BatchProcessor interface {
+	Processor
+	ChargeMany(ctx context.Context, reqs []ChargeRequest) ([]ChargeResult, []error)
+}
+
 // TechnicalError is a failure that says nothing of the payment: a timeout,
 // a 5xx, a connection lost. Reached tells whether the request may have got
 // to the processor; like pgconn.SafeToRetry, SafeToRetry reports when it

@@ -57,7 +57,7 @@ var Checks = []Check{
 	},
 	{
 		Name: "lines_sum_to_subtotal_minus_discount",
-		Doc:  "an invoice's lines sum to subtotal − discount, and its usage and reversal lines to its subtotal",
+		Doc:  "an invoice's lines sum to subtotal − discount, its usage and reversal lines to its subtotal, and every line has its invoice",
 		Query: `
 			SELECT format('%s: lines sum to %s, subtotal − discount is %s (usage and reversals %s, subtotal %s)',
 			              i.number, coalesce(l.all_lines, 0), i.subtotal - i.discount, coalesce(l.charged, 0), i.subtotal)
@@ -67,7 +67,10 @@ var Checks = []Check{
 			           FROM invoice_lines GROUP BY invoice_id) l ON l.invoice_id = i.id
 			WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1)
 			  AND (coalesce(l.all_lines, 0) <> i.subtotal - i.discount OR coalesce(l.charged, 0) <> i.subtotal)
-			ORDER BY i.number`,
+			UNION ALL
+			SELECT format('%s lines belong to invoice %s, which does not exist', count(*), l.invoice_id)
+			FROM invoice_lines l WHERE $1 = '' AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.id = l.invoice_id)
+			GROUP BY l.invoice_id`,
 	},
 	{
 		Name: "total_is_subtotal_minus_discount_plus_tax",

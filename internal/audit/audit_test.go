@@ -137,6 +137,8 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 			UPDATE credit_notes SET number = 'CN-2026-000002'`, "CN-2026-000001 is missing"},
 		{"lines_sum_to_subtotal_minus_discount", `
 			UPDATE invoice_lines SET amount = amount + 0.01 WHERE type = 'usage' AND invoice_id = (SELECT min(id) FROM invoices WHERE number IS NOT NULL)`, "lines sum to"},
+		{"lines_sum_to_subtotal_minus_discount", `
+			INSERT INTO invoice_lines (invoice_id, position, type, app, resource, hours, amount) VALUES (999999, 1, 'usage', 'a', 'c', 1, 1)`, "belong to invoice 999999"},
 		{"total_is_subtotal_minus_discount_plus_tax", `
 			UPDATE invoices SET tax = tax + 0.01, total = total + 0.01 WHERE account_id = 'late' AND period = '2026-10'`, "subtotal"},
 		{"amount_paid_is_credit_plus_charges", `

@@ -131,6 +131,10 @@ func TestEndToEndOverHTTP(t *testing.T) {
 	require.GreaterOrEqual(t, metric("billing_billed_cents_total")-billedBefore, 200.0)
 	require.GreaterOrEqual(t, metric(`billing_collection_outcomes_total{code="",method="card",outcome="succeeded"}`)-cardBefore, 1.0)
 	_, text := call("finance", "GET", "/metrics", "")
-	require.Contains(t, text, fmt.Sprintf(`billing_run_progress{period="2026-10",run_id="%d",stage="invoices_finalized"} 1`, started.RunID))
-	require.Contains(t, text, `billing_job_duration_seconds_count{kind="collect_invoice"}`)
+	for _, want := range []string{
+		fmt.Sprintf(`billing_run_progress{period="2026-10",run_id="%d",stage="invoices_finalized"} 1`, started.RunID),
+		`billing_job_duration_seconds_count{kind="collect_invoices"}`,
+	} {
+		require.True(t, strings.Contains(text, want), "/metrics lacks %s", want)
+	}
 }

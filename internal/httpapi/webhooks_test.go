@@ -110,7 +110,10 @@ func TestPayPalReturnCapturesOnce(t *testing.T) {
 	var balance string
 	var collections int
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT credit_balance::text FROM accounts WHERE id = 'acc_1'`).Scan(&balance))
-	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'collect_invoice' AND args->>'invoice_number' = $1`, inv.Number).Scan(&collections))
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `
+		SELECT count(*) FROM river_job
+		WHERE (kind = 'collect_invoice' AND args->>'invoice_number' = $1)
+		   OR (kind = 'collect_invoices' AND args->'invoices' @> jsonb_build_array(jsonb_build_object('number', $1::text)))`, inv.Number).Scan(&collections))
 	require.Equal(t, "30.00", balance)
 	require.Equal(t, 1, collections, "the new credit collects the open invoice, once")
 

@@ -98,6 +98,97 @@ func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (pay
 	return res, nil
 }
 
+var _ payments.BatchProcessor = (*Processor)(nil)
+
+// ChargeMany is Charge for many requests, in one transaction: the sandbox
+// answers a batch as fast as the database takes one statement.
+func (p *Processor) ChargeMany(ctx context.Context, reqs []payments.ChargeRequest) ([]payments.ChargeResult, []error) {
+	n := len(reqs)
+	keys, pms, outcomes, codes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]decimal.Decimal, n)
+	for i, r := range reqs {
+		o, c := behaviour(r.Method)
+		keys[i], pms[i], outcomes[i], codes[i], amounts[i] = r.IdempotencyKey, r.Method.ID, string(o), c, r.Amount
+	}
+	type stored struct {
+		res    payments.ChargeResult
+		pm     string
+		amount decimal.Decimal
+	}
+	got := make(map[string]stored, n)
+	err := pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO sandbox_charges (idempotency_key, reference, payment_method_id, amount, outcome, code)
+			SELECT k, 'sbx_' || md5(k), pm, amount, outcome, code
+			FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[]) AS u(k, pm, amount, outcome, code)
+			ON CONFLICT (idempotency_key) DO NOTHING`, keys, pms, amounts, outcomes, codes); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT idempotency_key, reference, payment_method_id, amount, outcome, code FROM sandbox_charges WHERE idempotency_key = ANY($1)`, keys)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var st stored
+			if err := rows.Scan(&k, &st.res.Reference, &st.pm, &st.amount, &st.res.Outcome, &st.res.Code); err != nil {
+				return err
+			}
+			got[k] = st
+		}
+		return rows.Err()
+	})
+	results, errs := make([]payments.ChargeResult, n), make([]error, n)
+	for i, r := range reqs {
+		st, ok := got[r.IdempotencyKey]
+		switch {
+		case err != nil:
+			errs[i] = &payments.TechnicalError{Op: "sandbox charge", Reached: true, Err: err}
+		case !ok:
+			errs[i] = &payments.TechnicalError{Op: "sandbox charge", Reached: true, Err: fmt.Errorf("charge %s not stored", r.IdempotencyKey)}
+		case st.pm != r.Method.ID || !st.amount.Equal(r.Amount):
+			errs[i] = fmt.Errorf("%w: %s", ErrIdempotencyMismatch, r.IdempotencyKey)
+		default:
+			results[i] = st.res
+		}
+	}
+	return results, errs
+}
+
+// Settled is how the sandbox settled one charge.
+type Settled struct {
+	Reference, Key string
+	Outcome        payments.Outcome
+	Code           string
+}
+
+// SettleMany is Settle for many charges, in two statements.
+func SettleMany(ctx context.Context, tx pgx.Tx, references []string) ([]Settled, error) {
+	if _, err := tx.Exec(ctx, `
+		UPDATE sandbox_charges
+		SET settled_outcome = CASE WHEN payment_method_id = $2 THEN 'failed' ELSE 'succeeded' END,
+		    code = CASE WHEN payment_method_id = $2 THEN 'debit_failed' ELSE '' END, settled_at = now()
+		WHERE reference = ANY($1) AND settled_outcome IS NULL`, references, SEPAFail); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT reference, idempotency_key, settled_outcome, code FROM sandbox_charges WHERE reference = ANY($1)`, references)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Settled, error) {
+		var s Settled
+		return s, r.Scan(&s.Reference, &s.Key, &s.Outcome, &s.Code)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(references) {
+		return nil, fmt.Errorf("settling %d sandbox charges: %d found", len(references), len(got))
+	}
+	return got, nil
+}
+
 // Settle decides a processing SEPA charge, once: pm_sepa_debit_fail fails,
 // the others succeed. It returns the outcome and the key of the charge.
 func Settle(ctx context.Context, tx pgx.Tx, reference string) (outcome payments.Outcome, code, key string, err error) {

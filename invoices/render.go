@@ -1,0 +1,228 @@
+package invoices
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
+)
+
+// loadDocuments reads what the PDFs of many invoices show, in a few
+// queries whatever their number: the invoices, their lines, the catalog's
+// words. Unknown numbers are left out.
+func loadDocuments(ctx context.Context, q Querier, numbers []string) ([]*Document, error) {
+	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
+	if err != nil {
+		return nil, err
+	}
+	invs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return nil, err
+	}
+	if err := loadLines(ctx, q, invs); err != nil {
+		return nil, err
+	}
+	// The catalog's words as in force at the end of each invoice's period:
+	// one query per distinct period end (one, in a run).
+	words := map[time.Time]map[string]string{}
+	for _, inv := range invs {
+		if _, ok := words[inv.PeriodEnd]; !ok {
+			rows, err := q.Query(ctx, `
+				SELECT DISTINCT ON (resource) resource, description FROM prices
+				WHERE effective_from < $1 ORDER BY resource, effective_from DESC`, inv.PeriodEnd)
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]string{}
+			for rows.Next() {
+				var r, d string
+				if err := rows.Scan(&r, &d); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				m[r] = d
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			words[inv.PeriodEnd] = m
+		}
+	}
+	docs := make([]*Document, len(invs))
+	for i, inv := range invs {
+		docs[i] = invoiceDocument(inv)
+		docs[i].Descriptions = words[inv.PeriodEnd]
+	}
+	return docs, nil
+}
+
+func invoiceDocument(inv *Invoice) *Document {
+	return &Document{
+		Kind: KindInvoice, Number: inv.Number, Issued: inv.IssuedAt, Due: inv.IssuedAt,
+		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
+		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
+		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
+		Lines: inv.Lines, Subtotal: inv.Subtotal, Discount: inv.Discount, TaxRate: inv.TaxRate, Tax: inv.Tax,
+		Total: inv.Total, CreditApplied: inv.CreditApplied, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue,
+		VATTreatment: inv.VATTreatment, Status: inv.Status,
+	}
+}
+
+// stamp is Document.Stamp from an invoice row.
+func stamp(status Status, paid, credit, total decimal.Decimal) string {
+	due := decimal.Zero
+	if status != StatusVoid {
+		due = total.Sub(paid)
+	}
+	return fmt.Sprintf("%s|%s|%s|%s", status, billing.FormatMoney(paid), billing.FormatMoney(credit), billing.FormatMoney(due))
+}
+
+type latest struct {
+	version int
+	sha     string
+	stamp   string
+}
+
+func latestVersions(ctx context.Context, q Querier, numbers []string) (map[string]latest, error) {
+	rows, err := q.Query(ctx, `
+		SELECT DISTINCT ON (number) number, version, sha256, stamp FROM documents
+		WHERE number = ANY($1) ORDER BY number, version DESC`, numbers)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]latest{}
+	for rows.Next() {
+		var n string
+		var l latest
+		if err := rows.Scan(&n, &l.version, &l.sha, &l.stamp); err != nil {
+			return nil, err
+		}
+		out[n] = l
+	}
+	return out, rows.Err()
+}
+
+// RenderMany renders the PDFs of many invoices as they are now and stores
+// them, in one transaction: every core draws, and a handful of statements
+// store the lot. An invoice whose newest PDF already shows its state, or a
+// void invoice that has its PDF, is skipped; one whose state changed while
+// drawing is left to the render that change asked for. It returns the
+// number of new versions stored.
+func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers []string) (int, error) {
+	var invs []string
+	for _, n := range numbers {
+		if IsCreditNoteNumber(n) {
+			if _, err := r.RenderInvoice(ctx, pool, n); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		invs = append(invs, n)
+	}
+	if len(invs) == 0 {
+		return 0, nil
+	}
+	docs, err := loadDocuments(ctx, pool, invs)
+	if err != nil {
+		return 0, err
+	}
+	have, err := latestVersions(ctx, pool, invs)
+	if err != nil {
+		return 0, err
+	}
+	todo := docs[:0]
+	for _, d := range docs {
+		l, ok := have[d.Number]
+		if ok && (l.stamp == d.Stamp() || d.Status == StatusVoid) {
+			continue
+		}
+		todo = append(todo, d)
+	}
+	pdfs := make([][]byte, len(todo))
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				pdfs[i], errs[i] = RenderPDFBytes(todo[i], r.Seller, r.Fonts, r.Location)
+			}
+		}()
+	}
+	for i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("rendering %s: %w", todo[i].Number, err)
+		}
+	}
+
+	stored := 0
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		stored = 0
+		// The payment status can't move until these versions are stored.
+		rows, err := tx.Query(ctx, `SELECT number, status, amount_paid, credit_applied, total FROM invoices WHERE number = ANY($1) ORDER BY id FOR SHARE`, invs)
+		if err != nil {
+			return err
+		}
+		now := map[string]string{}
+		for rows.Next() {
+			var n string
+			var st Status
+			var paid, credit, total decimal.Decimal
+			if err := rows.Scan(&n, &st, &paid, &credit, &total); err != nil {
+				rows.Close()
+				return err
+			}
+			now[n] = stamp(st, paid, credit, total)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		have, err := latestVersions(ctx, tx, invs)
+		if err != nil {
+			return err
+		}
+		var nums, shas, stamps []string
+		var versions []int32
+		var blobs [][]byte
+		for i, d := range todo {
+			if now[d.Number] != d.Stamp() {
+				continue
+			}
+			sum := sha256.Sum256(pdfs[i])
+			sha := hex.EncodeToString(sum[:])
+			l, ok := have[d.Number]
+			if ok && l.sha == sha {
+				continue
+			}
+			nums, shas, stamps, versions, blobs = append(nums, d.Number), append(shas, sha), append(stamps, d.Stamp()), append(versions, int32(l.version+1)), append(blobs, pdfs[i])
+		}
+		if len(nums) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO documents (number, version, sha256, pdf, stamp)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::text[])`, nums, versions, shas, blobs, stamps)
+		stored = int(tag.RowsAffected())
+		return err
+	})
+	return stored, err
+}
