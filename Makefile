@@ -35,6 +35,16 @@ test: lint ## Lint, then run every test against a real Postgres
 	@# The race detector on the code whose concurrency is its point.
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test -race -run 'Concurrent' ./payments/... ./jobs/
 
+BENCH_WORKERS  ?= 1
+BENCH_SEED     ?= 1
+
 .PHONY: bench
-bench: ## Go benchmarks (BENCH_SEGMENTS segments for the import benchmark)
-	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" BENCH_SEGMENTS=$(BENCH_SEGMENTS) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED)
+	$(GO) build -o bin/billing-bench ./cmd/billing-bench
+	url="$$(scripts/pg-url --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
+		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
+		-billing ./$(BIN) -json bench-results.json
+
+.PHONY: bench-go
+bench-go: ## Go micro-benchmarks of the pure core, the importer and the renderer
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" BENCH_SEGMENTS=200000 $(GO) test -run '^$$' -bench . -benchtime 1x ./...

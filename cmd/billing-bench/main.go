@@ -1,5 +1,10 @@
-// Command billing-bench generates the benchmark data set (internal/benchdata)
-// as NDJSON files: `billing-bench gen -dir DIR -accounts N -segments M`.
+// Command billing-bench is the benchmark harness of `make bench`:
+//
+//	billing-bench gen -dir DIR [-accounts N] [-segments M]   # the data set as NDJSON files
+//	billing-bench run [-accounts N] [-segments M] [-workers W] # generate, load and measure every phase
+//
+// run needs DATABASE_URL to name a fresh database and drives the real
+// binary (bin/billing) and real worker processes.
 package main
 
 import (
@@ -13,8 +18,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "run" {
+		if err := runBench(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "billing-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "gen" {
-		fmt.Fprintln(os.Stderr, "usage: billing-bench gen -dir DIR [-accounts N] [-segments M] [-seed S] [-period YYYY-MM]")
+		fmt.Fprintln(os.Stderr, "usage: billing-bench gen -dir DIR [-accounts N] [-segments M] [-seed S] [-period YYYY-MM]\n"+
+			"       billing-bench run [-accounts N] [-segments M] [-seed S] [-workers W] [-billing bin/billing] [-json FILE]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -73,8 +74,10 @@ func newWorkerCmd(a *app) *cobra.Command {
 	var untilIdle bool
 	var horizon time.Duration
 	var httpAddr string
+	var queues []string
+	var pprofAddr string
 	cmd := &cobra.Command{
-		Use:   "worker [--http ADDR] [--until-idle]",
+		Use:   "worker [--http ADDR] [--until-idle] [--queues Q,...]",
 		Short: "Work jobs until stopped (SIGINT/SIGTERM finish the jobs in flight), or until none is due",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,6 +90,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			wcfg.Queues = queues
 			client, err := jobs.NewClient(pool, wcfg)
 			if err != nil {
 				return err
@@ -97,6 +101,16 @@ func newWorkerCmd(a *app) *cobra.Command {
 				return err
 			}
 			a.log.Info("worker started", "until_idle", untilIdle)
+			if pprofAddr != "" {
+				// Profiles for whoever tunes the engine: keep the address private.
+				mux := http.NewServeMux()
+				mux.HandleFunc("/debug/pprof/", pprof.Index)
+				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+				ps := &http.Server{Addr: pprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = ps.ListenAndServe() }()
+				defer ps.Close()
+			}
 			var srv *http.Server
 			if httpAddr != "" {
 				if srv, err = a.serveHTTP(pool, client, httpAddr); err != nil {
@@ -105,7 +119,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 			}
 			var waitErr error
 			if untilIdle {
-				waitErr = jobs.WaitIdle(ctx, pool, horizon, 200*time.Millisecond)
+				waitErr = jobs.WaitIdle(ctx, pool, horizon, 200*time.Millisecond, queues...)
 			} else {
 				<-ctx.Done()
 			}
@@ -134,6 +148,8 @@ func newWorkerCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&untilIdle, "until-idle", false, "exit once no job is due (jobs left running by a killed worker count until rescued)")
 	cmd.Flags().DurationVar(&horizon, "idle-horizon", time.Minute, "with --until-idle, scheduled or retrying jobs due within this count as work")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP API on ADDR")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on ADDR")
+	cmd.Flags().StringSliceVar(&queues, "queues", nil, "work only these queues: billing, payments, documents, default (all when absent)")
 	return cmd
 }
 
