@@ -59,9 +59,11 @@ func accountsSpec(o AccountsOptions) *spec {
 			     ELSE format('referred_by: %s was created at %s, which is not before this account''s created_at %s',
 			                 s.referred_by, rfc3339(r.created_at), rfc3339(s.created_at)) END
 			 FROM ingest_stage s
-			 LEFT JOIN LATERAL (
-			     SELECT coalesce((SELECT min(f.created_at) FROM ingest_stage f WHERE f.id = s.referred_by),
-			                     (SELECT a.created_at FROM accounts a WHERE a.id = s.referred_by)) AS created_at) r ON true
+			 -- Joins, not a subquery per row: the staged file has no index
+			 -- and may hold a hundred thousand accounts.
+			 LEFT JOIN (SELECT id, min(created_at) AS created_at FROM ingest_stage GROUP BY id) f ON f.id = s.referred_by
+			 LEFT JOIN accounts a ON a.id = s.referred_by
+			 CROSS JOIN LATERAL (SELECT coalesce(f.created_at, a.created_at) AS created_at) r
 			 WHERE s.referred_by IS NOT NULL AND s.referred_by <> s.id
 			   AND (r.created_at IS NULL OR r.created_at >= s.created_at)`,
 		},
