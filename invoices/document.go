@@ -99,7 +99,7 @@ func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf []byte) (*PDF, 
 		return nil, err
 	}
 	// The invoice's payment status can't move until this version is stored.
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE number = $1 FOR SHARE`, doc.Number); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE number = $1 FOR NO KEY UPDATE`, doc.Number); err != nil {
 		return nil, err
 	}
 	if current.Stamp() != doc.Stamp() {

@@ -176,8 +176,11 @@ func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers [
 	stored := 0
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		stored = 0
-		// The payment status can't move until these versions are stored.
-		rows, err := tx.Query(ctx, `SELECT number, status, amount_paid, credit_applied, total FROM invoices WHERE number = ANY($1) ORDER BY id FOR SHARE`, invs)
+		// The payment status can't move until these versions are stored,
+		// and a concurrent render of the same invoices waits, then finds
+		// the version this one stored (a share lock would let both pick
+		// the same next version number).
+		rows, err := tx.Query(ctx, `SELECT number, status, amount_paid, credit_applied, total FROM invoices WHERE number = ANY($1) ORDER BY id FOR NO KEY UPDATE`, invs)
 		if err != nil {
 			return err
 		}
