@@ -69,8 +69,9 @@ type Config struct {
 	// SandboxSEPADelay is when the sandbox settles a SEPA debit after
 	// accepting it (SANDBOX_SEPA_DELAY).
 	SandboxSEPADelay time.Duration
-	// RetryMax caps the delay before a collection that failed technically
-	// is resent (10 minutes).
+	// RetryMax caps the delay before a failed job is retried (10 minutes):
+	// River's own backoff (attempt⁴ seconds) would leave a month's run
+	// waiting hours after a few crashes.
 	RetryMax time.Duration
 	// DunningSchedule is the daily dunning pass's cron spec in the billing
 	// time zone; "" disables it.
@@ -211,6 +212,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
 		ErrorHandler:         &errorHandler{log: cfg.Logger},
+		RetryPolicy:          &cappedRetry{max: cfg.RetryMax},
 		TestOnly:             cfg.TestOnly,
 		Middleware:           []rivertype.Middleware{&metrics.JobMiddleware{}},
 	}
@@ -249,4 +251,23 @@ func (h *errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, e
 func (h *errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
 	h.log.ErrorContext(ctx, "job panicked", "kind", job.Kind, "job_id", job.ID, "panic", fmt.Sprint(panicVal), "trace", trace)
 	return nil
+}
+
+// cappedRetry is River's default backoff, capped: a run or a collection
+// delayed by a crash resumes within minutes, never hours.
+type cappedRetry struct {
+	river.DefaultClientRetryPolicy
+	max time.Duration
+}
+
+func (p *cappedRetry) NextRetry(job *rivertype.JobRow) time.Time {
+	next := p.DefaultClientRetryPolicy.NextRetry(job)
+	return minTime(next, time.Now().Add(p.max))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

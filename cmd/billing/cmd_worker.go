@@ -49,6 +49,7 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 		Schedule:                c.Schedule,
 		JobTimeout:              c.JobTimeout,
 		RescueAfter:             c.RescueAfter,
+		RetryMax:                c.RetryMax,
 		Logger:                  a.log,
 	}, nil
 }
@@ -82,7 +83,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pool, err := a.db(ctx)
+			pool, err := a.dbWait(ctx)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -71,6 +72,22 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 		return a.pool, nil
 	}
 	p, err := db.Open(ctx, a.cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.pool = p
+	return p, nil
+}
+
+// dbWait is db for the worker: a worker started before its database (a
+// reboot, a deploy) waits for it, logging each try, instead of exiting.
+func (a *app) dbWait(ctx context.Context) (*pgxpool.Pool, error) {
+	if a.pool != nil {
+		return a.pool, nil
+	}
+	p, err := db.OpenWait(ctx, a.cfg.DatabaseURL, nil, func(err error, wait time.Duration) {
+		a.log.Warn("Postgres unreachable: trying again", "in", wait, "error", err)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -188,4 +189,31 @@ func TestCreditCommands(t *testing.T) {
 	code, _, stderr := c.run("credit", "add", "--account", "ghost", "--amount", "5", "--reference", "x")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "account not found: ghost")
+}
+
+// Postgres unreachable at start: a command fails at once and says which
+// server it could not reach; the worker waits for it, trying again with
+// growing pauses, until stopped.
+func TestPostgresUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	c := &cli{t: t, url: "postgres://billing@127.0.0.1:1/books?connect_timeout=1", env: map[string]string{"BILLING_LOG_LEVEL": "info"}}
+	code, _, errs := c.run("invoices", "list", "--period", "2026-10")
+	require.Equal(t, exitFail, code)
+	require.Contains(t, errs, "billing: cannot reach Postgres at postgres://billing@127.0.0.1:1/books")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = Main(ctx, []string{"worker"}, strings.NewReader(""), &out, &errb, func(k string) (string, bool) {
+		if k == "DATABASE_URL" {
+			return c.url, true
+		}
+		v, ok := c.env[k]
+		return v, ok
+	})
+	require.Equal(t, exitFail, code, errb.String())
+	require.GreaterOrEqual(t, strings.Count(errb.String(), "Postgres unreachable: trying again"), 2, errb.String())
+	require.Contains(t, errb.String(), "in=500ms")
+	require.Contains(t, errb.String(), "in=1s")
+	require.Contains(t, errb.String(), "gave up: context deadline exceeded")
 }

@@ -38,6 +38,9 @@ type Config struct {
 	// (BILLING_RESCUE_AFTER, default 45s; it must exceed JobTimeout).
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
+	// RetryMax caps the wait before any failed job is retried
+	// (BILLING_RETRY_MAX, default 10m).
+	RetryMax time.Duration
 
 	// Stripe, when StripeSecretKey is set (STRIPE_SECRET_KEY,
 	// STRIPE_WEBHOOK_SECRET; STRIPE_API_URL points at another server, such
@@ -155,6 +158,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	}{
 		{"BILLING_JOB_TIMEOUT", "30s", &c.JobTimeout},
 		{"BILLING_RESCUE_AFTER", "45s", &c.RescueAfter},
+		{"BILLING_RETRY_MAX", "10m", &c.RetryMax},
 		{"SANDBOX_SEPA_DELAY", "0s", &c.SandboxSEPADelay},
 	}
 	for _, d := range durations {

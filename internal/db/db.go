@@ -63,10 +63,47 @@ func Open(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error) {
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connecting to %s: %w", redact(pcfg.ConnConfig), err)
+		return nil, &unreachableError{server: redact(pcfg.ConnConfig), err: err}
 	}
 	return pool, nil
 }
+
+// OpenWait is Open for long-running processes: while the server cannot be
+// reached it tries again, waiting twice as long each time up to a minute,
+// until ctx ends. A bad URL fails at once: waiting cannot fix it. onRetry,
+// when not nil, hears of each failed attempt.
+func OpenWait(ctx context.Context, url string, cfg *Config, onRetry func(err error, wait time.Duration)) (*pgxpool.Pool, error) {
+	wait := 500 * time.Millisecond
+	for {
+		pool, err := Open(ctx, url, cfg)
+		var unreachable *unreachableError
+		if err == nil || !errors.As(err, &unreachable) {
+			return pool, err
+		}
+		if onRetry != nil {
+			onRetry(err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// unreachableError is a failed first contact with a well-formed URL: the
+// server may come up later.
+type unreachableError struct {
+	server string
+	err    error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach Postgres at %s: %v", e.server, e.err)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
 
 // redact names the server without its password, for error messages.
 func redact(c *pgx.ConnConfig) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,5 +57,29 @@ func TestOpenErrors(t *testing.T) {
 	_, err := db.Open(context.Background(), "", nil)
 	require.ErrorIs(t, err, db.ErrNoDatabaseURL)
 	_, err = db.Open(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", nil)
-	require.ErrorContains(t, err, "connecting to postgres://nobody@127.0.0.1:1/none")
+	require.ErrorContains(t, err, "cannot reach Postgres at postgres://nobody@127.0.0.1:1/none")
+	_, err = db.Open(context.Background(), "mysql://x", nil)
+	require.ErrorContains(t, err, "parsing DATABASE_URL")
+}
+
+func TestOpenWaitRetriesUntilTheServerAnswers(t *testing.T) {
+	t.Parallel()
+	// A bad URL is not worth waiting for.
+	_, err := db.OpenWait(context.Background(), "::not a url", nil, func(error, time.Duration) { t.Error("retried a bad URL") })
+	require.ErrorContains(t, err, "parsing DATABASE_URL")
+
+	// An unreachable server is tried again, with growing waits, until ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var waits []time.Duration
+	_, err = db.OpenWait(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", nil, func(_ error, w time.Duration) { waits = append(waits, w) })
+	require.ErrorContains(t, err, "cannot reach Postgres")
+	require.ErrorContains(t, err, "gave up")
+	require.GreaterOrEqual(t, len(waits), 2)
+	require.Equal(t, 2*waits[0], waits[1])
+
+	// A server that answers is used at once.
+	pool, err := db.OpenWait(context.Background(), dbtest.AdminURL(t), nil, func(error, time.Duration) { t.Error("retried a good server") })
+	require.NoError(t, err)
+	pool.Close()
 }
