@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -49,6 +51,10 @@ type Querier interface {
 
 // Get returns the account's view, or ErrNotFound.
 func Get(ctx context.Context, q Querier, id string) (*Account, error) {
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		// Postgres refuses such text outright: no account has this id.
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
 	var a Account
 	var balance decimal.Decimal
 	err := q.QueryRow(ctx, `

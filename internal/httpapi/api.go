@@ -1,13 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,6 +80,12 @@ func (s *Server) Routes() []Route { return s.routeList }
 // handle registers a route behind the scope check.
 func (s *Server) handle(pattern string, acc access, h func(http.ResponseWriter, *http.Request, *principal)) {
 	s.routeList = append(s.routeList, Route{Pattern: pattern, Scopes: acc.scopes()})
+	resource := "resource"
+	for _, r := range []string{"account", "invoice", "run"} {
+		if strings.Contains(pattern, "/"+r+"s/{") {
+			resource = r
+		}
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if acc&public != 0 {
 			h(w, r, nil)
@@ -93,6 +103,12 @@ func (s *Server) handle(pattern string, acc access, h func(http.ResponseWriter, 
 		if !allowed {
 			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("tokens of scope %s can't %s %s", scopeKind(p.token.Scope), r.Method, r.URL.Path))
 			return
+		}
+		for _, name := range []string{"id", "number"} {
+			if v := r.PathValue(name); v != "" && !plausibleID(v) {
+				notFound(w, resource)
+				return
+			}
 		}
 		h(w, r, p)
 	})
@@ -196,19 +212,42 @@ func nonNil(p []problemJSON) []problemJSON {
 	return p
 }
 
+// decodeJSON reads a JSON body into v: unknown fields, trailing data and
+// invalid UTF-8 are refused (encoding/json would quietly turn the latter
+// into U+FFFD, and a void reason would then not be what finance typed).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
 		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object: "+err.Error())
+			writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
 		}
 		return false
 	}
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid UTF-8")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object: "+err.Error())
+		return false
+	}
 	return true
+}
+
+// plausibleID reports whether a path value can name anything: identifiers
+// are short UTF-8 text without control characters. Anything else is not
+// found, without asking Postgres (which refuses NUL bytes outright).
+func plausibleID(s string) bool {
+	return len(s) <= 255 && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // postRun starts a billing run: {"period":"2026-10","account_ids":[…]};

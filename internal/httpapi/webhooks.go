@@ -49,6 +49,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_signature", err.Error())
 		return
 	}
+	if errors.Is(err, stripe.ErrBadEvent) {
+		writeError(w, http.StatusBadRequest, "bad_event", err.Error())
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,6 +27,16 @@ type unit struct {
 type unitReader interface {
 	// next returns the next unit, or io.EOF.
 	next() (unit, error)
+}
+
+// printable is s as a problem can quote it: as is when it is plain text,
+// else Go-quoted, so that a message never carries invalid UTF-8 or control
+// characters (Postgres would refuse to stage it).
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 func newUnitReader(br *bufio.Reader, f Format, maxLine int, fields fieldSet) (unitReader, []*fieldSpec, error) {
@@ -162,7 +174,7 @@ func newCSVReader(br *bufio.Reader, max int, fields fieldSet) (*csvReader, error
 		}
 		f := fields.byName(h)
 		if f == nil || seen[h] {
-			bad = append(bad, h)
+			bad = append(bad, printable(h))
 		}
 		seen[h] = true
 		r.header = append(r.header, f)

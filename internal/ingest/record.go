@@ -91,6 +91,12 @@ func (f *fieldReader) str(name string, required bool) (string, bool) {
 			f.fail(name, "required")
 			return "", false
 		}
+		// No field of the engine holds control characters, and Postgres
+		// refuses NUL outright.
+		if strings.ContainsFunc(v.s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			f.fail(name, "must not contain control characters")
+			return "", false
+		}
 		return v.s, v.s != ""
 	default:
 		f.fail(name, "must be a string")

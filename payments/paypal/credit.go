@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -123,6 +125,19 @@ type WebhookEvent struct {
 	} `json:"resource"`
 }
 
+var maxAmount = decimal.New(1, 12)
+
+// storable reports whether identifiers can be stored and looked up as
+// they are.
+func storable(ids ...string) bool {
+	for _, s := range ids {
+		if len(s) > 255 || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrBadEvent is returned for a webhook body that isn't a PayPal event.
 var ErrBadEvent = errors.New("paypal webhook: malformed event")
 
@@ -134,6 +149,10 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, body []byte, now time.Time) (
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.EventType == "" {
 		return nil, false, ErrBadEvent
 	}
+	r := ev.Resource
+	if !storable(ev.ID, ev.EventType, r.ID, r.Status, r.SupplementaryData.RelatedIDs.OrderID) {
+		return nil, false, fmt.Errorf("%w: identifiers must be UTF-8 text without NUL, at most 255 bytes", ErrBadEvent)
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO processor_events (processor, event_id, type) VALUES ('paypal', $1, $2) ON CONFLICT DO NOTHING`, ev.ID, ev.EventType)
 	if err != nil {
 		return nil, false, err
@@ -144,12 +163,13 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, body []byte, now time.Time) (
 	if ev.EventType != "PAYMENT.CAPTURE.COMPLETED" {
 		return nil, false, nil
 	}
-	r := ev.Resource
 	if r.Amount.Currency != "EUR" {
 		return nil, false, fmt.Errorf("%w: capture %s in %q", ErrBadEvent, r.ID, r.Amount.Currency)
 	}
 	amount, err := decimal.NewFromString(r.Amount.Value)
-	if err != nil || !amount.IsPositive() {
+	// Credit is kept in cents, below a trillion (numeric(14, 2)): anything
+	// else is not a capture of an order this engine created.
+	if err != nil || !amount.IsPositive() || !amount.Equal(amount.Round(2)) || amount.Cmp(maxAmount) >= 0 {
 		return nil, false, fmt.Errorf("%w: capture %s amount %q", ErrBadEvent, r.ID, r.Amount.Value)
 	}
 	c, err := RecordCapture(ctx, tx, Capture{OrderID: r.SupplementaryData.RelatedIDs.OrderID, ID: r.ID, Status: r.Status, Amount: amount}, now)

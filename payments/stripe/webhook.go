@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	sg "github.com/stripe/stripe-go/v76"
@@ -17,6 +20,27 @@ import (
 // ErrBadSignature is returned for a webhook whose signature, timestamp or
 // API version doesn't check out: it is refused and changes nothing.
 var ErrBadSignature = errors.New("stripe webhook: bad signature")
+
+// ErrBadEvent is returned for a correctly signed event the engine cannot
+// read (a malformed object, identifiers Postgres cannot store): it is
+// refused and changes nothing.
+var ErrBadEvent = errors.New("stripe webhook: malformed event")
+
+// storable reports whether identifiers can be stored and looked up as
+// they are: valid UTF-8, no NUL, of a sane length.
+func storable(ids ...string) bool {
+	for _, s := range ids {
+		if len(s) > 255 || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// methodID is what payment_methods.external_id accepts.
+func methodID(s string) bool {
+	return s != "" && storable(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
 
 // WebhookResult says what a webhook event did.
 type WebhookResult struct {
@@ -42,7 +66,15 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
+	if ev.ID == "" || !storable(ev.ID, string(ev.Type)) {
+		return nil, fmt.Errorf("%w: event id %q, type %q", ErrBadEvent, ev.ID, ev.Type)
+	}
 	res := &WebhookResult{EventID: ev.ID, Type: string(ev.Type)}
+	if ev.Data == nil {
+		// Every event Stripe sends carries its object; one without is not
+		// from Stripe's API, whatever its signature.
+		return nil, fmt.Errorf("%w: event %s has no data", ErrBadEvent, ev.ID)
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO processor_events (processor, event_id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		Name, ev.ID, string(ev.Type))
 	if err != nil {
@@ -56,7 +88,10 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 	case "payment_intent.succeeded", "payment_intent.payment_failed":
 		var pi sg.PaymentIntent
 		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
-			return nil, fmt.Errorf("event %s: %w", ev.ID, err)
+			return nil, fmt.Errorf("%w: event %s: %v", ErrBadEvent, ev.ID, err)
+		}
+		if !storable(pi.ID, pi.Metadata["idempotency_key"]) {
+			return nil, fmt.Errorf("%w: event %s: payment intent id or idempotency key", ErrBadEvent, ev.ID)
 		}
 		outcome, code := payments.OutcomeSucceeded, ""
 		if ev.Type == "payment_intent.payment_failed" {
@@ -76,7 +111,7 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 	case "setup_intent.succeeded":
 		var si sg.SetupIntent
 		if err := json.Unmarshal(ev.Data.Raw, &si); err != nil {
-			return nil, fmt.Errorf("event %s: %w", ev.ID, err)
+			return nil, fmt.Errorf("%w: event %s: %v", ErrBadEvent, ev.ID, err)
 		}
 		account := si.Metadata["account_id"]
 		if account == "" || si.PaymentMethod == nil || len(si.PaymentMethodTypes) == 0 {
@@ -85,6 +120,17 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 		m := payments.Method{Type: payments.MethodType(si.PaymentMethodTypes[0]), ID: si.PaymentMethod.ID}
 		if !m.Type.Valid() {
 			return res, nil
+		}
+		mandate := ""
+		if si.Mandate != nil {
+			mandate = si.Mandate.ID
+		}
+		if !storable(account, mandate) || !methodID(m.ID) {
+			return nil, fmt.Errorf("%w: event %s: account, payment method or mandate id", ErrBadEvent, ev.ID)
+		}
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, account).Scan(&known); err != nil || !known {
+			return res, err // not an account of this engine
 		}
 		changed, err := payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: account, Method: m}})
 		if err != nil {
