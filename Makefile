@@ -45,6 +45,27 @@ bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, 
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
 		-billing ./$(BIN) -json bench-results.json
 
+FUZZTIME ?= 3s
+# Every fuzz target, as package:Target.
+FUZZ_TARGETS := ./billing:FuzzInvoice ./internal/ingest:FuzzDecodeUsage ./internal/ingest:FuzzDecodeAccounts \
+	./internal/ingest:FuzzDecodeCatalog ./payments/stripe:FuzzHandleWebhook ./payments/paypal:FuzzHandleWebhook
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 3s) beyond its committed corpus
+	@set -e; url="$$(scripts/pg-url)"; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		DATABASE_URL="$$url" $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+CHAOS_SEEDS    ?= 20
+CHAOS_ACCOUNTS ?= 2000
+CHAOS_STORM    ?= 60s
+
+.PHONY: chaos
+chaos: ## The chaos test on CHAOS_SEEDS seeds in a row (kills workers, crashes Postgres, processor faults)
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" CHAOS_SEEDS=$(CHAOS_SEEDS) CHAOS_ACCOUNTS=$(CHAOS_ACCOUNTS) \
+		CHAOS_STORM=$(CHAOS_STORM) $(GO) test -run '^TestChaos$$' -count 1 -timeout 3h -v ./cmd/billing
+
 .PHONY: bench-go
 bench-go: ## Go micro-benchmarks of the pure core, the importer and the renderer
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" BENCH_SEGMENTS=200000 $(GO) test -run '^$$' -bench . -benchtime 1x ./...
