@@ -179,6 +179,13 @@ type finalizeRunWorker struct {
 
 func (w *finalizeRunWorker) Work(ctx context.Context, job *river.Job[FinalizeRunArgs]) error {
 	started := time.Now()
+	// The drafts were written seconds ago, faster than autovacuum looks:
+	// without fresh statistics the planner takes the drafts for a few
+	// rows and plans nested loops over them. ANALYZE samples a bounded
+	// number of rows whatever the table size, and blocks no writer.
+	if _, err := w.d.pool.Exec(ctx, `ANALYZE invoices, invoice_lines, referral_rewards`); err != nil {
+		return err
+	}
 	for {
 		done, busy, err := w.chunk(ctx, job)
 		if err != nil || done {

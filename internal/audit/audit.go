@@ -237,6 +237,19 @@ type Querier interface {
 // transaction. period ” audits every period.
 func Run(ctx context.Context, q Querier, period string) (*Report, error) {
 	r := &Report{Period: period, Violations: []Violation{}, Truncated: []string{}}
+	// Every check reads whole tables. Right after a large run the planner's
+	// statistics may still describe nearly empty tables and choose nested
+	// loops that make a scan quadratic (measured: one check took 252 s
+	// instead of 2 s on 100,000 invoices). set_config(…, true) lasts until
+	// the end of the caller's transaction.
+	rows, err := q.Query(ctx, `SELECT set_config('enable_nestloop', 'off', true)`)
+	if err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	for _, c := range Checks {
 		r.Checks = append(r.Checks, c.Name)
 		var args []any
