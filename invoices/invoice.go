@@ -179,9 +179,15 @@ type ListParams struct {
 // List returns finalized invoices (drafts are work in progress, not
 // invoices), by number.
 func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
-	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i
+	return queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i
 		WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1) AND ($2 = '' OR i.account_id = $2)
 		ORDER BY i.number`, p.Period, p.AccountID)
+}
+
+// queryInvoices runs a query of invoiceColumns and loads the invoices'
+// lines, in two queries whatever their number.
+func queryInvoices(ctx context.Context, q Querier, sql string, args ...any) ([]*Invoice, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

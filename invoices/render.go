@@ -20,15 +20,8 @@ import (
 // queries whatever their number: the invoices, their lines, the catalog's
 // words. Unknown numbers are left out.
 func loadDocuments(ctx context.Context, q Querier, numbers []string) ([]*Document, error) {
-	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
+	invs, err := queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
 	if err != nil {
-		return nil, err
-	}
-	invs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invoice, error) { return scanInvoice(r) })
-	if err != nil {
-		return nil, err
-	}
-	if err := loadLines(ctx, q, invs); err != nil {
 		return nil, err
 	}
 	// The catalog's words as in force at the end of each invoice's period:
