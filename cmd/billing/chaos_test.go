@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -142,7 +141,6 @@ type chaos struct {
 	p         *proc
 	dir       string
 	rng       *rand.Rand
-	mu        sync.Mutex
 	workers   [3]*exec.Cmd
 	done      [3]chan struct{}
 	started   int
