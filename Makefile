@@ -67,5 +67,5 @@ chaos: ## The chaos test on CHAOS_SEEDS seeds in a row (kills workers, crashes P
 		CHAOS_STORM=$(CHAOS_STORM) $(GO) test -run '^TestChaos$$' -count 1 -timeout 3h -v ./cmd/billing
 
 .PHONY: bench-go
-bench-go: ## Go micro-benchmarks of the pure core, the importer and the renderer
+bench-go: ## Go micro-benchmarks of the importer and the PDF renderer
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" BENCH_SEGMENTS=200000 $(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -95,6 +95,7 @@ func TestChaos(t *testing.T) {
 			for i := range 3 {
 				h.start(i)
 			}
+			t.Cleanup(h.stopAll) // a failed test leaves no process behind
 			p.ok("run", "--period", "2026-10")
 			h.storm(pool, cluster, stormFor)
 			h.stopAll()
@@ -164,6 +165,11 @@ func (h *chaos) start(i int) {
 }
 
 func (h *chaos) kill(i int) {
+	select {
+	case <-h.done[i]:
+		return // already gone
+	default:
+	}
 	_ = h.workers[i].Process.Signal(syscall.SIGKILL)
 	<-h.done[i]
 	h.kills++
