@@ -51,16 +51,6 @@ func Open(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error) {
 	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = name
 	}
-	// pgx prepares every statement, and after five executions Postgres may
-	// keep a generic plan for good. A run grows tables from nothing to
-	// millions of rows within minutes, so a plan made while a table was
-	// empty (a sequential scan) goes on scanning it when it is large:
-	// rendering fell from 826 to 438 PDFs/s between 10,000 and 100,000
-	// invoices that way. The engine's statements each handle hundreds of
-	// rows, so planning them every time costs nothing that shows.
-	if _, ok := pcfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
-		pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
-	}
 	pcfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		pgxdecimal.Register(conn.TypeMap())
 		return nil
