@@ -199,11 +199,15 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 	if err != nil {
 		return nil, err
 	}
+	// Planned with its parameters at every call (an unnamed statement):
+	// invoices grows by the run's own drafts while the shards run, and a
+	// plan cached from the first shards hashed the whole table for every
+	// later one (300,000 accounts: 1.5 s a shard instead of 0.1 s).
 	rows, err := tx.Query(ctx, `
 		SELECT a.id FROM accounts a
 		WHERE a.id BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR a.id = ANY($3))
 		  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.period = $4 AND i.status <> 'void')
-		ORDER BY a.id FOR SHARE OF a`, firstID, lastID, scope, period)
+		ORDER BY a.id FOR SHARE OF a`, pgx.QueryExecModeCacheDescribe, firstID, lastID, scope, period)
 	if err != nil {
 		return nil, err
 	}
