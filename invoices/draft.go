@@ -101,6 +101,19 @@ func loadReversals(ctx context.Context, q Querier, drafts []rated, lock bool) er
 	return rows.Err()
 }
 
+// rateAll rates the accounts and adds the reversals charged on their next
+// invoice (locked when lock, as drafting does and a dry run must not).
+func rateAll(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time, lock bool) ([]rated, error) {
+	var drafts []rated
+	if err := rateAccounts(ctx, q, cat, ids, start, end, func(r rated) error {
+		drafts = append(drafts, r)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return drafts, loadReversals(ctx, q, drafts, lock)
+}
+
 // rateAccounts streams the usage of the given accounts (sorted by id) over
 // [start, end) and rates each account in turn; accounts without billable
 // usage are skipped. Memory holds one account's segments at a time.
@@ -216,14 +229,8 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 		return nil, err
 	}
 
-	var drafts []rated
-	if err := rateAccounts(ctx, tx, cat, ids, start, end, func(r rated) error {
-		drafts = append(drafts, r)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if err := loadReversals(ctx, tx, drafts, true); err != nil {
+	drafts, err := rateAll(ctx, tx, cat, ids, start, end, true)
+	if err != nil {
 		return nil, err
 	}
 	if err := writeDrafts(ctx, tx, runID, p, start, end, drafts); err != nil {

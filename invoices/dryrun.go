@@ -122,14 +122,8 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 	if err != nil {
 		return nil, err
 	}
-	var drafts []rated
-	if err := rateAccounts(ctx, tx, cat, ids, start, end, func(r rated) error {
-		drafts = append(drafts, r)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if err := loadReversals(ctx, tx, drafts, false); err != nil {
+	drafts, err := rateAll(ctx, tx, cat, ids, start, end, false)
+	if err != nil {
 		return nil, err
 	}
 	hasDraft := make(map[string]bool, len(drafts))

@@ -45,11 +45,7 @@ func newCreditCmd(a *app) *cobra.Command {
 				return usagef("--reference is required: it makes the credit idempotent")
 			}
 			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewInsertClient(pool)
+			pool, client, err := a.dbJobs(ctx)
 			if err != nil {
 				return err
 			}

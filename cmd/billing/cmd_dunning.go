@@ -28,11 +28,7 @@ func newDunningCmd(a *app) *cobra.Command {
 				now, simulated = t, true
 			}
 			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewInsertClient(pool)
+			pool, client, err := a.dbJobs(ctx)
 			if err != nil {
 				return err
 			}

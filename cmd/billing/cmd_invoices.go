@@ -130,11 +130,7 @@ Voiding a void invoice prints its credit note again and changes nothing.`,
 				return usagef("--reason is required: it is printed on the credit note")
 			}
 			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewInsertClient(pool)
+			pool, client, err := a.dbJobs(ctx)
 			if err != nil {
 				return err
 			}

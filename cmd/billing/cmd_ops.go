@@ -146,11 +146,7 @@ func newJobsCmd(a *app) *cobra.Command {
 				}
 				st = append(st, rivertype.JobState(s))
 			}
-			pool, err := a.db(cmd.Context())
-			if err != nil {
-				return err
-			}
-			client, err := jobs.NewInsertClient(pool)
+			_, client, err := a.dbJobs(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -188,11 +184,7 @@ func newJobsCmd(a *app) *cobra.Command {
 					}
 					ids[i] = id
 				}
-				pool, err := a.db(cmd.Context())
-				if err != nil {
-					return err
-				}
-				client, err := jobs.NewInsertClient(pool)
+				_, client, err := a.dbJobs(cmd.Context())
 				if err != nil {
 					return err
 				}

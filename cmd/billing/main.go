@@ -22,6 +22,7 @@ import (
 	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/jobs"
 )
 
 // Exit statuses (SPEC §7).
@@ -77,6 +78,17 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	a.pool = p
 	return p, nil
+}
+
+// dbJobs is db with a River client that inserts jobs (no workers), for
+// commands that enqueue work in their own transactions.
+func (a *app) dbJobs(ctx context.Context) (*pgxpool.Pool, *jobs.Client, error) {
+	pool, err := a.db(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := jobs.NewInsertClient(pool)
+	return pool, client, err
 }
 
 // dbWait is db for the worker: a worker started before its database (a
