@@ -58,6 +58,33 @@ type UsageLine struct {
 	Prices []PriceUse
 }
 
+// Bounds on what enters the engine, chosen so that nothing accepted can
+// overflow the columns an invoice is stored in: amounts are numeric(14, 2)
+// (at most 999,999,999,999.99) and hours numeric(20, 6) (below 10¹⁴).
+//
+// A month has at most MaxHoursInMonth hours in any time zone (745 in
+// Europe/Paris; 746 where the clock jumps two hours, Antarctica/Troll). One
+// segment's month is then at most MaxQuantity × MaxHoursInMonth ×
+// MaxPricePerHour = 373,000,000,000.00, below MaxSubtotal; and an invoice's
+// total (subtotal − discount + tax, at a rate below 100 %) stays below
+// 2 × MaxSubtotal, which fits. Only many such segments on one account can
+// go further: drafting checks each account against MaxSubtotal and
+// MaxLineHours and fails that account alone (invoices.DraftShard).
+const (
+	MaxQuantity     = 1_000_000
+	MaxHoursInMonth = 746
+)
+
+var (
+	// MaxPricePerHour bounds a catalog price.
+	MaxPricePerHour = decimal.NewFromInt(500)
+	// MaxSubtotal bounds one invoice's subtotal (its usage plus any
+	// reversal it charges).
+	MaxSubtotal = decimal.RequireFromString("499999999999.99")
+	// MaxLineHours bounds one usage line's hours (numeric(20, 6)).
+	MaxLineHours = decimal.RequireFromString("99999999999999.999999")
+)
+
 // ErrNoPrice is returned when usage falls before the first price of its
 // resource (or the resource has none).
 var ErrNoPrice = errors.New("no price in force")

@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
 )
 
 var catalogSpec = &spec{
@@ -15,7 +17,11 @@ var catalogSpec = &spec{
 	decode: func(f *fieldReader) []any {
 		res, _ := f.ident("resource", true)
 		desc, _ := f.text("description", true, 300)
-		price, _ := f.decimal("price_per_hour", 6, 10)
+		price, ok := f.decimal("price_per_hour", 6, 10)
+		if ok && price.GreaterThan(billing.MaxPricePerHour) {
+			f.fail("price_per_hour", "%s is over the maximum %s: a month of the largest quantity (%d units) must fit on one invoice",
+				price, billing.MaxPricePerHour, billing.MaxQuantity)
+		}
 		from, _ := f.timestamp("effective_from", true)
 		if f.msgs != nil {
 			return nil

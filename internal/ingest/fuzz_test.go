@@ -16,7 +16,7 @@ import (
 // per-line checks) over data, the way run does, one line at a time.
 func decodeFile(t *testing.T, sp *spec, data []byte, format Format) (rows [][]any, problems []Problem) {
 	fields := newFieldSet(sp.fields)
-	ur, header, err := newUnitReader(newReader(bytes.NewReader(data)), format, 4096, fields)
+	ur, header, err := newUnitReader(newReader(bytes.NewReader(data)), format, 4096, fields, sp.csvRequired)
 	if err != nil {
 		return nil, []Problem{{Message: err.Error()}}
 	}

@@ -39,12 +39,15 @@ func printable(s string) string {
 	return strconv.Quote(s)
 }
 
-func newUnitReader(br *bufio.Reader, f Format, maxLine int, fields fieldSet) (unitReader, []*fieldSpec, error) {
+// newUnitReader splits br as f. csvRequired names the columns a CSV header
+// must have: those whose empty cell means something (ended_at: still
+// running), so that a missing column is never read as that meaning.
+func newUnitReader(br *bufio.Reader, f Format, maxLine int, fields fieldSet, csvRequired []string) (unitReader, []*fieldSpec, error) {
 	switch f {
 	case FormatNDJSON:
 		return &ndjsonReader{br: br, max: maxLine}, nil, nil
 	case FormatCSV:
-		r, err := newCSVReader(br, maxLine, fields)
+		r, err := newCSVReader(br, maxLine, fields, csvRequired)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,7 +150,7 @@ var csvAliases = map[string]string{
 	"payment_method_id":   "payment_method.id",
 }
 
-func newCSVReader(br *bufio.Reader, max int, fields fieldSet) (*csvReader, error) {
+func newCSVReader(br *bufio.Reader, max int, fields fieldSet, required []string) (*csvReader, error) {
 	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\ufeff")) {
 		br.Discard(3) //nolint:errcheck // Peek proved the bytes are there.
 	}
@@ -179,8 +182,22 @@ func newCSVReader(br *bufio.Reader, max int, fields fieldSet) (*csvReader, error
 		seen[h] = true
 		r.header = append(r.header, f)
 	}
+	var msgs []string
 	if len(bad) > 0 {
-		r.pending = &Problem{Line: 1, Message: "CSV header: unknown or repeated column " + strings.Join(bad, ", "), fatal: true}
+		msgs = append(msgs, "CSV header: unknown or repeated column "+strings.Join(bad, ", "))
+	}
+	var missing []string
+	for _, name := range required {
+		if !seen[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		msgs = append(msgs, "CSV header: missing column "+strings.Join(missing, ", ")+
+			" (required: an empty cell says the segment is still running, a missing column says nothing)")
+	}
+	if len(msgs) > 0 {
+		r.pending = &Problem{Line: 1, Message: strings.Join(msgs, "; "), fatal: true}
 		r.done = true
 	}
 	return r, nil

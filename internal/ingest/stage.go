@@ -21,6 +21,9 @@ type spec struct {
 	kind string
 	// fields the records may carry; "x." marks x as a nested object.
 	fields []string
+	// csvRequired are the columns a CSV header must name, even though their
+	// cells may be empty.
+	csvRequired []string
 	// stageColumns is the column list of the staging table, after "line int".
 	stageColumns string
 	// columns names the staged columns in the order decode returns them.
@@ -55,7 +58,7 @@ func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*R
 		format = detectFormat(o.Name, br)
 	}
 	fields := newFieldSet(sp.fields)
-	ur, header, err := newUnitReader(br, format, o.MaxLineBytes, fields)
+	ur, header, err := newUnitReader(br, format, o.MaxLineBytes, fields, sp.csvRequired)
 	if err != nil {
 		return nil, err
 	}

@@ -3,17 +3,23 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/billingengine/engine/billing"
 )
 
 var usageSpec = &spec{
 	kind:   "usage",
 	fields: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
+	// An empty ended_at cell means still running: a file without the
+	// column must not say that of every segment (and reopen finished ones).
+	csvRequired: []string{"ended_at"},
 	stageColumns: `id text COLLATE "C" NOT NULL, account_id text COLLATE "C" NOT NULL, app text NOT NULL, resource text COLLATE "C" NOT NULL,
 		quantity integer NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz`,
 	columns: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
@@ -44,6 +50,7 @@ var usageSpec = &spec{
 		`INSERT INTO ingest_problems
 		 SELECT s.line, format('account_id: unknown account %s', s.account_id)
 		 FROM ingest_stage s WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id)`,
+		monthFits,
 		`INSERT INTO ingest_problems
 		 SELECT s.line, CASE WHEN NOT EXISTS (SELECT 1 FROM resources r WHERE r.resource = s.resource)
 		                     THEN format('resource: unknown resource %s (not in the catalog)', s.resource)
@@ -86,6 +93,15 @@ var usageSpec = &spec{
 		 ], NULL), '; ') || ' (only ended_at may change)'
 		 FROM ingest_stage s JOIN usage_segments u ON u.id = s.id
 		 WHERE (u.account_id, u.app, u.resource, u.quantity, u.started_at) <> (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
+		// A finished segment stays finished: a line saying it is still
+		// running contradicts what was stored (an export that lost the end,
+		// usually) and must not reopen it, which would bill it to this day.
+		`INSERT INTO ingest_problems
+		 SELECT s.line, format('conflicting re-import of %s: ended_at is null (still running), stored %s (a finished segment cannot be reopened; only ended_at may move)',
+		                       s.id, rfc3339(u.ended_at))
+		 FROM ingest_stage s JOIN usage_segments u ON u.id = s.id
+		 WHERE u.ended_at IS NOT NULL AND s.ended_at IS NULL
+		   AND (u.account_id, u.app, u.resource, u.quantity, u.started_at) = (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
 		// Moving ended_at changes the usage between the old and the new
 		// end: that span must not touch an invoiced period.
 		`INSERT INTO ingest_problems
@@ -97,7 +113,7 @@ var usageSpec = &spec{
 		 JOIN invoices i ON i.account_id = s.account_id AND i.status <> 'void'
 		  AND i.period_start < greatest(coalesce(u.ended_at, 'infinity'), coalesce(s.ended_at, 'infinity'))
 		  AND i.period_end > least(coalesce(u.ended_at, 'infinity'), coalesce(s.ended_at, 'infinity'))
-		 WHERE u.ended_at IS DISTINCT FROM s.ended_at
+		 WHERE u.ended_at IS DISTINCT FROM s.ended_at AND s.ended_at IS NOT NULL
 		   AND (u.account_id, u.app, u.resource, u.quantity, u.started_at) = (s.account_id, s.app, s.resource, s.quantity, s.started_at)`,
 	},
 	apply: func(ctx context.Context, tx pgx.Tx, res *Result) error {
@@ -126,18 +142,42 @@ var usageSpec = &spec{
 	},
 }
 
+// monthFits refuses a segment whose month alone could overflow an invoice:
+// quantity × a price in force during it × the longest month over
+// billing.MaxSubtotal. The catalog import bounds prices so that this can't
+// happen; the check guards against prices stored before that bound. Only
+// prices that could overflow with the largest quantity are looked at, so
+// with a bounded catalog it joins nothing.
+var monthFits = fmt.Sprintf(`
+	INSERT INTO ingest_problems
+	SELECT DISTINCT ON (s.line) s.line,
+	       format('quantity: %%s units of %%s at %%s/h would bill %%s in a month of %%s h, over the %%s one invoice can hold',
+	              s.quantity, s.resource, p.price_per_hour, round(s.quantity * p.price_per_hour * %[1]d, 2), %[1]d, %[2]s::numeric)
+	FROM (SELECT resource, effective_from, price_per_hour,
+	             lead(effective_from) OVER (PARTITION BY resource ORDER BY effective_from) AS until
+	      FROM prices
+	      WHERE resource IN (SELECT resource FROM prices WHERE price_per_hour * %[3]d * %[1]d > %[2]s)) p
+	JOIN ingest_stage s ON s.resource = p.resource
+	WHERE s.quantity * p.price_per_hour * %[1]d > %[2]s
+	  AND p.effective_from < coalesce(s.ended_at, 'infinity') AND coalesce(p.until, 'infinity') > s.started_at
+	ORDER BY s.line, p.price_per_hour DESC`, billing.MaxHoursInMonth, billing.MaxSubtotal.String(), billing.MaxQuantity)
+
 func decodeUsage(f *fieldReader) []any {
 	id, _ := f.ident("id", true)
 	acc, _ := f.ident("account_id", true)
 	app, _ := f.text("app", true, 128)
 	res, _ := f.ident("resource", true)
 	qty, ok := f.integer("quantity")
-	if ok && (qty < 1 || qty > 1_000_000) {
-		f.fail("quantity", "must be an integer from 1 to 1000000, got %d", qty)
+	if ok && (qty < 1 || qty > billing.MaxQuantity) {
+		f.fail("quantity", "must be an integer from 1 to %d, got %d", billing.MaxQuantity, qty)
 	}
 	start, okStart := f.timestamp("started_at", true)
 	var end any
-	if e, ok := f.timestamp("ended_at", false); ok {
+	if v := f.rec.get("ended_at"); !f.rec.csv && v.kind == kindString && v.s == "" {
+		// In NDJSON, null or no field means still running; "" is a
+		// mistake (an export that lost the value), not a third spelling.
+		f.fail("ended_at", `must be an RFC 3339 timestamp, or null while the segment is still running; got ""`)
+	} else if e, ok := f.timestamp("ended_at", false); ok {
 		end = e
 		if okStart && !e.After(start) {
 			f.fail("ended_at", "%s is not after started_at %s", e.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
