@@ -30,6 +30,26 @@ func (k EntryKind) debit() bool { return k == EntryInvoicePayment || k == EntryR
 // ErrInsufficientCredit is returned by a debit larger than the balance.
 var ErrInsufficientCredit = errors.New("insufficient prepaid credit")
 
+// ErrReferenceConflict is matched (errors.Is) by the error of an entry
+// whose reference already names another entry of its kind: for another
+// account or another amount.
+var ErrReferenceConflict = errors.New("credit reference already used")
+
+// ReferenceConflictError is an entry refused because its reference is taken.
+type ReferenceConflictError struct {
+	Kind      EntryKind
+	Reference string
+	// Existing is the entry that holds the reference.
+	Existing *Entry
+}
+
+func (e *ReferenceConflictError) Error() string {
+	return fmt.Sprintf("credit reference %s is already used by a %s credit of %s for account %s",
+		e.Reference, e.Kind, billing.FormatMoney(e.Existing.Amount.Abs()), e.Existing.AccountID)
+}
+
+func (e *ReferenceConflictError) Is(target error) bool { return target == ErrReferenceConflict }
+
 // Entry is one line of the prepaid credit ledger.
 type Entry struct {
 	ID           int64           `json:"id"`
@@ -54,10 +74,14 @@ type NewEntry struct {
 
 // AddEntry appends an entry to the ledger and moves the account's balance,
 // in tx. It is idempotent by (kind, reference): replaying an entry returns
-// the stored one and created = false, and changes nothing. The account row is
-// locked first, so entries of one account serialise and the balance, which a
-// constraint keeps at or above zero, can never be overdrawn by concurrent
-// collections.
+// the stored one and created = false, and changes nothing; a reference that
+// names an entry of another account or amount is a *ReferenceConflictError.
+// The account row is locked first, so entries of one account serialise and
+// the balance, which a constraint keeps at or above zero, can never be
+// overdrawn by concurrent collections. Entries of two accounts racing on one
+// reference don't share that lock: the ledger row is inserted before the
+// balance moves, and the loser of the race waits on the unique index and
+// then finds the winner's entry, as a replay would have.
 func AddEntry(ctx context.Context, tx pgx.Tx, e NewEntry) (entry *Entry, created bool, err error) {
 	if !e.Amount.IsPositive() {
 		return nil, false, fmt.Errorf("credit entry %s %s: amount %s is not positive", e.Kind, e.Reference, e.Amount)
@@ -72,13 +96,18 @@ func AddEntry(ctx context.Context, tx pgx.Tx, e NewEntry) (entry *Entry, created
 		}
 		return nil, false, err
 	}
-	if existing, err := getEntry(ctx, tx, e.Kind, e.Reference); err == nil {
+	replay := func() (*Entry, bool, error) {
+		existing, err := getEntry(ctx, tx, e.Kind, e.Reference)
+		if err != nil {
+			return nil, false, err
+		}
 		if existing.AccountID != e.AccountID || !existing.Amount.Abs().Equal(e.Amount) {
-			return nil, false, fmt.Errorf("credit entry %s %s already exists for %s %s", e.Kind, e.Reference, existing.AccountID, existing.Amount)
+			return nil, false, &ReferenceConflictError{Kind: e.Kind, Reference: e.Reference, Existing: existing}
 		}
 		return existing, false, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, err
+	}
+	if existing, created, err := replay(); !errors.Is(err, pgx.ErrNoRows) {
+		return existing, created, err
 	}
 	amount := e.Amount
 	if e.Kind.debit() {
@@ -88,15 +117,21 @@ func AddEntry(ctx context.Context, tx pgx.Tx, e NewEntry) (entry *Entry, created
 	if after.IsNegative() {
 		return nil, false, fmt.Errorf("%w: %s has %s, %s %s needs %s", ErrInsufficientCredit, e.AccountID, balance, e.Kind, e.Reference, e.Amount)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE accounts SET credit_balance = $2 WHERE id = $1`, e.AccountID, after); err != nil {
-		return nil, false, err
-	}
+	// ON CONFLICT DO NOTHING waits for a transaction inserting the same
+	// reference and then inserts nothing when that one committed: the entry
+	// it wrote is visible to the next statement, so this one is a replay.
 	entry = &Entry{AccountID: e.AccountID, Kind: e.Kind, Amount: amount, BalanceAfter: after, Reference: e.Reference, InvoiceID: e.InvoiceID}
 	err = tx.QueryRow(ctx, `
 		INSERT INTO credit_ledger (account_id, kind, amount, balance_after, reference, invoice_id)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`,
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, reference) DO NOTHING RETURNING id, created_at`,
 		e.AccountID, e.Kind, amount, after, e.Reference, e.InvoiceID).Scan(&entry.ID, &entry.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return replay()
+	}
 	if err != nil {
+		return nil, false, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE accounts SET credit_balance = $2 WHERE id = $1`, e.AccountID, after); err != nil {
 		return nil, false, err
 	}
 	return entry, true, nil
