@@ -2,11 +2,13 @@ package invoices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
@@ -132,61 +134,59 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 
 	// Rewards these accounts earn as referrers: rewards left pending for
 	// them, and referee drafts of the period that no reward covers yet.
+	// Both are read in one statement, hence from one snapshot: a referee
+	// finalized concurrently commits its draft's new status and its pending
+	// reward together, so this sees either the draft or the reward, never
+	// neither (read in two statements, a referee committing between them
+	// left its reward pending forever). When it sees the draft, the reward
+	// written below for it collides on referral_rewards.referee_invoice_id
+	// with the one the referee's finalization wrote, and the chunk is
+	// retried. The reversal charged on a referee's invoice is not its
+	// referral base: its usage is.
 	covered := map[int64]bool{} // referee invoices rewarded by this chunk
 	rows, err = tx.Query(ctx, `
-		SELECT id, referrer_account_id, referee_account_id, referee_invoice_id, amount FROM referral_rewards
-		WHERE referrer_account_id = ANY($1) AND period = $2 AND state = 'pending'
-		ORDER BY id FOR UPDATE`, accIDs, period)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id, refInv int64
-		var referrer, referee string
-		var amount decimal.Decimal
-		if err := rows.Scan(&id, &referrer, &referee, &refInv, &amount); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		d := byAccount[referrer]
-		d.pendingRewardIDs = append(d.pendingRewardIDs, id)
-		d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: amount})
-		covered[refInv] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// The referral base is the referee's usage: a reversal charged on its
-	// invoice is not.
-	rows, err = tx.Query(ctx, `
-		SELECT i.id, i.account_id, ra.referred_by,
+		WITH pending AS (
+		    SELECT id, referrer_account_id, referee_account_id, referee_invoice_id, amount FROM referral_rewards
+		    WHERE referrer_account_id = ANY($1) AND period = $2 AND state = 'pending'
+		    FOR UPDATE)
+		SELECT true, id, referrer_account_id, referee_account_id, referee_invoice_id, amount, NULL::timestamptz
+		FROM pending
+		UNION ALL
+		SELECT false, NULL, ra.referred_by, i.account_id, i.id,
 		       i.subtotal - coalesce((SELECT sum(v.amount - v.from_credit) FROM referral_reversals v WHERE v.charged_invoice_id = i.id), 0),
 		       ra.created_at
 		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
 		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'
 		  AND NOT EXISTS (SELECT 1 FROM referral_rewards r WHERE r.referee_invoice_id = i.id)
-		ORDER BY i.id`, accIDs, period)
+		ORDER BY 1 DESC, 2, 5`, accIDs, period)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var invID int64
-		var referee, referrer string
-		var subtotal decimal.Decimal
-		var created time.Time
-		if err := rows.Scan(&invID, &referee, &referrer, &subtotal, &created); err != nil {
+		var pending bool
+		var id *int64
+		var refInv int64
+		var referrer, referee string
+		var amount decimal.Decimal
+		var created *time.Time
+		if err := rows.Scan(&pending, &id, &referrer, &referee, &refInv, &amount, &created); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		reward := billing.ReferralReward(subtotal)
-		if !billing.InReferralWindow(created, p, cfg.Location) || !reward.IsPositive() {
+		d := byAccount[referrer]
+		if pending {
+			d.pendingRewardIDs = append(d.pendingRewardIDs, *id)
+			d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: amount})
+			covered[refInv] = true
 			continue
 		}
-		d := byAccount[referrer]
-		d.newRewards = append(d.newRewards, newReward{invID, referee, reward})
+		reward := billing.ReferralReward(amount)
+		if !billing.InReferralWindow(*created, p, cfg.Location) || !reward.IsPositive() {
+			continue
+		}
+		d.newRewards = append(d.newRewards, newReward{refInv, referee, reward})
 		d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: reward})
-		covered[invID] = true
+		covered[refInv] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -423,7 +423,7 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"referral_rewards"},
 			[]string{"referee_invoice_id", "referee_account_id", "referrer_account_id", "period", "amount", "state", "referrer_invoice_id"},
 			pgx.CopyFromRows(ins)); err != nil {
-			return err
+			return refereeRace(err)
 		}
 	}
 	if len(referee) == 0 {
@@ -447,7 +447,7 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 		RETURNING id, referee_invoice_id, referrer_account_id, amount, state`,
 		invIDs, refereeIDs, referrers, amounts, states, p.String())
 	if err != nil {
-		return err
+		return refereeRace(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -462,7 +462,19 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 				Reference: fmt.Sprintf("referral_reward:%d", id), InvoiceID: &invID})
 		}
 	}
-	return rows.Err()
+	return refereeRace(rows.Err())
+}
+
+// refereeRace names the collision of a reward this chunk writes with the
+// one a concurrent finalization wrote for the same referee invoice (see
+// FinalizeChunk): the transaction is lost, and a retry sees the other's
+// reward and takes it.
+func refereeRace(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "referral_rewards_referee_invoice_id_key" {
+		return fmt.Errorf("a referral reward was written concurrently for the same referee invoice; retry: %w", err)
+	}
+	return err
 }
 
 // assignNumbers takes the next numbers of the year's counter for the drafts,

@@ -191,6 +191,22 @@ var Checks = []Check{
 			  AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = v.charged_invoice_id AND l.type = 'referral_reversal'
 			                  AND l.referee_account_id = v.referee_account_id AND l.amount = v.amount - v.from_credit)`,
 	},
+	{
+		// A reward is pending only while its referrer has a draft of the
+		// period, whose finalization applies it. Finalized without it, the
+		// referrer never will: the reward is lost unless this reports it.
+		Name: "pending_rewards_have_a_referrer_draft",
+		Doc:  "a pending referral reward waits for a draft of its referrer for that period, which will apply it",
+		Query: `
+			SELECT format('reward %s (%s from %s, %s): pending, but %s has no draft for %s to apply it to (%s)',
+			              r.id, r.amount, r.referee_account_id, r.period, r.referrer_account_id, r.period,
+			              coalesce((SELECT string_agg(coalesce(i.number, 'draft'), ', ') FROM invoices i
+			                        WHERE i.account_id = r.referrer_account_id AND i.period = r.period AND i.status <> 'void'), 'no invoice'))
+			FROM referral_rewards r
+			WHERE r.state = 'pending' AND ($1 = '' OR r.period = $1)
+			  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = r.referrer_account_id AND i.period = r.period AND i.status = 'draft')
+			ORDER BY r.id`,
+	},
 }
 
 // gapless checks a numbering series: gaps and repeats within a year, numbers

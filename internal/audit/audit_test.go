@@ -75,7 +75,7 @@ func books(t *testing.T) *dbtest.DB {
 		if len(accounts) > 0 {
 			ids = accounts
 		}
-		_, _, err := jobs.StartRun(ctx, db.Pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: ids, RequestedBy: "test"})
+		_, _, err := jobs.StartRun(ctx, db.Pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: ids, RequestedBy: "test", Location: time.UTC})
 		require.NoError(t, err)
 		idle()
 	}
@@ -167,6 +167,9 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 			DELETE FROM credit_ledger WHERE kind = 'referral_reward' AND reference LIKE 'referral_reward:%'`, "credited, but the ledger has nothing"},
 		{"referral_rewards_given_once", `
 			DELETE FROM referral_reversals`, "never taken back"},
+		{"pending_rewards_have_a_referrer_draft", `
+			UPDATE referral_rewards SET state = 'pending', referrer_invoice_id = NULL WHERE referrer_account_id = 'boss' AND state = 'applied'`,
+			"pending, but boss has no draft for 2026-1"},
 	}
 	caught := map[string]bool{}
 	for _, b := range breaks {
