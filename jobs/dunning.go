@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -59,27 +62,37 @@ func (AccountWebhookArgs) InsertOpts() river.InsertOpts {
 
 // DunningReport is what a pass did.
 type DunningReport struct {
-	Now       time.Time `json:"now"`
-	Retries   []string  `json:"retries"`
-	Overdue   []string  `json:"overdue"`
-	Suspended []string  `json:"suspended"`
+	Now         time.Time `json:"now"`
+	Retries     []string  `json:"retries"`
+	Overdue     []string  `json:"overdue"`
+	Suspended   []string  `json:"suspended"`
+	Reactivated []string  `json:"reactivated"`
 }
 
-// RunDunningPass makes one pass at now over every open invoice that isn't
-// overdue yet, in one transaction: it enqueues the retries that are due
-// (one per slot, however many passes run: a second pass the same day does
-// nothing new), marks overdue the invoices whose retries are exhausted and
-// suspends their accounts. simulated passes now on to the retries.
+// RunDunningPass makes one pass at now (SPEC §5). First, in one
+// transaction, over every open invoice that isn't overdue yet, read
+// without locks: it enqueues the retries that are due (one per slot,
+// however many passes run: a second pass the same day does nothing new; a
+// retry of an invoice paid meanwhile charges nothing). That read only
+// names the accounts that may have an invoice overdue now; it decides no
+// suspension, since a payment may commit right after it. Each of those
+// accounts, and each whose standing disagrees with its invoices (suspended
+// with nothing overdue, as an earlier version of this pass left paid
+// accounts; active with an overdue open invoice), is then decided in a
+// transaction of its own, behind its invoices' and its own locks, from
+// what it owes at that moment (decideStanding). A pass killed anywhere is
+// done again by its job: every step is idempotent. simulated passes now on
+// to the retries.
 func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now time.Time, simulated bool) (*DunningReport, error) {
-	rep := &DunningReport{Now: now, Retries: []string{}, Overdue: []string{}, Suspended: []string{}}
+	rep := &DunningReport{Now: now, Retries: []string{}, Overdue: []string{}, Suspended: []string{}, Reactivated: []string{}}
+	var review []string
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		cands, err := payments.DunningCandidates(ctx, tx, now)
 		if err != nil {
 			return err
 		}
 		var retries []river.InsertManyParams
-		overdueByAccount := map[string][]int64{}
-		var order []string
+		seen := map[string]bool{}
 		for _, c := range cands {
 			d := billing.DecideDunning(c.Input)
 			switch {
@@ -91,12 +104,9 @@ func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now
 				}
 				retries = append(retries, river.InsertManyParams{Args: args})
 				rep.Retries = append(rep.Retries, fmt.Sprintf("%s#%d", c.InvoiceNumber, d.RetrySlot))
-			case d.Overdue:
-				if overdueByAccount[c.AccountID] == nil {
-					order = append(order, c.AccountID)
-				}
-				overdueByAccount[c.AccountID] = append(overdueByAccount[c.AccountID], c.InvoiceID)
-				rep.Overdue = append(rep.Overdue, c.InvoiceNumber)
+			case d.Overdue && !seen[c.AccountID]:
+				seen[c.AccountID] = true
+				review = append(review, c.AccountID)
 			}
 		}
 		if len(retries) > 0 {
@@ -104,31 +114,100 @@ func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now
 				return err
 			}
 		}
-		for _, acc := range order {
-			suspended, err := becameOverdue(ctx, tx, client, acc, overdueByAccount[acc], now)
-			if err != nil {
-				return err
-			}
-			if suspended {
-				rep.Suspended = append(rep.Suspended, acc)
+		misfits, err := accounts.StandingToReview(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, acc := range misfits {
+			if !seen[acc] {
+				seen[acc] = true
+				review = append(review, acc)
 			}
 		}
 		return nil
 	})
-	return rep, err
+	if err != nil {
+		return rep, err
+	}
+	slices.Sort(review)
+	for _, acc := range review {
+		s, err := decideStanding(ctx, pool, client, acc, now)
+		if err != nil {
+			return rep, fmt.Errorf("dunning %s: %w", acc, err)
+		}
+		rep.Overdue = append(rep.Overdue, s.overdue...)
+		if s.suspended {
+			rep.Suspended = append(rep.Suspended, acc)
+		}
+		if s.reactivated {
+			rep.Reactivated = append(rep.Reactivated, acc)
+		}
+	}
+	slices.Sort(rep.Overdue)
+	return rep, nil
 }
 
-// becameOverdue marks invoices overdue and suspends their account, with
-// its webhook, in tx.
+// standing is what decideStanding did to an account.
+type standing struct {
+	overdue                []string // invoices it marked overdue
+	suspended, reactivated bool
+}
+
+// decideStanding decides an account's standing at now in one transaction,
+// with its jobs and events: behind accounts.LockStanding (its unpaid
+// invoices, then the account, the order payment paths lock in) it reads
+// the account's candidates again, marks overdue those whose retries are
+// exhausted, and then suspends the account if an overdue invoice is
+// unpaid, or reactivates it if none remains. A payment racing with it has
+// either committed, and is seen here, or waits, and then sees the
+// suspension and undoes it (afterPayments). Postgres may break a deadlock
+// with a path that locks in another order (a void locks two accounts'
+// credit): the decision is then simply made again.
+func decideStanding(ctx context.Context, pool *pgxpool.Pool, client *Client, accountID string, now time.Time) (s standing, err error) {
+	for try := 1; ; try++ {
+		s = standing{}
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			status, err := accounts.LockStanding(ctx, tx, accountID)
+			if err != nil {
+				return err
+			}
+			cands, err := payments.DunningCandidatesOf(ctx, tx, accountID, now)
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			for _, c := range cands {
+				if billing.DecideDunning(c.Input).Overdue {
+					ids = append(ids, c.InvoiceID)
+					s.overdue = append(s.overdue, c.InvoiceNumber)
+				}
+			}
+			if status == "suspended" {
+				if err := payments.MarkOverdue(ctx, tx, ids, now); err != nil {
+					return err
+				}
+				s.reactivated, err = reactivate(ctx, tx, client, accountID, now)
+				return err
+			}
+			s.suspended, err = becameOverdue(ctx, tx, client, accountID, ids, now)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if err != nil && try < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			continue
+		}
+		return s, err
+	}
+}
+
+// becameOverdue marks invoices overdue (the caller holds their locks and
+// found them overdue) and suspends their account if it has an overdue
+// invoice unpaid, with its webhook listing the overdue invoices, in tx.
 func becameOverdue(ctx context.Context, tx pgx.Tx, client *Client, accountID string, invoiceIDs []int64, now time.Time) (bool, error) {
 	if err := payments.MarkOverdue(ctx, tx, invoiceIDs, now); err != nil {
 		return false, err
 	}
-	overdue, err := accounts.OverdueInvoices(ctx, tx, accountID)
-	if err != nil {
-		return false, err
-	}
-	suspended, err := accounts.Suspend(ctx, tx, accountID, now, overdue)
+	overdue, suspended, err := accounts.Suspend(ctx, tx, accountID, now)
 	if err != nil || !suspended {
 		return false, err
 	}
@@ -222,14 +301,20 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 // AfterPayment reactivates the account if no overdue invoice remains, with
 // its webhook, in tx.
 func AfterPayment(ctx context.Context, tx pgx.Tx, client *Client, accountID string, now time.Time) error {
+	_, err := reactivate(ctx, tx, client, accountID, now)
+	return err
+}
+
+// reactivate is AfterPayment, reporting whether the account came back.
+func reactivate(ctx context.Context, tx pgx.Tx, client *Client, accountID string, now time.Time) (bool, error) {
 	back, err := accounts.ReactivateIfClear(ctx, tx, accountID, now)
 	if err != nil || !back {
-		return err
+		return false, err
 	}
 	metrics.Reactivations.Inc()
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("reactivated", accountID, now), Event: "account.reactivated",
 		AccountID: accountID, At: now}, nil)
-	return err
+	return true, err
 }
 
 // afterPayments is AfterPayment for the accounts of a batch. Only suspended

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,11 +17,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // receiver is a suspension webhook receiver that fails its first answers.
@@ -298,4 +303,179 @@ func TestReactivationAfterConcurrentPayments(t *testing.T) {
 	tb.waitIdle(t)
 	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT status FROM accounts WHERE id = 'declined'`).Scan(&status))
 	require.Equal(t, "active", status)
+}
+
+// raceAccounts inserts n accounts without a payment method, each with one
+// open invoice of 12.00 issued at t0 that nothing paid: at t0 + 5 days the
+// dunning pass finds it overdue and suspends the account. The invoices are
+// written directly (one statement, not a billing run per iteration) so that
+// fifty rounds of the race stay fast; they carry what collection and the
+// dunning pass read.
+func raceAccounts(t *testing.T, pool *pgxpool.Pool, runID int64, round, n int, t0 time.Time) (ids, numbers []string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `
+		WITH a AS (
+		    INSERT INTO accounts (id, name, email, country, created_at)
+		    SELECT format('race%s-%s', lpad($1::int::text, 2, '0'), lpad(k::text, 2, '0')), 'Racer', 'racer@example.test', 'FR', '2026-01-01T00:00:00Z'
+		    FROM generate_series(1, $2::int) k
+		    RETURNING id)
+		INSERT INTO invoices (number, account_id, period, period_start, period_end, run_id, status,
+		                      subtotal, discount, tax_rate, vat_treatment, tax, total, issued_at, buyer_name, buyer_email, buyer_country)
+		SELECT format('INV-2026-%s', lpad((1000 + $1::int * 100 + row_number() OVER (ORDER BY a.id))::text, 6, '0')), a.id,
+		       '2026-10', '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', $3, 'open',
+		       10.00, 0, 20, 'domestic', 2.00, 12.00, $4, 'Racer', 'racer@example.test', 'FR'
+		FROM a
+		RETURNING account_id, number`, round, n, runID, t0)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, number string
+		require.NoError(t, rows.Scan(&id, &number))
+		ids, numbers = append(ids, id), append(numbers, number)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, ids, n)
+	return ids, numbers
+}
+
+// The daily pass and payments race over the same accounts, fifty rounds of
+// twelve: in every round the pass is started at the moment each account's
+// overdue invoice is being paid. Whichever commits first, no account ends
+// paid and suspended, and no suspension (timeline event or webhook) lists
+// no invoice: a payment that comes first means no suspension, one that
+// comes second reactivates. Half the payments go through the whole real
+// path (credit added with the collection of the open invoices, then the
+// collect job a worker runs, whenever it picks it up); the other half are
+// the collect job's own transaction (credit applied, then reactivation if
+// suspended) held open a few milliseconds, so that pass and payments
+// overlap in every round. Before the fix every run failed in round 0.
+func TestDunningConcurrentPaymentNeverSuspendsPaidAccount(t *testing.T) {
+	t.Parallel()
+	const rounds, perRound = 50, 12
+	tb := setup(t)
+	tb.cfg.Queues = []string{jobs.QueuePayments} // collections; PDFs and webhooks stay queued, their rows inspected below
+	client := tb.startWorker(t)
+	ctx := context.Background()
+	var runID int64
+	require.NoError(t, tb.pool.QueryRow(ctx, `INSERT INTO billing_runs (period, requested_by, state, finished_at)
+		VALUES ('2026-10', 'test', 'completed', now()) RETURNING id`).Scan(&runID))
+	t0 := time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
+	now := t0.Add(5*24*time.Hour + time.Hour)
+	idle := func() {
+		wait, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, jobs.WaitIdle(wait, tb.pool, time.Minute, 20*time.Millisecond, jobs.QueuePayments))
+	}
+	credit := func(tx pgx.Tx, acc string) error {
+		_, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: acc, Kind: payments.EntryManualCredit,
+			Amount: decimal.NewFromInt(12), Reference: "race:" + acc})
+		return err
+	}
+	start := time.Now()
+	for round := range rounds {
+		ids, numbers := raceAccounts(t, tb.pool, runID, round, perRound, t0)
+		// The direct payers' credit is there before the race: what races is
+		// the collection that spends it.
+		require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+			for k := 1; k < perRound; k += 2 {
+				if err := credit(tx, ids[k]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+
+		var wg sync.WaitGroup
+		errs := make(chan error, perRound+1)
+		gate := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+			_, err := jobs.RunDunningPass(ctx, tb.pool, client, now, true)
+			errs <- err
+		}()
+		for k := range perRound {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				time.Sleep(time.Duration(rand.IntN(6000)) * time.Microsecond)
+				errs <- pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+					if k%2 == 0 {
+						// `billing credit add`: credit, and the collection of the open invoices.
+						if err := credit(tx, ids[k]); err != nil {
+							return err
+						}
+						_, err := jobs.CollectOpenInvoices(ctx, tx, client, []string{ids[k]})
+						return err
+					}
+					plan, err := payments.PrepareCollection(ctx, tx, numbers[k], sandbox.Name, now, 0)
+					if err != nil {
+						return err
+					}
+					if plan.Reason != payments.ReasonPaidByCredit {
+						return fmt.Errorf("%s: %s, not paid by credit", numbers[k], plan.Reason)
+					}
+					if err := jobs.AfterPayment(ctx, tx, client, ids[k], now); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+					return nil
+				})
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "round %d", round)
+		}
+	}
+	// The collections the worker runs may still be racing with the last
+	// passes: the books are read once they are done.
+	idle()
+	elapsed := time.Since(start)
+
+	var unpaid int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM invoices WHERE status <> 'paid'`).Scan(&unpaid))
+	require.Zero(t, unpaid, "every invoice is paid")
+	rows, err := tb.pool.Query(ctx, `SELECT id FROM accounts WHERE status = 'suspended' ORDER BY id`)
+	require.NoError(t, err)
+	paidAndSuspended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, paidAndSuspended, "paid and suspended (raceRR-AA: round RR, account AA)")
+
+	// No suspension lists no invoice, on the timeline or in a webhook.
+	var emptyEvents, emptyHooks int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM account_events WHERE kind = 'suspended'
+		AND coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(data->'overdue_invoices') = 'array' THEN data->'overdue_invoices' END), 0) = 0`).Scan(&emptyEvents))
+	require.Zero(t, emptyEvents, "suspended timeline events listing no invoice")
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'account_webhook' AND args->>'event' = 'account.suspended'
+		AND coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(args->'overdue_invoices') = 'array' THEN args->'overdue_invoices' END), 0) = 0`).Scan(&emptyHooks))
+	require.Zero(t, emptyHooks, "account.suspended webhooks listing no invoice")
+
+	// Every suspension was undone by its payment, with its event and webhook.
+	var suspended, reactivated, hooksOut, hooksBack, never int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT
+		    (SELECT count(*) FROM account_events WHERE kind = 'suspended'),
+		    (SELECT count(*) FROM account_events WHERE kind = 'reactivated'),
+		    (SELECT count(*) FROM river_job WHERE kind = 'account_webhook' AND args->>'event' = 'account.suspended'),
+		    (SELECT count(*) FROM river_job WHERE kind = 'account_webhook' AND args->>'event' = 'account.reactivated'),
+		    (SELECT count(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM account_events e WHERE e.account_id = a.id AND e.kind = 'suspended'))`).
+		Scan(&suspended, &reactivated, &hooksOut, &hooksBack, &never))
+	require.Equal(t, suspended, reactivated, "each suspension is followed by its reactivation")
+	require.Equal(t, suspended, hooksOut)
+	require.Equal(t, reactivated, hooksBack)
+	// Both orders happened: the race was run, not one side always first.
+	require.Positive(t, suspended, "no pass came before a payment")
+	require.Positive(t, never, "no payment came before the pass")
+	t.Logf("%d rounds of %d accounts in %s: %d suspended then reactivated, %d never suspended", rounds, perRound, elapsed, suspended, never)
+
+	rep, err := audit.Run(ctx, tb.pool, "")
+	require.NoError(t, err)
+	for _, v := range rep.Violations {
+		require.NotEqual(t, "suspended_only_when_overdue", v.Invariant, v.Detail)
+	}
 }

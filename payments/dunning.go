@@ -48,9 +48,23 @@ func scanCandidates(rows pgx.Rows, now time.Time) ([]DunningCandidate, error) {
 	})
 }
 
-// DunningCandidates returns every open invoice that is not overdue yet.
+// DunningCandidates returns every open invoice that is not overdue yet. The
+// dunning pass reads it without locks: good enough to enqueue retries
+// (collection rechecks the invoice) and to name the accounts to look at,
+// not to suspend one (see DunningCandidatesOf).
 func DunningCandidates(ctx context.Context, q invoices.Querier, now time.Time) ([]DunningCandidate, error) {
 	rows, err := q.Query(ctx, dunningSQL+` ORDER BY i.number`)
+	if err != nil {
+		return nil, err
+	}
+	return scanCandidates(rows, now)
+}
+
+// DunningCandidatesOf returns the account's open invoices that are not
+// overdue yet, in id order. Read behind accounts.LockStanding, it is the
+// state the account's suspension is decided from.
+func DunningCandidatesOf(ctx context.Context, q invoices.Querier, accountID string, now time.Time) ([]DunningCandidate, error) {
+	rows, err := q.Query(ctx, dunningSQL+` AND i.account_id = $1 ORDER BY i.id`, accountID)
 	if err != nil {
 		return nil, err
 	}
