@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
@@ -108,7 +113,7 @@ func rateAll(ctx context.Context, q Querier, cat billing.Catalog, ids []string, 
 	if err := rateAccounts(ctx, q, cat, ids, start, end, func(r rated) error {
 		drafts = append(drafts, r)
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		return nil, err
 	}
 	return drafts, loadReversals(ctx, q, drafts, lock)
@@ -116,8 +121,11 @@ func rateAll(ctx context.Context, q Querier, cat billing.Catalog, ids []string, 
 
 // rateAccounts streams the usage of the given accounts (sorted by id) over
 // [start, end) and rates each account in turn; accounts without billable
-// usage are skipped. Memory holds one account's segments at a time.
-func rateAccounts(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time, fn func(rated) error) error {
+// usage are skipped. Memory holds one account's segments at a time. An
+// account whose usage cannot be rated is handed to fail, when set, and the
+// others go on; without fail its error ends the rating.
+func rateAccounts(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time,
+	fn func(rated) error, fail func(accountID string, err error)) error {
 	rows, err := q.Query(ctx, `
 		SELECT account_id, app, resource, quantity, started_at, ended_at
 		FROM usage_segments
@@ -134,10 +142,14 @@ func rateAccounts(ctx context.Context, q Querier, cat billing.Catalog, ids []str
 			return nil
 		}
 		lines, err := billing.Rate(segs, cat, start, end)
+		segs = segs[:0]
+		if err != nil && fail != nil {
+			fail(current, fmt.Errorf("its usage cannot be rated: %w", err))
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("rating account %s: %w", current, err)
 		}
-		segs = segs[:0]
 		if len(lines) == 0 {
 			return nil
 		}
@@ -177,6 +189,106 @@ type DraftResult struct {
 	// LastShard is true when this shard was the run's last to be drafted:
 	// its caller enqueues the finalization, in the same transaction.
 	LastShard bool
+	// Failed are the accounts of the shard that could not be billed; the
+	// others were.
+	Failed []AccountFailure
+}
+
+// AccountFailure is an account a run could not bill: its usage cannot be
+// rated, or its invoice would not fit in the invoice columns. It stays
+// without an invoice (a later run of the period bills it once its data is
+// fixed), and the rest of its shard is billed.
+type AccountFailure struct {
+	AccountID string    `json:"account_id"`
+	Shard     int       `json:"shard"`
+	Message   string    `json:"message"`
+	At        time.Time `json:"at"`
+}
+
+// RunAccountFailures lists the accounts a run could not bill, by id.
+func RunAccountFailures(ctx context.Context, q Querier, runID int64) ([]AccountFailure, error) {
+	rows, err := q.Query(ctx, `SELECT account_id, shard, message, created_at FROM billing_run_failures WHERE run_id = $1 ORDER BY account_id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountFailure, error) {
+		var f AccountFailure
+		err := r.Scan(&f.AccountID, &f.Shard, &f.Message, &f.At)
+		f.At = f.At.UTC()
+		return f, err
+	})
+}
+
+// checkFits refuses a draft that the invoice columns could not hold. The
+// import bounds make one segment's month fit (billing.MaxSubtotal); many
+// of them on one account can still go over, and this check, made before
+// anything is written, keeps that account from failing its whole shard.
+func checkFits(d *rated) error {
+	for _, l := range d.lines {
+		if l.Hours.GreaterThan(billing.MaxLineHours) {
+			return fmt.Errorf("its usage line %s / %s has %s hours, over the %s one line can hold",
+				l.App, l.Resource, l.Hours.StringFixed(6), billing.MaxLineHours.StringFixed(6))
+		}
+	}
+	if s := d.subtotal(); s.GreaterThan(billing.MaxSubtotal) {
+		return fmt.Errorf("its subtotal %s is over the %s one invoice can hold", s.StringFixed(2), billing.MaxSubtotal.StringFixed(2))
+	}
+	return nil
+}
+
+// isDataError reports whether err is Postgres refusing a value (out of
+// range, a CHECK), which no retry changes: the draft's data is at fault.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == pgerrcode.CheckViolation || pgErr.Code == pgerrcode.NotNullViolation
+}
+
+// writeDraftsIsolated writes the drafts in a savepoint; when Postgres
+// refuses a value, it writes them again one account per savepoint, so that
+// only the accounts at fault fail (handed to fail) and the others are
+// billed. It returns the drafts written.
+func writeDraftsIsolated(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, start, end time.Time,
+	drafts []rated, fail func(accountID string, err error)) ([]rated, error) {
+	try := func(ds []rated) (bool, error) {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return false, err
+		}
+		if err := writeDrafts(ctx, sp, runID, p, start, end, ds); err != nil {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return false, rerr
+			}
+			if isDataError(err) && len(ds) == 1 {
+				var pgErr *pgconn.PgError
+				errors.As(err, &pgErr)
+				fail(ds[0].accountID, fmt.Errorf("its invoice cannot be stored: %s", pgErr.Message))
+				return false, nil
+			}
+			if isDataError(err) {
+				return false, nil
+			}
+			return false, err
+		}
+		return true, sp.Commit(ctx)
+	}
+	ok, err := try(drafts)
+	if err != nil || ok {
+		return drafts, err
+	}
+	kept := drafts[:0:0]
+	for _, d := range drafts {
+		ok, err := try([]rated{d})
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, d)
+		}
+	}
+	return kept, nil
 }
 
 // DraftShard rates one shard of a run's accounts and writes a draft invoice
@@ -229,11 +341,36 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 		return nil, err
 	}
 
-	drafts, err := rateAll(ctx, tx, cat, ids, start, end, true)
+	// An account whose data can't be billed fails alone, visibly: the
+	// rest of the shard is billed, and a rerun isn't blocked either.
+	var failed []AccountFailure
+	fail := func(accountID string, err error) {
+		failed = append(failed, AccountFailure{AccountID: accountID, Shard: shard, Message: err.Error()})
+	}
+	var drafts []rated
+	if err := rateAccounts(ctx, tx, cat, ids, start, end, func(r rated) error {
+		drafts = append(drafts, r)
+		return nil
+	}, fail); err != nil {
+		return nil, err
+	}
+	if err := loadReversals(ctx, tx, drafts, true); err != nil {
+		return nil, err
+	}
+	fits := drafts[:0]
+	for i := range drafts {
+		if err := checkFits(&drafts[i]); err != nil {
+			fail(drafts[i].accountID, err)
+			continue
+		}
+		fits = append(fits, drafts[i])
+	}
+	drafts, err = writeDraftsIsolated(ctx, tx, runID, p, start, end, fits, fail)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeDrafts(ctx, tx, runID, p, start, end, drafts); err != nil {
+	sort.Slice(failed, func(i, j int) bool { return failed[i].AccountID < failed[j].AccountID })
+	if err := recordFailures(ctx, tx, runID, p, failed); err != nil {
 		return nil, err
 	}
 
@@ -241,7 +378,7 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 		runID, shard, len(drafts)); err != nil {
 		return nil, err
 	}
-	res := &DraftResult{Accounts: len(ids), Invoices: len(drafts)}
+	res := &DraftResult{Accounts: len(ids), Invoices: len(drafts), Failed: failed}
 	err = tx.QueryRow(ctx, `
 		UPDATE billing_runs SET
 		    shards_done = shards_done + 1,
@@ -251,6 +388,25 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 		WHERE id = $1
 		RETURNING shards_done = shards_total`, runID, len(ids), len(drafts)).Scan(&res.LastShard)
 	return res, err
+}
+
+// recordFailures stores the shard's failed accounts for `billing runs show`
+// and logs each: the finance team fixes the data and runs the period again.
+func recordFailures(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, failed []AccountFailure) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	ids, msgs := make([]string, len(failed)), make([]string, len(failed))
+	for i, f := range failed {
+		ids[i], msgs[i] = f.AccountID, f.Message
+		slog.WarnContext(ctx, "account not billed: its data cannot be invoiced; the rest of its shard is billed",
+			"run_id", runID, "period", p.String(), "shard", f.Shard, "account_id", f.AccountID, "error", f.Message)
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO billing_run_failures (run_id, account_id, shard, message)
+		SELECT $1, u.account_id, $2, u.message FROM unnest($3::text[], $4::text[]) AS u(account_id, message)
+		ON CONFLICT (run_id, account_id) DO UPDATE SET message = EXCLUDED.message`, runID, failed[0].Shard, ids, msgs)
+	return err
 }
 
 // writeDrafts stores draft invoices and their usage lines with COPY.

@@ -111,8 +111,9 @@ type RunReport struct {
 	Billed string `json:"billed"`
 	// Jobs counts the run's jobs by kind, then state.
 	Jobs map[string]map[string]int `json:"jobs"`
-	// Failures gave up (discarded, cancelled); Retrying failed and will
-	// run again. Both carry their last error.
+	// Failures gave up (discarded, cancelled) or are accounts the run
+	// could not bill (kind "account"); Retrying failed and will run again.
+	// All carry their last error.
 	Failures []JobFailure `json:"failures"`
 	Retrying []JobFailure `json:"retrying"`
 }
@@ -172,6 +173,13 @@ func Report(ctx context.Context, pool *pgxpool.Pool, runID int64) (*RunReport, e
 		case "retryable":
 			r.Retrying = append(r.Retrying, j)
 		}
+	}
+	accounts, err := invoices.RunAccountFailures(ctx, pool, runID)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range accounts {
+		r.Failures = append(r.Failures, JobFailure{Kind: "account", State: "failed", AccountID: f.AccountID, Error: f.Message})
 	}
 	return r, nil
 }

@@ -52,12 +52,15 @@ func WaitIdle(ctx context.Context, pool *pgxpool.Pool, horizon, poll time.Durati
 	}
 }
 
-// JobFailure is a job of a run that gave up (discarded or cancelled).
+// JobFailure is a job of a run that gave up (discarded or cancelled), or,
+// in a run's report, an account the run could not bill (kind "account",
+// with AccountID and no job id: the rest of its shard was billed).
 type JobFailure struct {
-	ID    int64  `json:"id"`
-	Kind  string `json:"kind"`
-	State string `json:"state"`
-	Error string `json:"error"`
+	ID        int64  `json:"id,omitempty"`
+	Kind      string `json:"kind"`
+	State     string `json:"state"`
+	AccountID string `json:"account_id,omitempty" db:"-"` // not a column of the job queries
+	Error     string `json:"error"`
 }
 
 // RunFailures lists the run's jobs that will not run again.

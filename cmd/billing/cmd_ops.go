@@ -117,6 +117,10 @@ func printRunReport(w io.Writer, r *jobs.RunReport) error {
 		fmt.Fprintf(w, "  jobs %s: %s\n", kind, strings.Join(parts, ", "))
 	}
 	for _, f := range r.Failures {
+		if f.AccountID != "" {
+			fmt.Fprintf(w, "  FAILED account %s (not billed, the rest was): %s\n", f.AccountID, f.Error)
+			continue
+		}
 		fmt.Fprintf(w, "  FAILED job %d (%s, %s): %s\n", f.ID, f.Kind, f.State, f.Error)
 	}
 	for _, f := range r.Retrying {
