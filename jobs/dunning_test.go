@@ -479,3 +479,93 @@ func TestDunningConcurrentPaymentNeverSuspendsPaidAccount(t *testing.T) {
 		require.NotEqual(t, "suspended_only_when_overdue", v.Invariant, v.Detail)
 	}
 }
+
+// An account suspended with nothing overdue (as the pass used to leave an
+// account paid meanwhile) is reactivated by the next pass, with its
+// timeline event and webhook; one with an overdue invoice stays suspended,
+// also while a SEPA debit of that invoice is processing (as the audit
+// expects: see internal/accounts); and an active account with an overdue
+// open invoice is suspended.
+func TestDunningReactivatesAccountSuspendedWithNothingOverdue(t *testing.T) {
+	t.Parallel()
+	b := setupDunning(t, 0)
+	ctx := context.Background()
+	exec := func(sql string) {
+		t.Helper()
+		_, err := b.pool.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	status := func(id string) string {
+		t.Helper()
+		s, _ := b.account(t, id)
+		return s
+	}
+	events := func(id string) string {
+		t.Helper()
+		var kinds string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT coalesce(string_agg(kind || coalesce(':' || (data->'overdue_invoices')::text, ''), ',' ORDER BY id), '')
+			FROM account_events WHERE account_id = $1 AND kind IN ('suspended', 'reactivated')`, id).Scan(&kinds))
+		return kinds
+	}
+	hooks := func(id string) string {
+		t.Helper()
+		var got string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT coalesce(string_agg(args->>'event', ',' ORDER BY id), '')
+			FROM river_job WHERE kind = 'account_webhook' AND args->>'account_id' = $1`, id).Scan(&got))
+		return got
+	}
+
+	b.day(t, 1)
+	// visa's invoice is paid, nomethod's is open but not overdue yet.
+	exec(`UPDATE accounts SET status = 'suspended' WHERE id IN ('visa', 'nomethod')`)
+	rep := b.day(t, 1.5)
+	require.Equal(t, []string{"nomethod", "visa"}, rep.Reactivated)
+	require.Empty(t, rep.Suspended)
+	for _, id := range []string{"visa", "nomethod"} {
+		require.Equal(t, "active", status(id), id)
+		require.Equal(t, "reactivated", events(id), id)
+		require.Equal(t, "account.reactivated", hooks(id), id)
+	}
+	rep = b.day(t, 1.6)
+	require.Empty(t, rep.Reactivated, "once")
+
+	// Five days on, nomethod is suspended for its invoice, and stays so.
+	number := b.number(t, "nomethod")
+	rep = b.day(t, 5)
+	require.Equal(t, []string{"nomethod"}, rep.Suspended)
+	require.Equal(t, `reactivated,suspended:["`+number+`"]`, events("nomethod"))
+	rep = b.day(t, 5.5)
+	require.Empty(t, rep.Reactivated)
+	require.Equal(t, "suspended", status("nomethod"))
+
+	// A SEPA debit of the overdue invoice is processing: the invoice still
+	// remains until it settles.
+	exec(`UPDATE invoices SET status = 'processing' WHERE account_id = 'nomethod'`)
+	rep = b.day(t, 6)
+	require.Empty(t, rep.Reactivated)
+	require.Equal(t, "suspended", status("nomethod"))
+
+	// An active account with an overdue open invoice is suspended again.
+	exec(`UPDATE invoices SET status = 'open' WHERE account_id = 'nomethod'`)
+	exec(`UPDATE accounts SET status = 'active' WHERE id = 'nomethod'`)
+	rep = b.day(t, 7)
+	require.Equal(t, []string{"nomethod"}, rep.Suspended)
+	require.Equal(t, "suspended", status("nomethod"))
+	require.Equal(t, `reactivated,suspended:["`+number+`"],suspended:["`+number+`"]`, events("nomethod"))
+	require.Equal(t, "account.reactivated,account.suspended,account.suspended", hooks("nomethod"))
+
+	// The receiver got visa's reactivation, signed.
+	require.Eventually(t, func() bool {
+		b.hook.mu.Lock()
+		defer b.hook.mu.Unlock()
+		for _, ev := range b.hook.events {
+			if ev.Event == "account.reactivated" && ev.AccountID == "visa" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond)
+	b.hook.mu.Lock()
+	defer b.hook.mu.Unlock()
+	require.Zero(t, b.hook.badSigs)
+}
