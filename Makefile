@@ -21,7 +21,7 @@ build: ## Build bin/billing
 
 .PHONY: demo
 demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)
-	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" ./$(BIN) demo
+	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox ./$(BIN) demo
 
 .PHONY: lint
 lint: ## go vet, staticcheck and gofmt

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
 
@@ -47,4 +48,19 @@ func TestParseAmountProperty(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCheckCreditPurchase(t *testing.T) {
+	t.Parallel()
+	limit := decimal.RequireFromString("10000.00")
+	for _, ok := range []string{"5.00", "5", "9999.99", "10000.00"} {
+		require.NoError(t, CheckCreditPurchase(decimal.RequireFromString(ok), limit), ok)
+	}
+	for _, bad := range []string{"4.99", "0.01", "10000.01", "999999999"} {
+		err := CheckCreditPurchase(decimal.RequireFromString(bad), limit)
+		var pe *PurchaseAmountError
+		require.ErrorAs(t, err, &pe, bad)
+	}
+	require.EqualError(t, CheckCreditPurchase(decimal.RequireFromString("50000"), limit),
+		"amount: a credit purchase is between 5.00 and 10000.00 EUR, got 50000.00")
 }

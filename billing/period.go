@@ -80,3 +80,41 @@ func PeriodOf(t time.Time, loc *time.Location) Period {
 	t = t.In(loc)
 	return Period{Year: t.Year(), Month: t.Month()}
 }
+
+// PeriodNotEndedError refuses to bill a period before its last instant has
+// passed: an invoice for a month still running would charge for usage that
+// has not happened and close the period to the usage that follows.
+type PeriodNotEndedError struct {
+	Period Period
+	// Start and End are the period's bounds in the billing time zone.
+	Start, End time.Time
+	// NotStarted is true when even a preview is refused: the period has
+	// not begun.
+	NotStarted bool
+}
+
+func (e *PeriodNotEndedError) Error() string {
+	if e.NotStarted {
+		return fmt.Sprintf("period %s has not started (it starts %s): there is no usage to preview", e.Period, e.Start.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("period %s has not ended (it ends %s)", e.Period, e.End.Format(time.RFC3339))
+}
+
+// CheckEnded returns a *PeriodNotEndedError unless p has ended at now in loc.
+func (p Period) CheckEnded(now time.Time, loc *time.Location) error {
+	start, end := p.Bounds(loc)
+	if now.Before(end) {
+		return &PeriodNotEndedError{Period: p, Start: start, End: end}
+	}
+	return nil
+}
+
+// CheckStarted returns a *PeriodNotEndedError with NotStarted set when p
+// has not begun at now in loc.
+func (p Period) CheckStarted(now time.Time, loc *time.Location) error {
+	start, end := p.Bounds(loc)
+	if now.Before(start) {
+		return &PeriodNotEndedError{Period: p, Start: start, End: end, NotStarted: true}
+	}
+	return nil
+}

@@ -58,3 +58,28 @@ func TestPeriodArithmetic(t *testing.T) {
 	require.Equal(t, MustPeriod("2026-09"), PeriodOf(at, time.UTC))
 	require.Equal(t, MustPeriod("2026-10"), PeriodOf(at, paris))
 }
+
+func TestCheckEnded(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	dec := MustPeriod("2026-12")
+	// The last instant of the month is not the end: the end is exclusive.
+	require.EqualError(t, dec.CheckEnded(time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), time.UTC),
+		"period 2026-12 has not ended (it ends 2027-01-01T00:00:00Z)")
+	require.NoError(t, dec.CheckEnded(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.UTC))
+	// In Paris December ends an hour before it does in UTC.
+	require.NoError(t, dec.CheckEnded(time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC), paris))
+	require.EqualError(t, dec.CheckEnded(time.Date(2026, 12, 31, 22, 59, 59, 0, time.UTC), paris),
+		"period 2026-12 has not ended (it ends 2027-01-01T00:00:00+01:00)")
+	var pe *PeriodNotEndedError
+	err = MustPeriod("2030-01").CheckEnded(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.UTC)
+	require.ErrorAs(t, err, &pe)
+	require.EqualError(t, err, "period 2030-01 has not ended (it ends 2030-02-01T00:00:00Z)")
+
+	require.NoError(t, dec.CheckStarted(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.UTC))
+	err = dec.CheckStarted(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC), time.UTC)
+	require.ErrorAs(t, err, &pe)
+	require.True(t, pe.NotStarted)
+	require.EqualError(t, err, "period 2026-12 has not started (it starts 2026-12-01T00:00:00Z): there is no usage to preview")
+}

@@ -16,6 +16,11 @@ type Preview struct {
 	Period string `json:"period"`
 	// AccountIDs is the run's scope; null is every account.
 	AccountIDs []string `json:"account_ids"`
+	// Partial is true for the current period: an upcoming-invoice
+	// preview of the usage so far, rated up to AsOf (for an ended period
+	// AsOf is its end).
+	Partial bool      `json:"partial"`
+	AsOf    time.Time `json:"as_of"`
 	// Accounts in scope that have no invoice for the period yet: the run
 	// rates them. AlreadyInvoiced are skipped (they have one, or a draft
 	// of a run in flight).
@@ -64,10 +69,19 @@ type PreviewTotals struct {
 // DryRun computes what a run of p would bill, with the rules the run
 // itself applies (rating, referral, reversals, VAT), reading one snapshot
 // in a read-only transaction: nothing is written or locked. Numbers and
-// issue dates are left out; they are given at finalization.
+// issue dates are left out; they are given at finalization. The current
+// period is previewed as it stands at p.Now (usage rated up to then,
+// Partial set); a period that has not started is refused with a
+// *billing.PeriodNotEndedError.
 func DryRun(ctx context.Context, db interface {
 	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
 }, cfg *Config, p RunParams) (*Preview, error) {
+	if p.Now.IsZero() {
+		p.Now = cfg.now()
+	}
+	if err := p.Period.CheckStarted(p.Now, cfg.Location); err != nil {
+		return nil, err
+	}
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, err
@@ -83,11 +97,8 @@ type previewAccount struct {
 
 func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview, error) {
 	period := p.Period.String()
-	out := &Preview{Period: period, AccountIDs: p.AccountIDs, Invoices: []PreviewInvoice{}, Credits: []PreviewCredit{}}
-	var scope []string
-	if p.AccountIDs != nil {
-		scope = p.AccountIDs
-	}
+	out := &Preview{Period: period, AccountIDs: p.scope(), Invoices: []PreviewInvoice{}, Credits: []PreviewCredit{}}
+	scope := p.scope()
 	rows, err := tx.Query(ctx, `
 		SELECT a.id, a.name, a.email, a.country, a.vat_number, a.created_at, a.referred_by,
 		       EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.period = $2 AND i.status <> 'void')
@@ -118,6 +129,13 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 	out.Accounts = len(ids)
 
 	start, end := p.Period.Bounds(cfg.Location)
+	out.AsOf = end.UTC()
+	if p.Now.Before(end) {
+		// Rated up to now, to the microsecond usage is stored with: the
+		// month so far, never the hours still to come.
+		end = p.Now.Truncate(time.Microsecond)
+		out.Partial, out.AsOf = true, end.UTC()
+	}
 	cat, err := loadCatalog(ctx, tx, false)
 	if err != nil {
 		return nil, err

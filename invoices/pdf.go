@@ -21,6 +21,12 @@ type Seller struct {
 	Address   string // lines separated by "\n"
 	VATNumber string
 	Email     string
+	SIREN     string
+	IBAN      string
+	BIC       string
+	// TestMode marks every page TEST MODE: the engine runs with the
+	// sandbox processors (SPEC §4), so the document bills nobody.
+	TestMode bool
 }
 
 // DocKind is the kind of a document.
@@ -579,6 +585,10 @@ func (p *pdfDoc) footer() {
 	p.text(margin, pageH-14.5, contentW-40, 4, left, "", 7.2, "L")
 	page := fmt.Sprintf("%s · %d/{nb}", p.doc.Number, p.f.PageNo())
 	p.text(pageW-margin-40, pageH-14.5, 40, 4, page, "", 7.2, "R")
+	if p.seller.TestMode {
+		p.f.SetTextColor(190, 30, 30)
+		p.text(margin, pageH-9.5, contentW, 4.5, "TEST MODE · issued by the sandbox: not a valid invoice, no money has moved", "B", 8.5, "C")
+	}
 }
 
 func statusBadge(s Status) (string, int, int, int) {

@@ -218,3 +218,21 @@ func BenchmarkRenderPDF(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pdfs/s")
 }
+
+// In sandbox mode every page of every document says TEST MODE; a real
+// seller's documents never do.
+func TestTestModeOnEveryPage(t *testing.T) {
+	t.Parallel()
+	d := typical()
+	for i := range 70 {
+		d.Lines = append(d.Lines, invoices.Line{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
+			Hours: "1.500000", Amount: "0.02", Prices: []invoices.LinePrice{{PerHour: "0.0139", Hours: "1.500000"}}})
+	}
+	test := seller
+	test.TestMode = true
+	pdf, err := invoices.RenderPDFBytes(d, test, testFonts(t), paris)
+	require.NoError(t, err)
+	text := pdftotext(t, pdf)
+	require.Equal(t, 3, strings.Count(text, "TEST MODE"), "one mention per page")
+	require.NotContains(t, pdftotext(t, render(t, d)), "TEST MODE")
+}

@@ -54,19 +54,46 @@ type RunParams struct {
 	ScheduleKey string
 	// RequestedBy says who asked: "cli", "api", "schedule", "job".
 	RequestedBy string
+	// Location is the billing time zone, in which the period must have
+	// ended (required); Now is the instant it is checked at (zero: the
+	// current time).
+	Location *time.Location
+	Now      time.Time
+}
+
+// scope is the run's accounts as stored: nil for every account. An empty
+// list means every account too (SPEC §9), never none.
+func (p RunParams) scope() []string {
+	if len(p.AccountIDs) == 0 {
+		return nil
+	}
+	return p.AccountIDs
+}
+
+// checkEnded refuses a period that has not ended yet (SPEC §3).
+func (p RunParams) checkEnded() error {
+	if p.Location == nil {
+		return errors.New("invoices: RunParams.Location is required")
+	}
+	now := p.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return p.Period.CheckEnded(now, p.Location)
 }
 
 // CreateRun records a new run. With a ScheduleKey already used, it returns
-// the existing run and created = false.
+// the existing run and created = false. A period that has not ended is
+// refused with a *billing.PeriodNotEndedError.
 func CreateRun(ctx context.Context, tx pgx.Tx, p RunParams) (run *Run, created bool, err error) {
+	if err := p.checkEnded(); err != nil {
+		return nil, false, err
+	}
 	var key *string
 	if p.ScheduleKey != "" {
 		key = &p.ScheduleKey
 	}
-	var ids []string
-	if p.AccountIDs != nil {
-		ids = p.AccountIDs
-	}
+	ids := p.scope()
 	var id int64
 	err = tx.QueryRow(ctx, `
 		INSERT INTO billing_runs (period, account_ids, schedule_key, requested_by)
@@ -137,7 +164,7 @@ func PlanRun(ctx context.Context, tx pgx.Tx, runID int64, shardSize int) ([]Shar
 			SELECT $1, rn / $4, min(id), max(id), count(*)
 			FROM (SELECT a.id, (row_number() OVER (ORDER BY a.id) - 1) AS rn
 			      FROM accounts a
-			      WHERE ($3::text[] IS NULL OR a.id = ANY($3))
+			      WHERE ($3::text[] IS NULL OR cardinality($3) = 0 OR a.id = ANY($3))
 			        AND NOT EXISTS (SELECT 1 FROM invoices i
 			                        WHERE i.account_id = a.id AND i.period = $2 AND i.status <> 'void')) s
 			GROUP BY rn / $4`, runID, period, ids, shardSize)
@@ -191,13 +218,13 @@ func (e *RunInFlightError) Error() string {
 // *RunInFlightError. A transaction-scoped advisory lock per period makes
 // the check and the creation one step for every caller that uses it.
 func StartRunChecked(ctx context.Context, tx pgx.Tx, p RunParams) (*Run, error) {
+	if err := p.checkEnded(); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing_run:' || $1, 0))`, p.Period.String()); err != nil {
 		return nil, err
 	}
-	var ids []string
-	if p.AccountIDs != nil {
-		ids = p.AccountIDs
-	}
+	ids := p.scope()
 	var busy int64
 	err := tx.QueryRow(ctx, `
 		SELECT id FROM billing_runs

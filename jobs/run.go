@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -100,11 +101,18 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 
 	runID := job.Args.RunID
 	if runID == 0 {
-		params := invoices.RunParams{Period: p, AccountIDs: job.Args.AccountIDs, RequestedBy: "job"}
+		params := invoices.RunParams{Period: p, AccountIDs: job.Args.AccountIDs, RequestedBy: "job", Location: w.d.cfg.Location, Now: w.d.cfg.now()}
 		if job.Args.Scheduled {
 			params.ScheduleKey, params.RequestedBy = "monthly:"+p.String(), "schedule"
 		}
 		run, created, err := invoices.CreateRun(ctx, tx, params)
+		var notEnded *billing.PeriodNotEndedError
+		if errors.As(err, &notEnded) {
+			// Inserted by another service for a month still running:
+			// billing it now would charge for usage not yet known.
+			w.d.cfg.Logger.WarnContext(ctx, "billing_run refused", "period", p.String(), "error", err)
+			return river.JobCancel(fmt.Errorf("billing_run: %w", err))
+		}
 		if err != nil {
 			return err
 		}

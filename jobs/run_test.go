@@ -73,7 +73,7 @@ func (tb *testBundle) run(t *testing.T, client *jobs.Client, period string, acco
 	if len(accounts) > 0 {
 		ids = accounts
 	}
-	run, _, err := jobs.StartRun(ctx, tb.pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: ids, RequestedBy: "test"})
+	run, _, err := jobs.StartRun(ctx, tb.pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: ids, RequestedBy: "test", Location: time.UTC})
 	require.NoError(t, err)
 	return tb.waitRun(t, run.ID)
 }

@@ -340,7 +340,7 @@ func TestVoidCancelsAPendingReward(t *testing.T) {
 	cfg := voidCfg
 	var runID int64
 	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
-		run, _, err := invoices.CreateRun(ctx, tx, invoices.RunParams{Period: billing.MustPeriod("2026-10"), RequestedBy: "test"})
+		run, _, err := invoices.CreateRun(ctx, tx, invoices.RunParams{Period: billing.MustPeriod("2026-10"), RequestedBy: "test", Location: time.UTC})
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,7 @@ func (b *bench) print(w io.Writer) {
 // cli runs the billing binary and returns its stdout.
 func (b *bench) cli(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -233,7 +233,8 @@ func (b *bench) startWorkers(n int, queues string) ([]*exec.Cmd, error) {
 	var cmds []*exec.Cmd
 	for i := range n {
 		cmd := exec.Command(b.bin, "worker", "--queues", queues)
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off",
+			"BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
 		logf, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("worker-%s-%d.log", strings.ReplaceAll(queues, ",", "-"), i)))
 		if err != nil {
 			return nil, err

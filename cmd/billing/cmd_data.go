@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/timeline"
@@ -193,6 +194,11 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if pmID == "" {
 				return usagef("--id is required")
 			}
+			// With Stripe the method is set up there; either way a new
+			// method pays the open invoices, so the processor must be known.
+			if err := a.cfg.RequireProcessor(); err != nil {
+				return usageError{err}
+			}
 			ctx := cmd.Context()
 			pool, err := a.db(ctx)
 			if err != nil {
@@ -205,7 +211,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			// With Stripe, the method is first set up for off-session use
 			// (for SEPA, that creates the mandate).
 			var mandate string
-			if !a.cfg.Sandbox() {
+			if a.cfg.Processor == config.ProcessorStripe {
 				if mandate, err = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}).SetUp(ctx, args[0], method); err != nil {
 					return err
 				}

@@ -16,10 +16,13 @@ func newDunningCmd(a *app) *cobra.Command {
 		Short: "Run one dunning pass by hand; --now (sandbox only) makes the pass and its retries see T",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireCharging(); err != nil {
+				return err
+			}
 			now, simulated := time.Now(), false
 			if nowFlag != "" {
 				if !a.cfg.Sandbox() {
-					return usagef("--now is accepted only with the sandbox processors (STRIPE_SECRET_KEY is set)")
+					return usagef("--now is accepted only in sandbox mode (BILLING_PROCESSOR=sandbox)")
 				}
 				t, err := time.Parse(time.RFC3339, nowFlag)
 				if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/billingengine/engine/payments/paypal"
 
 	"github.com/billingengine/engine/internal/audit"
+	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/sample"
@@ -36,6 +37,17 @@ import (
 // safe to run twice: imports of identical lines change nothing and a rerun
 // bills only what isn't billed.
 func runDemo(ctx context.Context, a *app, outDir string) error {
+	// The demo buys credit, charges cards and moves the clock: only where
+	// no money can move.
+	if err := a.cfg.RequireProcessor(); err != nil {
+		return usageError{err}
+	}
+	if !a.cfg.Sandbox() || a.cfg.PayPal != config.PayPalSandbox {
+		return usagef("billing demo runs in sandbox mode only: set BILLING_PROCESSOR=sandbox and BILLING_PAYPAL=sandbox (make demo does)")
+	}
+	if err := a.requireCharging(); err != nil {
+		return err
+	}
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
@@ -115,7 +127,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 
 	for _, period := range sample.Periods {
 		p := billing.MustPeriod(period)
-		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo"})
+		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo", Location: a.cfg.Location})
 		if err != nil {
 			return err
 		}
@@ -183,7 +195,7 @@ func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, 
 			fmt.Fprintf(w, "   the %s EUR reward it earned %s is taken back: %s from credit, %s on its next invoice\n", r.Amount, r.ReferrerAccountID, r.FromCredit, r.NextInvoice)
 		}
 	}
-	run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: []string{account}, RequestedBy: "demo"})
+	run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: []string{account}, RequestedBy: "demo", Location: a.cfg.Location})
 	if err != nil {
 		return err
 	}
@@ -326,7 +338,7 @@ func dunningStory(ctx context.Context, w io.Writer, pool *pgxpool.Pool, client *
 
 // buyDemoCredit buys credit with the PayPal sandbox, captured at once.
 func buyDemoCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, account string, amount decimal.Decimal) error {
-	purchase, err := paypal.Buy(ctx, pool, paypal.Sandbox{}, account, amount)
+	purchase, err := paypal.Buy(ctx, pool, paypal.Sandbox{}, account, amount, billing.DefaultCreditPurchaseMax)
 	if err != nil {
 		return err
 	}

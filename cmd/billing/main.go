@@ -135,6 +135,34 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return exitFail
 }
 
+// requireCharging stops a command that would finalize or charge unless the
+// processor and the seller are configured (exit 2), and says once that no
+// real money moves in sandbox mode.
+func (a *app) requireCharging() error {
+	if err := a.cfg.RequireCharging(); err != nil {
+		return usageError{err}
+	}
+	if a.cfg.Sandbox() {
+		a.log.Warn("TEST MODE: BILLING_PROCESSOR=sandbox, payments go to the sandbox processor and no money moves; documents say TEST MODE")
+	}
+	if a.cfg.SellerDemo {
+		a.log.Warn("TEST MODE: the seller is not configured, documents name a demo seller (set BILLING_SELLER_* for real invoices)")
+	}
+	return nil
+}
+
+// requirePayPal stops a command that sells credit unless PayPal's mode is
+// known (exit 2).
+func (a *app) requirePayPal() error {
+	if err := a.cfg.RequirePayPal(); err != nil {
+		return usageError{err}
+	}
+	if a.cfg.PayPal == config.PayPalSandbox {
+		a.log.Warn("TEST MODE: BILLING_PAYPAL=sandbox, credit purchases are approved and captured at once without money")
+	}
+	return nil
+}
+
 func logLevel(lookup func(string) (string, bool)) slog.Level {
 	var l slog.Level
 	if v, ok := lookup("BILLING_LOG_LEVEL"); ok {
@@ -154,7 +182,8 @@ func newRoot(a *app) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.FromLookup(a.lookup)
 			if err != nil {
-				return err
+				// A misconfiguration is the caller's to fix, like a bad flag.
+				return usageError{err}
 			}
 			a.cfg = cfg
 			return nil

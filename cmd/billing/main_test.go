@@ -24,7 +24,8 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{t: t, url: dbtest.New(t).URL, env: map[string]string{}}
+	// Test mode is explicit (SPEC §4); tests that check its absence unset it.
+	return &cli{t: t, url: dbtest.New(t).URL, env: map[string]string{"BILLING_PROCESSOR": "sandbox", "BILLING_PAYPAL": "sandbox"}}
 }
 
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
@@ -130,7 +131,7 @@ func TestExitStatuses(t *testing.T) {
 
 	c.env["BILLING_TIMEZONE"] = "Mars/Olympus"
 	code, _, stderr := c.run("migrate")
-	require.Equal(t, 1, code)
+	require.Equal(t, exitUsage, code, "a misconfiguration is the caller's to fix")
 	require.Contains(t, stderr, `BILLING_TIMEZONE: unknown time zone "Mars/Olympus"`)
 }
 
@@ -196,7 +197,7 @@ func TestCreditCommands(t *testing.T) {
 // growing pauses, until stopped.
 func TestPostgresUnreachableAtStart(t *testing.T) {
 	t.Parallel()
-	c := &cli{t: t, url: "postgres://billing@127.0.0.1:1/books?connect_timeout=1", env: map[string]string{"BILLING_LOG_LEVEL": "info"}}
+	c := &cli{t: t, url: "postgres://billing@127.0.0.1:1/books?connect_timeout=1", env: map[string]string{"BILLING_LOG_LEVEL": "info", "BILLING_PROCESSOR": "sandbox"}}
 	code, _, errs := c.run("invoices", "list", "--period", "2026-10")
 	require.Equal(t, exitFail, code)
 	require.Contains(t, errs, "billing: cannot reach Postgres at postgres://billing@127.0.0.1:1/books")

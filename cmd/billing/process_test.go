@@ -55,7 +55,8 @@ type proc struct {
 }
 
 func newProc(t *testing.T, url string, env ...string) *proc {
-	return &proc{t: t, bin: binary(t), env: append(append(os.Environ(), "DATABASE_URL="+url, "BILLING_SCHEDULE=off", "BILLING_LOG_LEVEL=warn"), env...)}
+	return &proc{t: t, bin: binary(t), env: append(append(os.Environ(), "DATABASE_URL="+url, "BILLING_SCHEDULE=off", "BILLING_LOG_LEVEL=warn",
+		"BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox"), env...)}
 }
 
 func (p *proc) cmd(args ...string) *exec.Cmd {

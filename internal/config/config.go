@@ -4,11 +4,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -64,10 +67,27 @@ type Config struct {
 	// SUSPENSION_WEBHOOK_SECRET).
 	SuspensionWebhookURL    string
 	SuspensionWebhookSecret string
-	// Seller identity printed on PDFs: BILLING_SELLER_NAME, _LEGAL (legal
-	// form, capital, registration), _ADDRESS (lines separated by "\n" or
-	// "|"), _VAT_NUMBER, _EMAIL.
+	// Processor is how invoices are charged (BILLING_PROCESSOR: stripe or
+	// sandbox; unset, stripe when STRIPE_SECRET_KEY is set). ProcessorUnset
+	// means neither: every command that would charge refuses to start.
+	Processor ProcessorMode
+	// PayPal is how prepaid credit is bought (BILLING_PAYPAL: paypal,
+	// sandbox or off; unset, paypal when PAYPAL_CLIENT_ID and PAYPAL_SECRET
+	// are set).
+	PayPal PayPalMode
+	// CreditPurchaseMax bounds one credit purchase
+	// (BILLING_CREDIT_PURCHASE_MAX, default 10000.00); the least is 5.00.
+	CreditPurchaseMax decimal.Decimal
+	// Seller identity printed on documents (SPEC §6): BILLING_SELLER_NAME,
+	// _LEGAL (legal form, capital, registration), _ADDRESS (lines separated
+	// by "\n" or "|"), _VAT_NUMBER, _SIREN, _IBAN, _BIC, _EMAIL. Required
+	// outside sandbox mode; in sandbox mode, unset, a demo seller that says
+	// TEST MODE (SellerDemo).
 	SellerName, SellerLegal, SellerAddress, SellerVATNumber, SellerEmail string
+	SellerSIREN, SellerIBAN, SellerBIC                                   string
+	SellerDemo                                                           bool
+	// sellerMissing names the seller variables left unset.
+	sellerMissing []string
 	// PDFFallbackFont is a .ttf for scripts the embedded fonts lack
 	// (BILLING_PDF_FALLBACK_FONT; default: Debian's DroidSansFallbackFull.ttf
 	// when installed; "none" disables it).
@@ -79,8 +99,82 @@ type Config struct {
 	SandboxFaults    string
 }
 
-// Sandbox reports whether payments go to the sandbox processors.
-func (c *Config) Sandbox() bool { return c.StripeSecretKey == "" }
+// ProcessorMode says where charges go.
+type ProcessorMode string
+
+const (
+	ProcessorUnset   ProcessorMode = ""
+	ProcessorStripe  ProcessorMode = "stripe"
+	ProcessorSandbox ProcessorMode = "sandbox"
+)
+
+// PayPalMode says where credit purchases go.
+type PayPalMode string
+
+const (
+	PayPalUnset   PayPalMode = ""
+	PayPalLive    PayPalMode = "paypal"
+	PayPalSandbox PayPalMode = "sandbox"
+	PayPalOff     PayPalMode = "off"
+)
+
+// ErrNoProcessor and ErrNoPayPal are the refusals of a command that would
+// charge, or sell credit, without knowing where the money goes.
+var (
+	ErrNoProcessor = errors.New("no payment processor configured: set STRIPE_SECRET_KEY, or BILLING_PROCESSOR=sandbox for tests and demos")
+	ErrNoPayPal    = errors.New("no PayPal configured: set PAYPAL_CLIENT_ID and PAYPAL_SECRET, BILLING_PAYPAL=off to sell no credit, or BILLING_PAYPAL=sandbox for tests and demos")
+)
+
+// Sandbox reports whether payments go to the sandbox processors: sandbox
+// mode (SPEC §4), in which documents say TEST MODE.
+func (c *Config) Sandbox() bool { return c.Processor == ProcessorSandbox }
+
+// RequireProcessor is nil when the processor mode is known.
+func (c *Config) RequireProcessor() error {
+	if c.Processor == ProcessorUnset {
+		return ErrNoProcessor
+	}
+	return nil
+}
+
+// RequirePayPal is nil when the PayPal mode is known (off included).
+func (c *Config) RequirePayPal() error {
+	if c.PayPal == PayPalUnset {
+		return ErrNoPayPal
+	}
+	return nil
+}
+
+// RequireSeller is nil when documents can name their seller: every seller
+// variable is set, or sandbox mode lends a demo seller.
+func (c *Config) RequireSeller() error {
+	if len(c.sellerMissing) == 0 || c.SellerDemo {
+		return nil
+	}
+	return fmt.Errorf("the seller's identity is not configured (invoices must name it, SPEC §6): set %s", strings.Join(c.sellerMissing, ", "))
+}
+
+// RequireCharging is what a command that finalizes or charges needs: a
+// processor and a seller.
+func (c *Config) RequireCharging() error {
+	if err := c.RequireProcessor(); err != nil {
+		return err
+	}
+	return c.RequireSeller()
+}
+
+// The demo seller of sandbox mode: plainly not a real company, with a
+// SIREN and VAT number that pass their checks but belong to nobody we bill.
+const (
+	demoSellerName    = "Demo Seller SAS (TEST MODE)"
+	demoSellerLegal   = "SAS au capital de 1 000 € · RCS Paris 000 000 000 (TEST MODE)"
+	demoSellerAddress = "1 rue de l'Exemple|75001 Paris|France"
+	demoSellerVAT     = "FR00000000000"
+	demoSellerSIREN   = "000000000"
+	demoSellerIBAN    = "FR7630006000011234567890189"
+	demoSellerBIC     = "AGRIFRPPXXX"
+	demoSellerEmail   = "billing@seller.invalid"
+)
 
 // FromEnv reads the configuration from the process environment.
 func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
@@ -140,11 +234,10 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	if c.DunningSchedule == "off" {
 		c.DunningSchedule = ""
 	}
-	c.SellerName = get("BILLING_SELLER_NAME", "Nuage Libre SAS")
-	c.SellerLegal = get("BILLING_SELLER_LEGAL", "SAS au capital de 50 000 € · RCS Paris 303 265 045")
-	c.SellerAddress = strings.ReplaceAll(get("BILLING_SELLER_ADDRESS", "12 rue de la Paix|75002 Paris|France"), "|", "\n")
-	c.SellerVATNumber = get("BILLING_SELLER_VAT_NUMBER", "FR40303265045")
-	c.SellerEmail = get("BILLING_SELLER_EMAIL", "billing@nuage-libre.example")
+	if err := c.readModes(get); err != nil {
+		return nil, err
+	}
+	c.readSeller(get)
 	c.PDFFallbackFont = get("BILLING_PDF_FALLBACK_FONT", "")
 	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
 	c.SuspensionWebhookSecret = get("SUSPENSION_WEBHOOK_SECRET", "")
@@ -172,4 +265,96 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("BILLING_RESCUE_AFTER (%s) must exceed BILLING_JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout)
 	}
 	return c, nil
+}
+
+// readModes reads the processor and PayPal modes and the purchase bound.
+// Each mode is explicit or follows from its credentials; a mode whose
+// credentials are missing, and a sandbox beside a live processor, are
+// refused: either would take money, or pretend to, in the wrong place.
+func (c *Config) readModes(get func(k, def string) string) error {
+	switch m := ProcessorMode(get("BILLING_PROCESSOR", "")); m {
+	case ProcessorStripe:
+		if c.StripeSecretKey == "" {
+			return errors.New("BILLING_PROCESSOR=stripe needs STRIPE_SECRET_KEY")
+		}
+		c.Processor = m
+	case ProcessorSandbox:
+		if liveStripeKey(c.StripeSecretKey) {
+			return errors.New("BILLING_PROCESSOR=sandbox while STRIPE_SECRET_KEY is a live key: unset one of them")
+		}
+		c.Processor = m
+	case ProcessorUnset:
+		if c.StripeSecretKey != "" {
+			c.Processor = ProcessorStripe
+		}
+	default:
+		return fmt.Errorf("BILLING_PROCESSOR: want stripe or sandbox, got %q", m)
+	}
+	switch m := PayPalMode(get("BILLING_PAYPAL", "")); m {
+	case PayPalLive:
+		if c.PayPalClientID == "" || c.PayPalSecret == "" {
+			return errors.New("BILLING_PAYPAL=paypal needs PAYPAL_CLIENT_ID and PAYPAL_SECRET")
+		}
+		c.PayPal = m
+	case PayPalSandbox:
+		if c.Processor == ProcessorStripe && liveStripeKey(c.StripeSecretKey) {
+			// Credit bought for nothing would pay real invoices.
+			return errors.New("BILLING_PAYPAL=sandbox with a live Stripe key: sandbox credit would pay real invoices; configure PayPal (PAYPAL_CLIENT_ID, PAYPAL_SECRET) or BILLING_PAYPAL=off")
+		}
+		c.PayPal = m
+	case PayPalOff:
+		c.PayPal = m
+	case PayPalUnset:
+		if c.PayPalClientID != "" && c.PayPalSecret != "" {
+			c.PayPal = PayPalLive
+		}
+	default:
+		return fmt.Errorf("BILLING_PAYPAL: want paypal, sandbox or off, got %q", m)
+	}
+	raw := get("BILLING_CREDIT_PURCHASE_MAX", "10000.00")
+	limit, err := billing.ParseAmount(raw)
+	if err != nil || limit.LessThan(billing.MinCreditPurchase) {
+		return fmt.Errorf("BILLING_CREDIT_PURCHASE_MAX: want an amount of at least %s such as 10000.00, got %q", billing.FormatMoney(billing.MinCreditPurchase), raw)
+	}
+	c.CreditPurchaseMax = limit
+	return nil
+}
+
+// liveStripeKey reports whether key moves real money: Stripe's test-mode
+// keys say so in their prefix.
+func liveStripeKey(key string) bool {
+	return key != "" && !strings.HasPrefix(key, "sk_test_") && !strings.HasPrefix(key, "rk_test_")
+}
+
+// readSeller reads the seller's identity; sandbox mode, with none of it
+// set, lends the demo seller. A partly configured seller is never topped up
+// with demo values: every missing variable is named instead.
+func (c *Config) readSeller(get func(k, def string) string) {
+	vars := []struct {
+		name string
+		dst  *string
+		demo string
+	}{
+		{"BILLING_SELLER_NAME", &c.SellerName, demoSellerName},
+		{"BILLING_SELLER_LEGAL", &c.SellerLegal, demoSellerLegal},
+		{"BILLING_SELLER_ADDRESS", &c.SellerAddress, demoSellerAddress},
+		{"BILLING_SELLER_VAT_NUMBER", &c.SellerVATNumber, demoSellerVAT},
+		{"BILLING_SELLER_SIREN", &c.SellerSIREN, demoSellerSIREN},
+		{"BILLING_SELLER_IBAN", &c.SellerIBAN, demoSellerIBAN},
+		{"BILLING_SELLER_BIC", &c.SellerBIC, demoSellerBIC},
+		{"BILLING_SELLER_EMAIL", &c.SellerEmail, demoSellerEmail},
+	}
+	for _, v := range vars {
+		*v.dst = strings.TrimSpace(get(v.name, ""))
+		if *v.dst == "" {
+			c.sellerMissing = append(c.sellerMissing, v.name)
+		}
+	}
+	if c.Sandbox() && len(c.sellerMissing) == len(vars) {
+		for _, v := range vars {
+			*v.dst = v.demo
+		}
+		c.SellerDemo, c.sellerMissing = true, nil
+	}
+	c.SellerAddress = strings.ReplaceAll(c.SellerAddress, "|", "\n")
 }

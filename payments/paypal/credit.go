@@ -32,10 +32,22 @@ type Purchase struct {
 // ErrUnknownOrder is returned for a capture of an order the engine did not create.
 var ErrUnknownOrder = errors.New("unknown PayPal order")
 
+// ErrPurchasesOff is returned when credit purchases are switched off
+// (BILLING_PAYPAL=off): there is no purchaser.
+var ErrPurchasesOff = errors.New("credit purchases are switched off (BILLING_PAYPAL=off)")
+
 // Buy creates a PayPal order for amount EUR of the account's credit and
 // records it; the buyer approves it at ApprovalLink. The caller captures it
-// at once when the purchaser approves on its own (the sandbox).
-func Buy(ctx context.Context, pool *pgxpool.Pool, p Purchaser, accountID string, amount decimal.Decimal) (*Purchase, error) {
+// at once when the purchaser approves on its own (the sandbox). An amount
+// outside [billing.MinCreditPurchase, limit] is refused with a
+// *billing.PurchaseAmountError before PayPal is asked anything.
+func Buy(ctx context.Context, pool *pgxpool.Pool, p Purchaser, accountID string, amount, limit decimal.Decimal) (*Purchase, error) {
+	if p == nil {
+		return nil, ErrPurchasesOff
+	}
+	if err := billing.CheckCreditPurchase(amount, limit); err != nil {
+		return nil, err
+	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/payments/paypal"
@@ -113,7 +114,7 @@ func TestBuyAndCaptureCreditOnce(t *testing.T) {
 	t.Parallel()
 	db, fake, c := setup(t)
 	ctx := context.Background()
-	p, err := paypal.Buy(ctx, db.Pool, c, "acc_1", decimal.RequireFromString("25.00"))
+	p, err := paypal.Buy(ctx, db.Pool, c, "acc_1", decimal.RequireFromString("25.00"), billing.DefaultCreditPurchaseMax)
 	require.NoError(t, err)
 	require.Equal(t, "https://www.sandbox.paypal.com/checkoutnow?token="+p.OrderID, p.ApprovalLink)
 	require.Equal(t, "CREATED", p.Status)
@@ -162,7 +163,7 @@ func TestBuyAndCaptureCreditOnce(t *testing.T) {
 func TestCaptureNotCompletedCreditsNothing(t *testing.T) {
 	t.Parallel()
 	db, _, c := setup(t)
-	p, err := paypal.Buy(context.Background(), db.Pool, c, "acc_1", decimal.RequireFromString("10.00"))
+	p, err := paypal.Buy(context.Background(), db.Pool, c, "acc_1", decimal.RequireFromString("10.00"), billing.DefaultCreditPurchaseMax)
 	require.NoError(t, err)
 	got := record(t, db, paypal.Capture{OrderID: p.OrderID, ID: "CAP-X", Status: "PENDING", Amount: decimal.RequireFromString("10.00")})
 	require.False(t, got.Credited)
@@ -183,7 +184,7 @@ func TestConcurrentCaptures(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for range 8 {
-		p, err := paypal.Buy(ctx, db.Pool, c, "acc_1", decimal.RequireFromString("1.00"))
+		p, err := paypal.Buy(ctx, db.Pool, c, "acc_1", decimal.RequireFromString("5.00"), billing.DefaultCreditPurchaseMax)
 		require.NoError(t, err)
 		ids = append(ids, p.OrderID)
 	}
