@@ -132,12 +132,15 @@ var Checks = []Check{
 			WHERE balance_after <> running OR running < 0`,
 	},
 	{
+		// An overdue invoice whose SEPA debit is processing (a method added
+		// after the suspension) still keeps its account suspended: it is
+		// reactivated once the debit settles, as internal/accounts decides.
 		Name: "suspended_only_when_overdue",
-		Doc:  "a suspended account has an overdue open invoice",
+		Doc:  "a suspended account has an overdue invoice, open or with its SEPA debit processing",
 		Query: `
-			SELECT format('%s is suspended with no overdue open invoice', a.id)
+			SELECT format('%s is suspended with no overdue invoice open or processing', a.id)
 			FROM accounts a WHERE a.status = 'suspended'
-			  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.status = 'open' AND i.overdue_at IS NOT NULL)
+			  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.status IN ('open', 'processing') AND i.overdue_at IS NOT NULL)
 			ORDER BY a.id`,
 	},
 	{

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/ingest"
@@ -204,4 +205,69 @@ func TestAuditOfOnePeriod(t *testing.T) {
 	require.Contains(t, violations(t, db.Pool, ""), "lines_sum_to_subtotal_minus_discount")
 	require.Contains(t, violations(t, db.Pool, "2026-11"), "lines_sum_to_subtotal_minus_discount")
 	require.Empty(t, violations(t, db.Pool, "2026-10"))
+}
+
+// A suspended account whose overdue invoices' SEPA debits are processing
+// (the customer added a SEPA method after the suspension) is no violation:
+// a processing debit isn't unpaid until it fails (SPEC §5), and the
+// account is reactivated when no overdue invoice remains, which the engine
+// decides once the debit settles (internal/accounts). The audit and the
+// reactivation rule agree on that state; the check as it was flagged it.
+func TestAuditSuspendedWhileOverdueSEPADebitProcesses(t *testing.T) {
+	t.Parallel()
+	db := books(t)
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // the state is only looked at
+	// What a new SEPA method and the collection it triggers leave before
+	// the debit settles: the method, a processing attempt the sandbox
+	// accepted, the invoice processing, still overdue.
+	_, err = tx.Exec(ctx, `
+		UPDATE payment_methods SET replaced_at = now() WHERE account_id = 'late' AND replaced_at IS NULL;
+		INSERT INTO payment_methods (account_id, type, external_id, mandate_id) VALUES ('late', 'sepa_debit', 'pm_sepa_debit_success', 'mandate_late');
+		WITH a AS (
+		    INSERT INTO payment_attempts (invoice_id, attempt, idempotency_key, processor, method, payment_method_id, amount, state, processor_ref, created_at, decided_at)
+		    SELECT i.id, n.next, i.number || '-attempt-' || n.next, 'sandbox', 'sepa_debit', 'pm_sepa_debit_success', i.total - i.amount_paid,
+		           'processing', 'ref_late_' || i.number, now(), now()
+		    FROM invoices i CROSS JOIN LATERAL (SELECT max(attempt) + 1 AS next FROM payment_attempts WHERE invoice_id = i.id) n
+		    WHERE i.account_id = 'late' AND i.overdue_at IS NOT NULL
+		    RETURNING idempotency_key, processor_ref, amount)
+		INSERT INTO sandbox_charges (idempotency_key, reference, payment_method_id, amount, outcome)
+		SELECT idempotency_key, processor_ref, 'pm_sepa_debit_success', amount, 'processing' FROM a;
+		UPDATE invoices SET status = 'processing' WHERE account_id = 'late' AND overdue_at IS NOT NULL`)
+	require.NoError(t, err)
+	var status string
+	var processing int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT a.status, (SELECT count(*) FROM invoices i WHERE i.account_id = a.id AND i.status = 'processing' AND i.overdue_at IS NOT NULL)
+		FROM accounts a WHERE a.id = 'late'`).Scan(&status, &processing))
+	require.Equal(t, "suspended", status)
+	require.Positive(t, processing)
+
+	got := violations(t, tx, "")
+	require.NotContains(t, got, "suspended_only_when_overdue", "%v", got)
+	back, err := accounts.ReactivateIfClear(ctx, tx, "late", time.Now())
+	require.NoError(t, err)
+	require.False(t, back, "reactivation waits for the debit to settle, as the audit does")
+
+	// The check as it was counted only open invoices.
+	rows, err := tx.Query(ctx, `
+		SELECT format('%s is suspended with no overdue open invoice', a.id)
+		FROM accounts a WHERE a.status = 'suspended'
+		  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.status = 'open' AND i.overdue_at IS NOT NULL)`)
+	require.NoError(t, err)
+	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"late is suspended with no overdue open invoice"}, old)
+
+	// Once the debits settle, nothing overdue remains: suspended is then a
+	// violation, until the reactivation that settling brings.
+	_, err = tx.Exec(ctx, `UPDATE invoices SET status = 'paid', amount_paid = total WHERE account_id = 'late' AND overdue_at IS NOT NULL;
+		UPDATE payment_attempts SET state = 'succeeded', settled_at = now() WHERE state = 'processing' AND processor_ref LIKE 'ref_late_%'`)
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(violations(t, tx, "")["suspended_only_when_overdue"], "\n"), "late is suspended")
+	back, err = accounts.ReactivateIfClear(ctx, tx, "late", time.Now())
+	require.NoError(t, err)
+	require.True(t, back)
+	require.NotContains(t, violations(t, tx, ""), "suspended_only_when_overdue")
 }
