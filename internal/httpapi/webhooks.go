@@ -18,8 +18,9 @@ import (
 func readAll(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
 
 // stripeWebhook applies a Stripe event: 400 for a bad signature (nothing
-// changes), 200 for a replay (ignored), 500 when applying it failed
-// (Stripe sends it again).
+// changes), 200 for a replay (ignored) and for an event that changed
+// nothing and never will (an unknown payment, a stale event: logged), 500
+// when applying it failed (Stripe sends it again).
 func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {
@@ -33,15 +34,18 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	var res *stripe.WebhookResult
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		var err error
-		res, err = stripe.HandleWebhook(ctx, tx, body, r.Header.Get("Stripe-Signature"), s.cfg.StripeWebhookSecret, s.cfg.Now())
+		wh := &stripe.Webhook{Secret: s.cfg.StripeWebhookSecret, Logger: s.cfg.Logger}
+		res, err = wh.Handle(ctx, tx, body, r.Header.Get("Stripe-Signature"), s.cfg.Now())
 		if err != nil {
 			return err
 		}
 		if err := jobs.AfterOutcome(ctx, tx, s.cfg.Jobs, res.Settled, s.cfg.Now()); err != nil {
 			return err
 		}
-		if len(res.MethodChanged) > 0 {
-			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, res.MethodChanged)
+		// A new payment method, or credit from a payment reconciled with
+		// Stripe, pays the account's open invoices (SPEC §5).
+		if collect := append(res.MethodChanged, res.Credited...); len(collect) > 0 {
+			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, collect)
 		}
 		return err
 	})
@@ -57,7 +61,11 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"received": true, "event": res.EventID, "replayed": res.Replayed})
+	out := map[string]any{"received": true, "event": res.EventID, "replayed": res.Replayed}
+	if res.Ignored != "" {
+		out["ignored"] = res.Ignored
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // paypalWebhook verifies the event with PayPal, then applies it.

@@ -128,3 +128,27 @@ func TestPayPalReturnCapturesOnce(t *testing.T) {
 }
 
 func mustDecimal(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// A Stripe event for a PaymentIntent that carries one of the engine's keys
+// but that no attempt has is acknowledged (200, "ignored"), not a 500 that
+// Stripe would retry for days; its replays are acknowledged too.
+func TestStripeWebhookAcknowledgesUnknownPaymentIntent(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	payload, _ := json.Marshal(map[string]any{"id": "evt_unknown", "object": "event", "type": "payment_intent.succeeded", "api_version": stripe.APIVersion,
+		"created": time.Now().Unix(), "data": map[string]any{"object": map[string]any{"id": "pi_other", "object": "payment_intent", "status": "succeeded",
+			"metadata": map[string]string{"idempotency_key": "INV-2026-000042-attempt-1"}}}})
+	sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: whsec}).Header
+	status, body := post(t, b.srv.URL+"/webhooks/stripe", string(payload), map[string]string{"Stripe-Signature": sig})
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	require.Equal(t, "unknown_payment_intent", body["ignored"])
+	status, body = post(t, b.srv.URL+"/webhooks/stripe", string(payload), map[string]string{"Stripe-Signature": sig})
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, true, body["replayed"])
+
+	// A signature from the future is refused like a stale one.
+	future := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: whsec, Timestamp: time.Now().Add(10 * time.Minute)}).Header
+	status, body = post(t, b.srv.URL+"/webhooks/stripe", string(payload), map[string]string{"Stripe-Signature": future})
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Equal(t, "bad_signature", body["error"].(map[string]any)["code"])
+}

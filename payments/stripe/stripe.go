@@ -241,6 +241,18 @@ func (p *Processor) SetUp(ctx context.Context, accountID string, m payments.Meth
 	return "", nil
 }
 
+// PaymentIntent reads a PaymentIntent as Stripe has it now (webhook
+// reconciliation).
+func (p *Processor) PaymentIntent(ctx context.Context, id string) (*sg.PaymentIntent, error) {
+	params := &sg.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := p.api.PaymentIntents.Get(id, params)
+	if err != nil {
+		return nil, classify("get payment intent", err)
+	}
+	return pi, nil
+}
+
 // find looks for the attempt's PaymentIntent among the customer's recent ones.
 func (p *Processor) find(ctx context.Context, customer string, req payments.ChargeRequest) (*sg.PaymentIntent, error) {
 	params := &sg.PaymentIntentListParams{

@@ -5,15 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 	sg "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -54,17 +60,98 @@ type WebhookResult struct {
 	// setup_intent.succeeded event set: the caller collects their open
 	// invoices.
 	MethodChanged []string
+	// Credited lists accounts that reconciliation credited with a payment
+	// Stripe took on an attempt recorded as failed: the caller collects
+	// their open invoices too.
+	Credited []string
+	// Ignored says why an accepted event changed nothing, when it did not
+	// (IgnoredUnknownPayment, IgnoredStale, IgnoredNeedsReview).
+	Ignored string
 }
 
-// HandleWebhook verifies an event (signature, tolerance and the API version
-// of stripe-go v76: the endpoint must be created at 2023-10-16, since a
-// payload of another version would be read with the wrong shapes) and
-// applies it in tx. An event id is handled once: a replay is acknowledged
-// and ignored.
+// Why an accepted event changed nothing.
+const (
+	// IgnoredUnknownPayment: a PaymentIntent carrying one of the engine's
+	// idempotency keys that no attempt has (another environment sharing the
+	// Stripe account, a restored database). Retrying would not change that.
+	IgnoredUnknownPayment = "unknown_payment_intent"
+	// IgnoredStale: the event contradicts the recorded outcome, and Stripe's
+	// current state of the PaymentIntent agrees with the record.
+	IgnoredStale = "stale"
+	// IgnoredNeedsReview: the event contradicts the recorded outcome and the
+	// engine cannot settle it (Stripe disagrees with a recorded success, or
+	// no API to ask): logged at error level for a person.
+	IgnoredNeedsReview = "needs_review"
+)
+
+// Tolerance is how far a signature's timestamp may be from now, into the
+// past (a replayed capture) or the future (a forged or badly clocked one).
+const Tolerance = 5 * time.Minute
+
+// PaymentIntentReader reads a PaymentIntent's current state from Stripe;
+// *Processor is one.
+type PaymentIntentReader interface {
+	PaymentIntent(ctx context.Context, id string) (*sg.PaymentIntent, error)
+}
+
+// Webhook verifies Stripe events and applies them.
+type Webhook struct {
+	Secret string
+	// API reads PaymentIntents, to reconcile an event that contradicts the
+	// outcome recorded for its payment (Stripe does not order its events).
+	// Without it, such an event is logged for a person and acknowledged.
+	API PaymentIntentReader
+	// Logger receives what an event did that nobody else sees (slog's
+	// default when nil).
+	Logger *slog.Logger
+}
+
+func (w *Webhook) logger() *slog.Logger {
+	if w.Logger != nil {
+		return w.Logger
+	}
+	return slog.Default()
+}
+
+// HandleWebhook is Webhook{Secret: secret}.Handle: events that contradict
+// a recorded outcome are logged, not reconciled.
 func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, secret string, now time.Time) (*WebhookResult, error) {
-	ev, err := webhook.ConstructEvent(payload, signature, secret)
+	return (&Webhook{Secret: secret}).Handle(ctx, tx, payload, signature, now)
+}
+
+// signedAt is the timestamp of a Stripe-Signature header ("t=…,v1=…").
+func signedAt(header string) (time.Time, bool) {
+	var at time.Time
+	ok := false
+	for _, pair := range strings.Split(header, ",") {
+		if k, v, found := strings.Cut(pair, "="); found && k == "t" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			at, ok = time.Unix(n, 0), true
+		}
+	}
+	return at, ok
+}
+
+// Handle verifies an event (signature, a timestamp within Tolerance of now
+// either way, and the API version of stripe-go v76: the endpoint must be
+// created at 2023-10-16, since a payload of another version would be read
+// with the wrong shapes) and applies it in tx. An event id is handled once:
+// a replay is acknowledged and ignored.
+func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signature string, now time.Time) (*WebhookResult, error) {
+	// stripe-go only refuses timestamps too far in the past, by the
+	// system clock: the window is checked here, both ways, on now.
+	ev, err := webhook.ConstructEventWithOptions(payload, signature, w.Secret, webhook.ConstructEventOptions{IgnoreTolerance: true})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	if at, ok := signedAt(signature); !ok {
+		return nil, fmt.Errorf("%w: no timestamp", ErrBadSignature)
+	} else if d := now.Sub(at); d > Tolerance || d < -Tolerance {
+		return nil, fmt.Errorf("%w: signed at %s, more than %s from now (%s)", ErrBadSignature,
+			at.UTC().Format(time.RFC3339), Tolerance, now.UTC().Format(time.RFC3339))
 	}
 	if ev.ID == "" || !storable(ev.ID, string(ev.Type)) {
 		return nil, fmt.Errorf("%w: event id %q, type %q", ErrBadEvent, ev.ID, ev.Type)
@@ -100,14 +187,29 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 				code = declineCode(e)
 			}
 		}
-		rec, err := payments.Settle(ctx, tx, Name, pi.ID, pi.Metadata["idempotency_key"], outcome, code, now)
-		if errors.Is(err, payments.ErrAttemptNotFound) && pi.Metadata["idempotency_key"] == "" {
+		key := pi.Metadata["idempotency_key"]
+		rec, err := payments.Settle(ctx, tx, Name, pi.ID, key, outcome, code, now)
+		if errors.Is(err, payments.ErrAttemptNotFound) && key == "" {
 			return res, nil // not a payment of this engine
+		}
+		if errors.Is(err, payments.ErrAttemptNotFound) {
+			// Attempts are recorded before Stripe sees them, so none will
+			// turn up later: answering 500 would have Stripe retry for
+			// days for nothing. Acknowledge it, loudly.
+			w.logger().WarnContext(ctx, "stripe webhook: a PaymentIntent carries one of our idempotency keys but no attempt has it; acknowledged, nothing changed",
+				"event", ev.ID, "type", string(ev.Type), "payment_intent", pi.ID, "idempotency_key", key)
+			res.Ignored = IgnoredUnknownPayment
+			return res, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		res.Settled = rec
+		if rec.Already && (rec.Outcome == payments.OutcomeSucceeded) != (outcome == payments.OutcomeSucceeded) {
+			if err := w.reconcile(ctx, tx, ev, pi.ID, rec, outcome, now, res); err != nil {
+				return nil, err
+			}
+		}
 	case "setup_intent.succeeded":
 		var si sg.SetupIntent
 		if err := json.Unmarshal(ev.Data.Raw, &si); err != nil {
@@ -144,4 +246,70 @@ func HandleWebhook(ctx context.Context, tx pgx.Tx, payload []byte, signature, se
 		res.MethodChanged = changed
 	}
 	return res, nil
+}
+
+// reconcile settles an event that contradicts the outcome recorded for its
+// attempt (a succeeded after a payment_failed, or the reverse: Stripe
+// doesn't order its events) by asking Stripe for the PaymentIntent as it is
+// now. A decided attempt never changes (the database refuses it), so:
+// Stripe took the money of an attempt recorded as failed or declined ->
+// the amount becomes the account's prepaid credit, which pays its open
+// invoices (once per attempt: the ledger is idempotent by reference);
+// Stripe agrees with the record -> the event was stale, ignored; Stripe
+// says a recorded success did not succeed -> logged for a person. An error
+// reaching Stripe is returned: Stripe sends the event again, and the
+// engine asks again.
+func (w *Webhook) reconcile(ctx context.Context, tx pgx.Tx, ev sg.Event, piID string, rec *payments.Recorded, claimed payments.Outcome, now time.Time, res *WebhookResult) error {
+	a := rec.Attempt
+	log := w.logger().With("event", ev.ID, "type", string(ev.Type), "payment_intent", piID, "invoice", a.InvoiceNumber,
+		"idempotency_key", a.IdempotencyKey, "recorded", string(rec.Outcome), "event_says", string(claimed))
+	log.WarnContext(ctx, "stripe webhook: the event contradicts the outcome recorded for its payment; asking Stripe for the PaymentIntent's current state")
+	if w.API == nil {
+		log.ErrorContext(ctx, "stripe webhook: cannot ask Stripe (no API configured); acknowledged, a person must check the payment in the Stripe dashboard")
+		res.Ignored = IgnoredNeedsReview
+		return nil
+	}
+	cur, err := w.API.PaymentIntent(ctx, piID)
+	var se *sg.Error
+	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
+		log.ErrorContext(ctx, "stripe webhook: Stripe does not know the PaymentIntent; acknowledged, a person must check the payment", "error", se.Msg)
+		res.Ignored = IgnoredNeedsReview
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reconciling event %s with Stripe: %w", ev.ID, err)
+	}
+	log = log.With("stripe_status", string(cur.Status))
+	succeeded := cur.Status == sg.PaymentIntentStatusSucceeded
+	switch {
+	case succeeded && rec.Outcome != payments.OutcomeSucceeded:
+		amount := a.Amount
+		if cur.AmountReceived > 0 {
+			amount = decimal.New(cur.AmountReceived, -2)
+		}
+		invoiceID := a.InvoiceID
+		// The same reference as a payment that succeeds on a voided
+		// invoice: one attempt's money is credited once, whichever way.
+		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: a.AccountID, Kind: payments.EntryRefundToCredit,
+			Amount: amount, Reference: "late_payment:" + a.IdempotencyKey, InvoiceID: &invoiceID})
+		if err != nil {
+			return err
+		}
+		if created {
+			if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded, InvoiceID: &invoiceID,
+				Data: map[string]any{"kind": string(payments.EntryRefundToCredit), "reference": entry.Reference, "amount": billing.FormatMoney(amount)}}}); err != nil {
+				return err
+			}
+		}
+		res.Credited = append(res.Credited, a.AccountID)
+		log.WarnContext(ctx, "stripe webhook: reconciled: Stripe took a payment recorded as not taken; its amount is now the account's prepaid credit, which pays its open invoices",
+			"account_id", a.AccountID, "amount", billing.FormatMoney(amount), "credited", created)
+	case !succeeded && rec.Outcome == payments.OutcomeSucceeded:
+		log.ErrorContext(ctx, "stripe webhook: Stripe says a payment recorded as succeeded has not succeeded; acknowledged, a person must check it (refund, dispute)")
+		res.Ignored = IgnoredNeedsReview
+	default:
+		log.InfoContext(ctx, "stripe webhook: reconciled: Stripe's current state agrees with the recorded outcome; the event was stale and is ignored")
+		res.Ignored = IgnoredStale
+	}
+	return nil
 }
