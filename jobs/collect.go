@@ -226,6 +226,9 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.SandboxSEPADelay, simulated); err != nil {
 		return err
 	}
+	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
+		return err
+	}
 	if len(failed) > 0 {
 		if _, err := client.InsertTx(ctx, tx, CollectInvoicesArgs{Invoices: failed, Now: argNow, Resend: true},
 			&river.InsertOpts{ScheduledAt: time.Now().Add(retryDelay(1, d.cfg.RetryMax))}); err != nil {
@@ -304,10 +307,31 @@ func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSan
 	if err != nil {
 		return err
 	}
-	if err := afterOutcomes(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), recs, now, 0, false); err != nil {
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	if err := afterOutcomes(ctx, tx, client, recs, now, 0, false); err != nil {
+		return err
+	}
+	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
 		return err
 	}
 	return complete(ctx, tx, job)
+}
+
+// afterCredit follows the invoices that prepaid credit paid once their
+// attempt was declined or failed (payments.Recorded.CreditApplied): an
+// account suspended for one of them may be clear now.
+func afterCredit(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time) error {
+	var paid []string
+	for _, rec := range recs {
+		if rec == nil || !rec.CreditApplied.IsPositive() {
+			continue
+		}
+		metrics.Collected.WithLabelValues("credit").Add(metrics.Cents(rec.CreditApplied))
+		if rec.Status == "paid" {
+			paid = append(paid, rec.Attempt.AccountID)
+		}
+	}
+	return afterPayments(ctx, tx, client, paid, now)
 }
 
 // CollectOpenInvoices enqueues the collection of every open invoice of the

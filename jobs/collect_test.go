@@ -3,15 +3,18 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/faulty"
@@ -357,4 +360,116 @@ func (tb *testBundle) number(t *testing.T, account string) string {
 	var n string
 	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT number FROM invoices WHERE account_id = $1 ORDER BY number LIMIT 1`, account).Scan(&n))
 	return n
+}
+
+// auditOf returns what the audit finds broken of the invariants named.
+func auditOf(t *testing.T, pool *pgxpool.Pool, invariants ...string) []string {
+	t.Helper()
+	rep, err := audit.Run(context.Background(), pool, "")
+	require.NoError(t, err)
+	var out []string
+	for _, v := range rep.Violations {
+		if slices.Contains(invariants, v.Invariant) {
+			out = append(out, v.String())
+		}
+	}
+	return out
+}
+
+// addCredit adds credit by hand as `billing credit add` does: the entry
+// and the collection of the open invoices in one transaction.
+func addCredit(t *testing.T, pool *pgxpool.Pool, client *jobs.Client, account, amount, ref string) int {
+	t.Helper()
+	ctx := context.Background()
+	var n int
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, _, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: account, Kind: payments.EntryManualCredit,
+			Amount: decimal.RequireFromString(amount), Reference: ref}); err != nil {
+			return err
+		}
+		var err error
+		n, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{account})
+		return err
+	}))
+	return n
+}
+
+// Credit added while a SEPA debit is processing can't be used then (the
+// debit may still settle). When the debit fails, the credit pays the
+// invoice at once: the account is never suspended while holding it.
+func TestCreditAddedDuringSEPADebitPaysWhenTheDebitFails(t *testing.T) {
+	t.Parallel()
+	b := setupDunning(t, time.Hour)
+	require.Equal(t, collected{"processing", "0.00", "0.00", []string{"processing::12.00"}}, b.collected(t)["sepafail"])
+
+	require.Zero(t, addCredit(t, b.pool, b.client, "sepafail", "50.00", "topup"), "a processing invoice is not collected again")
+	b.waitIdle(t)
+	b.settleDue(t, time.Now().Add(2*time.Hour)) // the debit fails
+
+	require.Equal(t, collected{"paid", "12.00", "12.00", []string{"failed:debit_failed:12.00"}}, b.collected(t)["sepafail"],
+		"the credit paid what the failed debit did not")
+	for d := 1; d <= 6; d++ {
+		b.day(t, float64(d))
+	}
+	status, attempts := b.account(t, "sepafail")
+	require.Equal(t, "active", status)
+	require.Equal(t, []string{"failed"}, attempts, "nothing left to retry")
+	var balance, kinds string
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT credit_balance::text,
+		(SELECT string_agg(kind, ',' ORDER BY id) FROM account_events WHERE account_id = 'sepafail') FROM accounts WHERE id = 'sepafail'`).Scan(&balance, &kinds))
+	require.Equal(t, "38.00", balance)
+	require.Equal(t, "invoice_issued,payment_processing,payment_failed,credit_applied,payment_succeeded", kinds)
+	requireBooksBalance(t, b.testBundle)
+	require.Empty(t, auditOf(t, b.pool, "open_invoices_use_available_credit", "amount_paid_is_credit_plus_charges", "credit_balance_is_ledger_sum"))
+}
+
+// gate holds the charges of one account until released.
+type gate struct {
+	payments.Processor
+	account string
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *gate) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	if req.AccountID == g.account {
+		g.once.Do(func() { close(g.started) })
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return payments.ChargeResult{}, &payments.TechnicalError{Op: "charge", Err: ctx.Err()}
+		}
+	}
+	return g.Processor.Charge(ctx, req)
+}
+
+// Credit added while a card charge is in flight (sent, not answered yet):
+// the collection it triggers finds that attempt and resends it, with its
+// key, rather than use the credit. When the card is declined, the credit
+// pays the invoice.
+func TestCreditAddedDuringCardChargePaysWhenItIsDeclined(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	g := &gate{Processor: &sandbox.Processor{Pool: tb.pool}, account: "declined", started: make(chan struct{}), release: make(chan struct{})}
+	tb.cfg.Processor = g
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	select {
+	case <-g.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the declined card's charge was never sent")
+	}
+	require.Equal(t, 1, addCredit(t, tb.pool, client, "declined", "20.00", "topup"), "the open invoice is collected again")
+	time.Sleep(300 * time.Millisecond) // the second collection resends the pending attempt: held too
+	close(g.release)
+	tb.waitIdle(t)
+
+	require.Equal(t, collected{"paid", "12.00", "12.00", []string{"declined:generic_decline:12.00"}}, tb.collected(t)["declined"])
+	var balance string
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT credit_balance::text FROM accounts WHERE id = 'declined'`).Scan(&balance))
+	require.Equal(t, "8.00", balance)
+	requireBooksBalance(t, tb)
+	require.Empty(t, auditOf(t, tb.pool, "open_invoices_use_available_credit", "amount_paid_is_credit_plus_charges", "credit_balance_is_ledger_sum"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -446,6 +447,10 @@ type Recorded struct {
 	Refunded bool
 	// Reference is the processor's id for the payment, as answered.
 	Reference string
+	// CreditApplied is prepaid credit that paid the invoice, or part of
+	// it, once this attempt was declined or failed: credit added while the
+	// payment was in flight could not be used then (see decide).
+	CreditApplied decimal.Decimal
 }
 
 // Charged is a processor's answer to one attempt.
@@ -578,8 +583,9 @@ func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settle
 var ErrAttemptNotFound = errors.New("payment attempt not found")
 
 type lockedInvoice struct {
-	status      string
-	total, paid decimal.Decimal
+	number, accountID          string
+	status                     string
+	total, paid, creditApplied decimal.Decimal
 }
 
 // lockAttempts locks the attempts matching where and their invoices, the
@@ -587,7 +593,7 @@ type lockedInvoice struct {
 // never deadlock.
 func lockAttempts(ctx context.Context, tx pgx.Tx, where string, args ...any) (map[int64]*Attempt, map[int64]*lockedInvoice, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT i.id, i.status, coalesce(i.total, 0), i.amount_paid FROM invoices i
+		SELECT i.id, i.number, i.account_id, i.status, coalesce(i.total, 0), i.amount_paid, i.credit_applied FROM invoices i
 		WHERE i.id IN (SELECT pa.invoice_id FROM payment_attempts pa WHERE `+where+`)
 		ORDER BY i.id FOR UPDATE OF i`, args...)
 	if err != nil {
@@ -597,7 +603,7 @@ func lockAttempts(ctx context.Context, tx pgx.Tx, where string, args ...any) (ma
 	for rows.Next() {
 		var id int64
 		inv := &lockedInvoice{}
-		if err := rows.Scan(&id, &inv.status, &inv.total, &inv.paid); err != nil {
+		if err := rows.Scan(&id, &inv.number, &inv.accountID, &inv.status, &inv.total, &inv.paid, &inv.creditApplied); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -693,6 +699,11 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 			Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
 				"amount": billing.FormatMoney(a.Amount), "code": d.code}})
 	}
+	credit, err := creditAfterFailure(ctx, tx, invoices, todo, now)
+	if err != nil {
+		return err
+	}
+	events = append(events, credit...)
 	for _, d := range todo {
 		d.rec.Status = invoices[d.rec.Attempt.InvoiceID].status
 	}
@@ -706,14 +717,16 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 	invIDs := make([]int64, 0, len(changed))
 	invStatus := make([]string, 0, len(changed))
 	invPaid := make([]decimal.Decimal, 0, len(changed))
+	invCredit := make([]decimal.Decimal, 0, len(changed))
 	for id := range changed {
 		inv := invoices[id]
 		invIDs, invStatus, invPaid = append(invIDs, id), append(invStatus, inv.status), append(invPaid, inv.paid)
+		invCredit = append(invCredit, inv.creditApplied)
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE invoices i SET status = u.status, amount_paid = u.paid
-		FROM unnest($1::bigint[], $2::text[], $3::numeric[]) AS u(id, status, paid) WHERE i.id = u.id`,
-		invIDs, invStatus, invPaid); err != nil {
+		UPDATE invoices i SET status = u.status, amount_paid = u.paid, credit_applied = u.credit
+		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[]) AS u(id, status, paid, credit) WHERE i.id = u.id`,
+		invIDs, invStatus, invPaid, invCredit); err != nil {
 		return err
 	}
 	for _, a := range refunds {
@@ -722,6 +735,94 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 		}
 	}
 	return timeline.Record(ctx, tx, events)
+}
+
+// creditAfterFailure applies prepaid credit to the invoices left open by
+// a declined or failed attempt, before anything counts them as overdue, in
+// tx with the invoices locked: credit comes first (SPEC §4), but credit
+// added while a payment was in flight could not be used then — the
+// collection it triggered skipped the invoice (processing) or resent the
+// attempt (pending) — and would otherwise sit unused while the account is
+// suspended. The accounts are locked (after the invoices, as in
+// PrepareCollections), so credit being added concurrently either is seen
+// here or commits after this, when the invoice is open again and the
+// collection the credit triggers applies it.
+func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) ([]timeline.Event, error) {
+	var ids []int64
+	seen := map[int64]bool{}
+	var accountIDs []string
+	seenAccount := map[string]bool{}
+	for _, d := range todo {
+		id := d.rec.Attempt.InvoiceID
+		inv := invoices[id]
+		if (d.outcome != OutcomeDeclined && d.outcome != OutcomeFailed) || inv.status != "open" || seen[id] || !inv.total.Sub(inv.paid).IsPositive() {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if !seenAccount[inv.accountID] {
+			seenAccount[inv.accountID] = true
+			accountIDs = append(accountIDs, inv.accountID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ids)
+	balances := map[string]decimal.Decimal{}
+	rows, err := tx.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var b decimal.Decimal
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		balances[id] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var ledger ledgerRows
+	var events []timeline.Event
+	applied := map[int64]decimal.Decimal{}
+	for _, id := range ids {
+		inv := invoices[id]
+		take := decimal.Min(balances[inv.accountID], inv.total.Sub(inv.paid))
+		if !take.IsPositive() {
+			continue
+		}
+		after := balances[inv.accountID].Sub(take)
+		balances[inv.accountID] = after
+		invID := id
+		// The same reference as PrepareCollections: unique per application.
+		ledger.add(inv.accountID, EntryInvoicePayment, take.Neg(), after,
+			fmt.Sprintf("invoice_payment:%s:%s", inv.number, inv.creditApplied.StringFixed(2)), &invID)
+		inv.creditApplied = inv.creditApplied.Add(take)
+		inv.paid = inv.paid.Add(take)
+		applied[id] = take
+		events = append(events, timeline.Event{AccountID: inv.accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &invID,
+			Data: map[string]any{"number": inv.number, "amount": billing.FormatMoney(take)}})
+		if inv.paid.Equal(inv.total) {
+			inv.status = "paid"
+			events = append(events, timeline.Event{AccountID: inv.accountID, At: now, Kind: timeline.KindPaymentSucceeded, InvoiceID: &invID,
+				Data: map[string]any{"number": inv.number, "method": "credit", "amount": billing.FormatMoney(take)}})
+		}
+	}
+	if err := ledger.insert(ctx, tx); err != nil {
+		return nil, err
+	}
+	for _, d := range todo {
+		if take, ok := applied[d.rec.Attempt.InvoiceID]; ok {
+			d.rec.CreditApplied = take
+			delete(applied, d.rec.Attempt.InvoiceID) // reported once per invoice
+		}
+	}
+	return events, nil
 }
 
 // refundLate moves a payment that succeeded after its invoice was voided to

@@ -210,7 +210,37 @@ var Checks = []Check{
 			  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = r.referrer_account_id AND i.period = r.period AND i.status = 'draft')
 			ORDER BY r.id`,
 	},
+	{
+		// Credit comes first (SPEC §4) and added credit collects the open
+		// invoices (§5): an invoice it could pay that stays open, with no
+		// payment in flight and no collection queued, is credit that was
+		// never applied — and a suspension waiting to happen.
+		Name: "open_invoices_use_available_credit",
+		Doc:  "an open invoice with no payment in flight and no collection queued is not payable from its account's prepaid credit",
+		Query: `
+			WITH ` + liveCollections + `
+			SELECT format('%s: %s due, %s holds %s of prepaid credit, and no payment is in flight nor any collection queued',
+			              i.number, i.total - i.amount_paid, a.id, a.credit_balance)
+			FROM invoices i JOIN accounts a ON a.id = i.account_id
+			WHERE i.status = 'open' AND ($1 = '' OR i.period = $1)
+			  AND i.total > i.amount_paid AND a.credit_balance >= i.total - i.amount_paid
+			  AND NOT EXISTS (SELECT 1 FROM payment_attempts pa WHERE pa.invoice_id = i.id AND pa.state IN ('pending', 'processing'))
+			  AND NOT EXISTS (SELECT 1 FROM live l WHERE l.number = i.number)
+			ORDER BY i.number`,
+	},
 }
+
+// liveCollections is a WITH item, live(number): the invoices that a
+// collection job still to run (or running) names, by kind: collect_invoice
+// {"invoice_number"} and collect_invoices {"invoices":[{"number"}]}.
+// Collection jobs are few next to invoices (one per batch of hundreds),
+// and these states are indexed by River.
+const liveCollections = `live AS (
+			    SELECT j.args->>'invoice_number' AS number FROM river_job j
+			    WHERE j.kind = 'collect_invoice' AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled')
+			    UNION ALL
+			    SELECT it->>'number' FROM river_job j CROSS JOIN LATERAL jsonb_array_elements(j.args->'invoices') it
+			    WHERE j.kind = 'collect_invoices' AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled'))`
 
 // gapless checks a numbering series: gaps and repeats within a year, numbers
 // out of issue order, and a counter that doesn't end where the numbers do.

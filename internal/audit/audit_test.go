@@ -171,6 +171,8 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 		{"pending_rewards_have_a_referrer_draft", `
 			UPDATE referral_rewards SET state = 'pending', referrer_invoice_id = NULL WHERE referrer_account_id = 'boss' AND state = 'applied'`,
 			"pending, but boss has no draft for 2026-1"},
+		{"open_invoices_use_available_credit", `
+			UPDATE accounts SET credit_balance = 1000 WHERE id = 'late'`, "late holds 1000.00 of prepaid credit, and no payment is in flight"},
 	}
 	caught := map[string]bool{}
 	for _, b := range breaks {
