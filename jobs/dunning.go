@@ -78,11 +78,11 @@ type DunningReport struct {
 // suspension, since a payment may commit right after it. Each of those
 // accounts, and each whose standing disagrees with its invoices (suspended
 // with nothing overdue, as an earlier version of this pass left paid
-// accounts; active with an overdue open invoice), is then decided in a
-// transaction of its own, behind its invoices' and its own locks, from
-// what it owes at that moment (decideStanding). A pass killed anywhere is
-// done again by its job: every step is idempotent. simulated passes now on
-// to the retries.
+// accounts; active with an overdue open invoice), is then decided again,
+// behind its invoices' and its own locks, from what it owes at that moment
+// (decideStandings, a hundred accounts a transaction). A pass killed
+// anywhere is done again by its job: every step is idempotent. simulated
+// passes now on to the retries.
 func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now time.Time, simulated bool) (*DunningReport, error) {
 	rep := &DunningReport{Now: now, Retries: []string{}, Overdue: []string{}, Suspended: []string{}, Reactivated: []string{}}
 	var review []string
@@ -130,71 +130,92 @@ func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now
 		return rep, err
 	}
 	slices.Sort(review)
-	for _, acc := range review {
-		s, err := decideStanding(ctx, pool, client, acc, now)
+	for len(review) > 0 {
+		n := min(len(review), standingChunk)
+		decided, err := decideStandings(ctx, pool, client, review[:n], now)
 		if err != nil {
-			return rep, fmt.Errorf("dunning %s: %w", acc, err)
+			return rep, err
 		}
-		rep.Overdue = append(rep.Overdue, s.overdue...)
-		if s.suspended {
-			rep.Suspended = append(rep.Suspended, acc)
-		}
-		if s.reactivated {
-			rep.Reactivated = append(rep.Reactivated, acc)
-		}
+		rep.Overdue = append(rep.Overdue, decided.overdue...)
+		rep.Suspended = append(rep.Suspended, decided.suspended...)
+		rep.Reactivated = append(rep.Reactivated, decided.reactivated...)
+		review = review[n:]
 	}
 	slices.Sort(rep.Overdue)
 	return rep, nil
 }
 
-// standing is what decideStanding did to an account.
-type standing struct {
-	overdue                []string // invoices it marked overdue
-	suspended, reactivated bool
+// standingChunk bounds the accounts whose standings one transaction
+// decides: a commit per account would make a pass over tens of thousands
+// of overdue accounts outlast its job's timeout, and a larger chunk would
+// hold more payments behind its locks for longer.
+const standingChunk = 100
+
+// standings is what decideStandings did.
+type standings struct {
+	overdue, suspended, reactivated []string
 }
 
-// decideStanding decides an account's standing at now in one transaction,
-// with its jobs and events: behind accounts.LockStanding (its unpaid
-// invoices, then the account, the order payment paths lock in) it reads
-// the account's candidates again, marks overdue those whose retries are
-// exhausted, and then suspends the account if an overdue invoice is
-// unpaid, or reactivates it if none remains. A payment racing with it has
-// either committed, and is seen here, or waits, and then sees the
-// suspension and undoes it (afterPayments). Postgres may break a deadlock
-// with a path that locks in another order (a void locks two accounts'
-// credit): the decision is then simply made again.
-func decideStanding(ctx context.Context, pool *pgxpool.Pool, client *Client, accountID string, now time.Time) (s standing, err error) {
+// decideStandings decides the accounts' standings at now in one
+// transaction, with their jobs and events: behind accounts.LockStandings
+// (their unpaid invoices, then the accounts, the order payment paths lock
+// in) it reads their candidates again, marks overdue those whose retries
+// are exhausted, and then suspends each account that has an overdue
+// invoice unpaid and reactivates each suspended one that has none left. A
+// payment racing with it has either committed, and is seen here, or
+// waits, and then sees the suspension and undoes it (afterPayments).
+// Postgres may break a deadlock with a path that locks accounts in another
+// order (an outcome batch, a void): the chunk is then simply decided again.
+func decideStandings(ctx context.Context, pool *pgxpool.Pool, client *Client, accountIDs []string, now time.Time) (s standings, err error) {
 	for try := 1; ; try++ {
-		s = standing{}
+		s = standings{}
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			status, err := accounts.LockStanding(ctx, tx, accountID)
+			status, err := accounts.LockStandings(ctx, tx, accountIDs)
 			if err != nil {
 				return err
 			}
-			cands, err := payments.DunningCandidatesOf(ctx, tx, accountID, now)
+			cands, err := payments.DunningCandidatesOf(ctx, tx, accountIDs, now)
 			if err != nil {
 				return err
 			}
-			var ids []int64
+			overdue := map[string][]int64{}
 			for _, c := range cands {
 				if billing.DecideDunning(c.Input).Overdue {
-					ids = append(ids, c.InvoiceID)
+					overdue[c.AccountID] = append(overdue[c.AccountID], c.InvoiceID)
 					s.overdue = append(s.overdue, c.InvoiceNumber)
 				}
 			}
-			if status == "suspended" {
-				if err := payments.MarkOverdue(ctx, tx, ids, now); err != nil {
-					return err
+			for _, acc := range accountIDs {
+				switch status[acc] {
+				case "suspended":
+					if err := payments.MarkOverdue(ctx, tx, overdue[acc], now); err != nil {
+						return err
+					}
+					back, err := reactivate(ctx, tx, client, acc, now)
+					if err != nil {
+						return err
+					}
+					if back {
+						s.reactivated = append(s.reactivated, acc)
+					}
+				case "active":
+					suspended, err := becameOverdue(ctx, tx, client, acc, overdue[acc], now)
+					if err != nil {
+						return err
+					}
+					if suspended {
+						s.suspended = append(s.suspended, acc)
+					}
 				}
-				s.reactivated, err = reactivate(ctx, tx, client, accountID, now)
-				return err
 			}
-			s.suspended, err = becameOverdue(ctx, tx, client, accountID, ids, now)
-			return err
+			return nil
 		})
 		var pgErr *pgconn.PgError
 		if err != nil && try < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
 			continue
+		}
+		if err != nil {
+			err = fmt.Errorf("deciding the standing of %d accounts from %s: %w", len(accountIDs), accountIDs[0], err)
 		}
 		return s, err
 	}

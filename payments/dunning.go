@@ -60,11 +60,11 @@ func DunningCandidates(ctx context.Context, q invoices.Querier, now time.Time) (
 	return scanCandidates(rows, now)
 }
 
-// DunningCandidatesOf returns the account's open invoices that are not
-// overdue yet, in id order. Read behind accounts.LockStanding, it is the
-// state the account's suspension is decided from.
-func DunningCandidatesOf(ctx context.Context, q invoices.Querier, accountID string, now time.Time) ([]DunningCandidate, error) {
-	rows, err := q.Query(ctx, dunningSQL+` AND i.account_id = $1 ORDER BY i.id`, accountID)
+// DunningCandidatesOf returns the accounts' open invoices that are not
+// overdue yet, in id order. Read behind accounts.LockStandings, it is the
+// state their suspensions are decided from.
+func DunningCandidatesOf(ctx context.Context, q invoices.Querier, accountIDs []string, now time.Time) ([]DunningCandidate, error) {
+	rows, err := q.Query(ctx, dunningSQL+` AND i.account_id = ANY($1) ORDER BY i.id`, accountIDs)
 	if err != nil {
 		return nil, err
 	}

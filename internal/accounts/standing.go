@@ -40,23 +40,36 @@ func lockStanding(ctx context.Context, tx pgx.Tx, accountID string) error {
 	return err
 }
 
-// LockStanding locks, in tx, what an account's standing is decided from:
-// its unpaid (open or processing) invoices, in id order, then the account
-// row. That is the order payment paths lock in (collection and recording
-// an outcome lock the invoices first, then, when they need it, the
-// account), so the two never deadlock. The account lock alone would not
-// serialise with a card payment: recording one locks only its invoice
-// while the account is active. Behind both locks, a payment of one of
-// these invoices has either committed, and is seen by every later
-// statement of tx, or waits for tx to commit, and then sees what tx did
-// (a suspension it undoes). It returns the account's status.
-func LockStanding(ctx context.Context, tx pgx.Tx, accountID string) (string, error) {
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE account_id = $1 AND status IN ('open', 'processing') ORDER BY id FOR UPDATE`, accountID); err != nil {
-		return "", err
+// LockStandings locks, in tx, what the accounts' standings are decided
+// from: their unpaid (open or processing) invoices, in id order, then the
+// account rows, in id order. That is the order payment paths lock in
+// (collection and recording an outcome lock the invoices first, then, when
+// they need it, the account), so the two never wait for each other in a
+// circle. The account lock alone would not serialise with a card payment:
+// recording one locks only its invoice while the account is active.
+// Behind both locks, a payment of one of these invoices has either
+// committed, and is seen by every later statement of tx, or waits for tx
+// to commit, and then sees what tx did (a suspension it undoes). It
+// returns each account's status.
+func LockStandings(ctx context.Context, tx pgx.Tx, accountIDs []string) (map[string]string, error) {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM invoices WHERE account_id = ANY($1) AND status IN ('open', 'processing') ORDER BY id FOR UPDATE`, accountIDs); err != nil {
+		return nil, err
 	}
-	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, accountID).Scan(&status)
-	return status, err
+	rows, err := tx.Query(ctx, `SELECT id, status FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	status := make(map[string]string, len(accountIDs))
+	for rows.Next() {
+		var id, s string
+		if err := rows.Scan(&id, &s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		status[id] = s
+	}
+	rows.Close()
+	return status, rows.Err()
 }
 
 // Suspend suspends an active account that has an overdue open invoice,
@@ -64,7 +77,7 @@ func LockStanding(ctx context.Context, tx pgx.Tx, accountID string) (string, err
 // are read behind the account's lock, so what it lists is what the
 // account owes at that moment; an account with nothing overdue unpaid is
 // never suspended. The caller holds the locks of the invoices it just
-// found overdue (LockStanding, or the outcome being recorded), so those
+// found overdue (LockStandings, or the outcome being recorded), so those
 // can't be paid in between. It returns the overdue invoices and whether
 // it suspended the account.
 func Suspend(ctx context.Context, tx pgx.Tx, accountID string, at time.Time) (overdue []string, suspended bool, err error) {
@@ -129,7 +142,7 @@ func ReactivateIfClear(ctx context.Context, tx pgx.Tx, accountID string, at time
 // overdue open one. The engine doesn't leave accounts so, but earlier
 // versions did (a pass that suspended an account paid meanwhile, a
 // reactivation that ignored a processing debit that then failed); the
-// dunning pass decides each of them again, under LockStanding. The read
+// dunning pass decides each of them again, under LockStandings. The read
 // takes no lock: it only names accounts to look at.
 func StandingToReview(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
