@@ -339,9 +339,12 @@ func reactivate(ctx context.Context, tx pgx.Tx, client *Client, accountID string
 }
 
 // afterPayments is AfterPayment for the accounts of a batch. Only suspended
-// accounts can be reactivated: the others are found in one query (the
-// caller holds the paid invoices' locks, so a suspension for one of them
-// can't slip in between) and skipped.
+// accounts can be reactivated: the others are found in one query, without
+// their locks, and skipped. That is safe because the caller holds the paid
+// invoices' locks and the dunning pass takes them before it suspends
+// (accounts.LockStandings): a suspension either committed before this
+// query, which sees it, or waits for this transaction and then sees the
+// invoices paid.
 func afterPayments(ctx context.Context, tx pgx.Tx, client *Client, accountIDs []string, now time.Time) error {
 	if len(accountIDs) == 0 {
 		return nil
