@@ -379,7 +379,7 @@ func (w *dunningPassWorker) Work(ctx context.Context, job *river.Job[DunningPass
 	if err != nil {
 		return err
 	}
-	w.d.cfg.Logger.InfoContext(ctx, "dunning pass", "now", now, "retries", len(rep.Retries), "overdue", len(rep.Overdue), "suspended", len(rep.Suspended))
+	w.d.cfg.Logger.InfoContext(ctx, "dunning pass", "now", now, "retries", len(rep.Retries), "overdue", len(rep.Overdue), "suspended", len(rep.Suspended), "reactivated", len(rep.Reactivated))
 	return nil
 }
 
