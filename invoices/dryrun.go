@@ -72,12 +72,13 @@ type PreviewTotals struct {
 // issue dates are left out; they are given at finalization. The current
 // period is previewed as it stands at p.Now (usage rated up to then,
 // Partial set); a period that has not started is refused with a
-// *billing.PeriodNotEndedError.
+// *billing.PeriodNotEndedError. p.Now is the wall clock when zero, as for
+// CreateRun.
 func DryRun(ctx context.Context, db interface {
 	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
 }, cfg *Config, p RunParams) (*Preview, error) {
 	if p.Now.IsZero() {
-		p.Now = cfg.now()
+		p.Now = time.Now() // as CreateRun: the preview and the run agree on what has ended
 	}
 	if err := p.Period.CheckStarted(p.Now, cfg.Location); err != nil {
 		return nil, err

@@ -123,8 +123,8 @@ func TestDryRunOfCurrentPeriodIsPartial(t *testing.T) {
 	tb.loadSmoke(t)
 	// a1's redis addon (s2) has been running since September.
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
-	cfg := &invoices.Config{Location: time.UTC, SellerCountry: "FR", VATRates: billing.DefaultVATRates(), Now: func() time.Time { return now }}
-	preview, err := invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-11")})
+	cfg := &invoices.Config{Location: time.UTC, SellerCountry: "FR", VATRates: billing.DefaultVATRates()}
+	preview, err := invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-11"), Now: now})
 	require.NoError(t, err)
 	require.True(t, preview.Partial)
 	require.Equal(t, now, preview.AsOf)
@@ -139,12 +139,12 @@ func TestDryRunOfCurrentPeriodIsPartial(t *testing.T) {
 	require.Equal(t, "36.000000", a1.Lines[0].Hours)
 	require.Equal(t, "0.25", a1.Subtotal)
 
-	ended, err := invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-10")})
+	ended, err := invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-10"), Now: now})
 	require.NoError(t, err)
 	require.False(t, ended.Partial)
 	require.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ended.AsOf)
 
-	_, err = invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-12")})
+	_, err = invoices.DryRun(ctx, tb.pool, cfg, invoices.RunParams{Period: billing.MustPeriod("2026-12"), Now: now})
 	var notEnded *billing.PeriodNotEndedError
 	require.ErrorAs(t, err, &notEnded)
 	require.True(t, notEnded.NotStarted)
