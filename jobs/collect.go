@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/payments"
@@ -49,6 +50,18 @@ type CollectInvoicesArgs struct {
 	// Resend marks the batch of attempts whose first sending failed
 	// technically: it is all or nothing, retried by River with backoff.
 	Resend bool `json:"resend,omitempty"`
+	// Reconcile makes the job a reconciliation of the attempts named by
+	// Keys (of the invoices listed): those still pending are looked up by
+	// key with the processor and their outcome recorded; one the processor
+	// never received is resent with its key. Nothing new is charged. A
+	// collection inserts one with the attempts it creates, due once its own
+	// retries would be exhausted, and deletes it when every answer is
+	// recorded: an attempt whose job was discarded or killed on its last
+	// try is resolved by it rather than left pending forever. Round counts
+	// the reconciliations that followed one another for these attempts.
+	Reconcile bool     `json:"reconcile,omitempty"`
+	Keys      []string `json:"keys,omitempty"`
+	Round     int      `json:"round,omitempty"`
 }
 
 func (CollectInvoicesArgs) Kind() string { return "collect_invoices" }
@@ -107,6 +120,9 @@ func (w *collectBatchWorker) NextRetry(job *river.Job[CollectInvoicesArgs]) time
 }
 
 func (w *collectBatchWorker) Work(ctx context.Context, job *river.Job[CollectInvoicesArgs]) error {
+	if job.Args.Reconcile {
+		return reconcile(ctx, w.d, job)
+	}
 	reqs := make([]payments.CollectRequest, len(job.Args.Invoices))
 	for i, it := range job.Args.Invoices {
 		reqs[i] = payments.CollectRequest{Number: it.Number, Slot: it.Slot}
@@ -189,6 +205,22 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 	if len(send) == 0 {
 		return complete(ctx, tx, job)
 	}
+	// The attempts created here get their reconciliation now, with them:
+	// whatever becomes of this job (its retries exhausted, its process
+	// killed on its last try, an operator cancelling it), they are resolved.
+	var fresh []*payments.Attempt
+	for _, a := range send {
+		if !a.Resumed {
+			fresh = append(fresh, a)
+		}
+	}
+	var watchdog int64
+	if len(fresh) > 0 {
+		if watchdog, err = insertReconciliation(ctx, tx, client, fresh, argNow, 0,
+			time.Now().Add(collectHorizon(d.cfg, job.Attempt, job.MaxAttempts))); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
@@ -210,7 +242,11 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 		}
 		charged = append(charged, payments.Charged{AttemptID: a.ID, Result: results[i]})
 	}
-	if firstErr != nil && !split {
+	// On its last try the job records what it learnt and leaves the rest
+	// to the reconciliation rather than fail: River would discard it, and
+	// nothing would resend the attempts.
+	last := job.Attempt >= job.MaxAttempts
+	if firstErr != nil && !split && !last {
 		return firstErr
 	}
 
@@ -229,7 +265,15 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
 		return err
 	}
-	if len(failed) > 0 {
+	switch {
+	case len(failed) == 0:
+		if err := deleteJob(ctx, tx, client, watchdog); err != nil {
+			return err
+		}
+	case last:
+		d.cfg.Logger.WarnContext(ctx, "collection out of tries: its pending attempts are left to their reconciliation",
+			"invoices", len(failed), "job_id", job.ID, "error", firstErr)
+	default:
 		if _, err := client.InsertTx(ctx, tx, CollectInvoicesArgs{Invoices: failed, Now: argNow, Resend: true},
 			&river.InsertOpts{ScheduledAt: time.Now().Add(retryDelay(1, d.cfg.RetryMax))}); err != nil {
 			return err
@@ -270,6 +314,168 @@ func chargeAll(ctx context.Context, proc payments.Processor, attempts []*payment
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			results[i], errs[i] = proc.Charge(ctx, reqs[i])
+		}()
+	}
+	wg.Wait()
+	return results, errs
+}
+
+// collectHorizon bounds how long a collection job that is on its try
+// number attempt may still go on retrying: the delays before its remaining
+// tries, each try's timeout, and one rescue of a try whose worker died.
+func collectHorizon(cfg *Config, attempt, maxAttempts int) time.Duration {
+	h := cfg.RescueAfter + cfg.JobTimeout
+	for k := attempt; k < maxAttempts; k++ {
+		h += retryDelay(k, cfg.RetryMax) + cfg.JobTimeout
+	}
+	return h
+}
+
+// insertReconciliation enqueues, in tx, the reconciliation of attempts at
+// the time given, and returns its job id.
+func insertReconciliation(ctx context.Context, tx pgx.Tx, client *Client, attempts []*payments.Attempt, argNow *time.Time, round int, at time.Time) (int64, error) {
+	args := CollectInvoicesArgs{Now: argNow, Reconcile: true, Round: round}
+	seen := map[string]bool{}
+	for _, a := range attempts {
+		args.Keys = append(args.Keys, a.IdempotencyKey)
+		if !seen[a.InvoiceNumber] {
+			seen[a.InvoiceNumber] = true
+			args.Invoices = append(args.Invoices, CollectItem{Number: a.InvoiceNumber})
+		}
+	}
+	res, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at})
+	if err != nil {
+		return 0, err
+	}
+	return res.Job.ID, nil
+}
+
+// deleteJob deletes a reconciliation no longer needed, in tx. One already
+// running is left to finish: it finds nothing pending.
+func deleteJob(ctx context.Context, tx pgx.Tx, client *Client, id int64) error {
+	if id == 0 {
+		return nil
+	}
+	_, err := client.JobDeleteTx(ctx, tx, id)
+	if errors.Is(err, rivertype.ErrJobRunning) || errors.Is(err, river.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// reconcile resolves the attempts of a reconciliation job that are still
+// pending (see CollectInvoicesArgs.Reconcile), in the three steps of
+// collect: read them; ask the processor, outside any transaction, by key;
+// record the answers and what follows from them. An answer that doesn't
+// come is retried by River with backoff; on the job's last try a next
+// reconciliation is enqueued first, so the attempts are never forgotten.
+func reconcile(ctx context.Context, d *deps, job *river.Job[CollectInvoicesArgs]) error {
+	proc := d.cfg.Processor
+	now := d.cfg.now()
+	simulated := job.Args.Now != nil && proc.Name() == sandbox.Name
+	if simulated {
+		now = *job.Args.Now
+	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	pending, err := payments.PendingAttempts(ctx, tx, job.Args.Keys)
+	if err != nil {
+		return err
+	}
+	var send []*payments.Attempt
+	for _, a := range pending {
+		if a.Processor != proc.Name() {
+			// Only a worker of that processor can learn the outcome; the
+			// audit reports the attempt if none does.
+			d.cfg.Logger.ErrorContext(ctx, "not reconciled", "key", a.IdempotencyKey, "processor", a.Processor, "worker_processor", proc.Name())
+			continue
+		}
+		send = append(send, a)
+	}
+	if len(send) == 0 {
+		return complete(ctx, tx, job)
+	}
+	last := job.Attempt >= job.MaxAttempts
+	var next int64
+	if last {
+		if next, err = insertReconciliation(ctx, tx, client, send, job.Args.Now, job.Args.Round+1, time.Now().Add(d.cfg.RetryMax)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+
+	results, errs := lookupAll(ctx, proc, send)
+	var charged []payments.Charged
+	var firstErr error
+	for i, a := range send {
+		if errs[i] != nil {
+			d.cfg.Logger.WarnContext(ctx, "reconciliation: no answer yet", "key", a.IdempotencyKey, "round", job.Args.Round, "error", errs[i])
+			firstErr = cmpOr(firstErr, errs[i])
+			continue
+		}
+		charged = append(charged, payments.Charged{AttemptID: a.ID, Result: results[i]})
+	}
+
+	tx, err = d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	recs, err := payments.RecordCharges(ctx, tx, charged, now)
+	if err != nil {
+		return err
+	}
+	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.SandboxSEPADelay, simulated); err != nil {
+		return err
+	}
+	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
+		return err
+	}
+	if firstErr != nil && !last {
+		// What was learnt is kept; River retries the rest.
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		return firstErr
+	}
+	if firstErr == nil {
+		if err := deleteJob(ctx, tx, client, next); err != nil {
+			return err
+		}
+	}
+	d.cfg.Logger.InfoContext(ctx, "attempts reconciled", "resolved", len(recs), "left_to_next_round", len(send)-len(recs))
+	return complete(ctx, tx, job)
+}
+
+// lookupAll asks the processor what became of each attempt: by key where it
+// can look charges up, resending it (with its key) when it never got it;
+// else by resending it, which for Stripe looks the payment up first.
+func lookupAll(ctx context.Context, proc payments.Processor, attempts []*payments.Attempt) ([]payments.ChargeResult, []error) {
+	results := make([]payments.ChargeResult, len(attempts))
+	errs := make([]error, len(attempts))
+	looker, canLook := proc.(payments.Looker)
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	for i, a := range attempts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			req := a.Request()
+			if canLook {
+				res, found, err := looker.Lookup(ctx, req)
+				if err != nil || found {
+					results[i], errs[i] = res, err
+					return
+				}
+			}
+			results[i], errs[i] = proc.Charge(ctx, req)
 		}()
 	}
 	wg.Wait()

@@ -2,15 +2,18 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -472,4 +475,164 @@ func TestCreditAddedDuringCardChargePaysWhenItIsDeclined(t *testing.T) {
 	require.Equal(t, "8.00", balance)
 	requireBooksBalance(t, tb)
 	require.Empty(t, auditOf(t, tb.pool, "open_invoices_use_available_credit", "amount_paid_is_credit_plus_charges", "credit_balance_is_ledger_sum"))
+}
+
+// outage is the sandbox with one account's answers lost while down: the
+// sandbox takes the charge, and the answer times out; looking it up fails.
+type outage struct {
+	next    *sandbox.Processor
+	account string
+	down    atomic.Bool
+}
+
+var errLost = &payments.TechnicalError{Op: "charge", Reached: true, Err: errors.New("timeout: the answer was lost")}
+
+func (o *outage) Name() string { return o.next.Name() }
+
+func (o *outage) Charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	res, err := o.next.Charge(ctx, req)
+	if req.AccountID == o.account && o.down.Load() {
+		return payments.ChargeResult{}, errLost
+	}
+	return res, err
+}
+
+func (o *outage) Lookup(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, bool, error) {
+	if req.AccountID == o.account && o.down.Load() {
+		return payments.ChargeResult{}, false, errLost
+	}
+	return o.next.Lookup(ctx, req)
+}
+
+// reconciliations lists the live reconciliation jobs of an attempt key.
+func reconciliations(t *testing.T, pool *pgxpool.Pool, key string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT state::text FROM river_job
+		WHERE kind = 'collect_invoices' AND (args->>'reconcile')::bool AND args->'keys' ? $1
+		  AND state NOT IN ('completed', 'cancelled', 'discarded') ORDER BY id`, key)
+	require.NoError(t, err)
+	states, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return states
+}
+
+// auditAged runs the audit of pending attempts as it would be with the
+// attempt key three hours old (backdated in a transaction rolled back).
+func auditAged(t *testing.T, pool *pgxpool.Pool, key string) []string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	_, err = tx.Exec(ctx, `SET LOCAL session_replication_role = replica;
+		UPDATE payment_attempts SET created_at = now() - interval '3 hours' WHERE idempotency_key = '`+key+`'`)
+	require.NoError(t, err)
+	rep, err := audit.Run(ctx, tx, "")
+	require.NoError(t, err)
+	var out []string
+	for _, v := range rep.Violations {
+		if v.Invariant == "pending_attempts_have_a_live_job" {
+			out = append(out, v.Detail)
+		}
+	}
+	return out
+}
+
+// A collection whose every try loses the processor's answer (the card was
+// charged) runs out of tries. Before, River discarded it and the attempt
+// stayed pending forever: the invoice open although paid, dunning waiting
+// for it. Now the reconciliation inserted with the attempt looks the charge
+// up by its key, and records it once the processor answers.
+func TestCollectionOutOfTriesHandsOverToReconciliation(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	o := &outage{next: &sandbox.Processor{Pool: tb.pool}, account: "declined"}
+	tb.cfg.Processor = o
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	tb.waitIdle(t)
+	ctx := context.Background()
+	number := tb.number(t, "declined")
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+		_, err := payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: "declined", Method: payments.Method{Type: payments.MethodCard, ID: sandbox.CardVisa}}})
+		return err
+	}))
+
+	o.down.Store(true)
+	res, err := client.Insert(ctx, jobs.CollectInvoiceArgs{InvoiceNumber: number}, &river.InsertOpts{MaxAttempts: 3})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var state string
+		require.NoError(t, tb.pool.QueryRow(ctx, `SELECT state::text FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state))
+		return state == "completed" || state == "discarded"
+	}, 30*time.Second, 50*time.Millisecond)
+	var state string
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT state::text FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state))
+	require.Equal(t, "completed", state, "out of tries, the job hands over rather than fail")
+
+	key := payments.AttemptKey(number, 2)
+	require.Equal(t, collected{"open", "0.00", "0.00", []string{"declined:generic_decline:12.00", "pending::12.00"}}, tb.collected(t)["declined"])
+	var taken string
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT outcome FROM sandbox_charges WHERE idempotency_key = $1`, key).Scan(&taken))
+	require.Equal(t, "succeeded", taken, "the processor took the money")
+	require.Equal(t, []string{"scheduled"}, reconciliations(t, tb.pool, key))
+	require.Empty(t, auditAged(t, tb.pool, key), "a reconciliation will learn the outcome")
+
+	// The reconciliation, due once the collection's retries would be
+	// over, is run now: the processor still doesn't answer.
+	var rec int64
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT id FROM river_job WHERE kind = 'collect_invoices' AND args->'keys' ? $1`, key).Scan(&rec))
+	_, err = client.JobRetry(ctx, rec)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var errs int
+		require.NoError(t, tb.pool.QueryRow(ctx, `SELECT coalesce(array_length(errors, 1), 0) FROM river_job WHERE id = $1`, rec).Scan(&errs))
+		return errs > 0
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, "pending", tb.collected(t)["declined"].attempts[1][:7])
+
+	// It answers again: the charge found by its key is recorded, once.
+	o.down.Store(false)
+	_, err = client.JobRetry(ctx, rec)
+	require.NoError(t, err)
+	tb.waitIdle(t)
+	require.Equal(t, collected{"paid", "12.00", "0.00", []string{"declined:generic_decline:12.00", "succeeded::12.00"}}, tb.collected(t)["declined"])
+	require.Empty(t, reconciliations(t, tb.pool, key))
+	requireBooksBalance(t, tb)
+	require.Empty(t, auditOf(t, tb.pool, "pending_attempts_have_a_live_job", "one_charge_per_idempotency_key", "amount_paid_is_credit_plus_charges"))
+}
+
+// While a charge is in flight its attempt already has its reconciliation,
+// committed with it before the processor is called (a worker killed there
+// leaves it behind to resolve the attempt); once every answer is recorded,
+// it is deleted.
+func TestInFlightAttemptHasItsReconciliation(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	g := &gate{Processor: &sandbox.Processor{Pool: tb.pool}, account: "visa", started: make(chan struct{}), release: make(chan struct{})}
+	tb.cfg.Processor = g
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	select {
+	case <-g.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the card's charge was never sent")
+	}
+	key := payments.AttemptKey(tb.number(t, "visa"), 1)
+	require.Equal(t, []string{"scheduled"}, reconciliations(t, tb.pool, key))
+	var due time.Duration
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT extract(epoch FROM scheduled_at - now())::int * interval '1 second' FROM river_job
+		WHERE kind = 'collect_invoices' AND args->'keys' ? $1`, key).Scan(&due))
+	require.Greater(t, due, 5*time.Minute, "due once the collection's own retries are over")
+	require.Empty(t, auditAged(t, tb.pool, key))
+
+	close(g.release)
+	tb.waitIdle(t)
+	require.Equal(t, "paid", tb.collected(t)["visa"].status)
+	require.Empty(t, reconciliations(t, tb.pool, key), "every answer recorded: the reconciliation is gone")
+	var left int
+	require.NoError(t, tb.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'collect_invoices' AND (args->>'reconcile')::bool`).Scan(&left))
+	require.Zero(t, left, "nothing left scheduled")
 }

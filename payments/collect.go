@@ -430,6 +430,36 @@ func (l *ledgerRows) insert(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
+// PendingAttempts returns the attempts among keys whose outcome is still
+// unknown (pending), with the mandate a SEPA debit was made under, marked
+// Resumed: reconciliation looks each up with its processor by key and
+// records the answer with RecordCharges, which ignores an attempt decided
+// meanwhile.
+func PendingAttempts(ctx context.Context, tx pgx.Tx, keys []string) ([]*Attempt, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT pa.id, pa.invoice_id, i.number, i.account_id, pa.attempt, pa.idempotency_key, pa.processor,
+		       pa.method, pa.payment_method_id, pa.amount, pa.state, pa.created_at,
+		       (SELECT pm.mandate_id FROM payment_methods pm
+		        WHERE pm.account_id = i.account_id AND pm.type = pa.method AND pm.external_id = pa.payment_method_id
+		        ORDER BY pm.id DESC LIMIT 1)
+		FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id
+		WHERE pa.idempotency_key = ANY($1) AND pa.state = 'pending'
+		ORDER BY pa.id`, keys)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Attempt, error) {
+		a := &Attempt{Resumed: true}
+		var mandate *string
+		err := r.Scan(&a.ID, &a.InvoiceID, &a.InvoiceNumber, &a.AccountID, &a.Attempt, &a.IdempotencyKey, &a.Processor,
+			&a.Method.Type, &a.Method.ID, &a.Amount, &a.State, &a.CreatedAt, &mandate)
+		if mandate != nil && a.Method.Type == MethodSEPADebit {
+			a.MandateID = *mandate
+		}
+		return a, err
+	})
+}
+
 // AttemptKey is the idempotency key of an invoice's attempt number n.
 func AttemptKey(number string, n int) string { return fmt.Sprintf("%s-attempt-%d", number, n) }
 

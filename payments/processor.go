@@ -71,6 +71,16 @@ type BatchProcessor interface {
 	ChargeMany(ctx context.Context, reqs []ChargeRequest) ([]ChargeResult, []error)
 }
 
+// Looker is a Processor that can tell what became of a charge from its
+// idempotency key alone, without making it: reconciliation asks it about
+// attempts whose outcome is unknown. found is false when the processor never
+// received the request (then resending it with its key is safe). A
+// processor that is not a Looker is asked by Charge with Resend set, which
+// looks the payment up first where it can (Stripe).
+type Looker interface {
+	Lookup(ctx context.Context, req ChargeRequest) (res ChargeResult, found bool, err error)
+}
+
 // TechnicalError is a failure that says nothing of the payment: a timeout,
 // a 5xx, a connection lost. Reached tells whether the request may have got
 // to the processor; like pgconn.SafeToRetry, SafeToRetry reports when it

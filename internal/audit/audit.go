@@ -228,6 +228,25 @@ var Checks = []Check{
 			  AND NOT EXISTS (SELECT 1 FROM live l WHERE l.number = i.number)
 			ORDER BY i.number`,
 	},
+	{
+		// A pending attempt was sent, or was about to be, and its answer is
+		// unknown: the processor may have taken the money. Its collection
+		// job resends it with its key and, failing that, the reconciliation
+		// inserted with it looks it up; past the retry horizon of a
+		// collection (about 2 hours at the default settings: 20 tries,
+		// delays capped at 10 minutes) with no such job left, nothing ever
+		// will, and the invoice stays open while dunning waits for it.
+		Name: "pending_attempts_have_a_live_job",
+		Doc:  "a payment attempt pending for longer than a collection's retry horizon (2 h) has a collection or reconciliation job that will learn its outcome",
+		Query: `
+			WITH ` + liveCollections + `
+			SELECT format('%s attempt %s (key %s, %s %s): pending since %s, and no job will learn its outcome',
+			              i.number, pa.attempt, pa.idempotency_key, pa.method, pa.amount, pa.created_at)
+			FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id
+			WHERE pa.state = 'pending' AND pa.created_at < now() - interval '2 hours' AND ($1 = '' OR i.period = $1)
+			  AND NOT EXISTS (SELECT 1 FROM live l WHERE l.number = i.number)
+			ORDER BY pa.id`,
+	},
 }
 
 // liveCollections is a WITH item, live(number): the invoices that a

@@ -173,6 +173,9 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 			"pending, but boss has no draft for 2026-1"},
 		{"open_invoices_use_available_credit", `
 			UPDATE accounts SET credit_balance = 1000 WHERE id = 'late'`, "late holds 1000.00 of prepaid credit, and no payment is in flight"},
+		{"pending_attempts_have_a_live_job", `
+			UPDATE payment_attempts SET state = 'pending', code = '', decided_at = NULL, created_at = now() - interval '3 hours'
+			WHERE id = (SELECT max(id) FROM payment_attempts WHERE state = 'declined')`, "pending since"},
 	}
 	caught := map[string]bool{}
 	for _, b := range breaks {

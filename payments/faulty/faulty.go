@@ -105,3 +105,31 @@ func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (pay
 	}
 	return res, err
 }
+
+var _ payments.Looker = (*Processor)(nil)
+
+// Lookup asks Next what became of a charge, with the same faults as
+// Charge. When Next can't look charges up, the charge is reported not
+// found: the caller then resends it with its key, which is as safe.
+func (p *Processor) Lookup(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, bool, error) {
+	before, after, slow := p.roll()
+	if slow {
+		select {
+		case <-time.After(p.cfg.SlowFor):
+		case <-ctx.Done():
+			return payments.ChargeResult{}, false, &payments.TechnicalError{Op: "lookup", Err: ctx.Err()}
+		}
+	}
+	if before {
+		return payments.ChargeResult{}, false, &payments.TechnicalError{Op: "lookup", Err: fmt.Errorf("%w: HTTP 500", ErrInjected)}
+	}
+	l, ok := p.Next.(payments.Looker)
+	if !ok {
+		return payments.ChargeResult{}, false, nil
+	}
+	res, found, err := l.Lookup(ctx, req)
+	if err == nil && after {
+		return payments.ChargeResult{}, false, &payments.TechnicalError{Op: "lookup", Reached: true, Err: fmt.Errorf("%w: timeout after the processor answered", ErrInjected)}
+	}
+	return res, found, err
+}

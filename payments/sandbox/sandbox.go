@@ -98,6 +98,33 @@ func (p *Processor) Charge(ctx context.Context, req payments.ChargeRequest) (pay
 	return res, nil
 }
 
+var _ payments.Looker = (*Processor)(nil)
+
+// Lookup reads the charge taken for the request's key, if any, as Stripe
+// lists a customer's PaymentIntents: what a reconciliation asks before
+// resending an attempt whose answer was lost. A SEPA debit is answered as
+// accepted (processing); its settlement follows as for any other.
+func (p *Processor) Lookup(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, bool, error) {
+	var res payments.ChargeResult
+	var amount decimal.Decimal
+	var pm string
+	err := p.Pool.QueryRow(ctx, `SELECT reference, payment_method_id, amount, outcome, code FROM sandbox_charges WHERE idempotency_key = $1`,
+		req.IdempotencyKey).Scan(&res.Reference, &pm, &amount, &res.Outcome, &res.Code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payments.ChargeResult{}, false, nil
+	}
+	if err != nil {
+		return payments.ChargeResult{}, false, &payments.TechnicalError{Op: "sandbox lookup", Reached: true, Err: err}
+	}
+	if pm != req.Method.ID || !amount.Equal(req.Amount) {
+		return payments.ChargeResult{}, false, fmt.Errorf("%w: %s", ErrIdempotencyMismatch, req.IdempotencyKey)
+	}
+	if res.Outcome == payments.OutcomeProcessing {
+		res.Code = "" // a failed settlement's code belongs to the settlement
+	}
+	return res, true, nil
+}
+
 var _ payments.BatchProcessor = (*Processor)(nil)
 
 // ChargeMany is Charge for many requests, in one transaction: the sandbox
