@@ -199,7 +199,7 @@ func TestConcurrentCaptures(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Equal(t, "8.00", balance(t, db))
+	require.Equal(t, "40.00", balance(t, db))
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	require.Equal(t, 8, fake.captures)
