@@ -248,7 +248,13 @@ func webhookID(event, account string, at time.Time) string {
 // invoice (reactivation), a decline or failure may exhaust an invoice's
 // retries (suspension). It also asks for the PDF to show the new status.
 func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.Recorded, now time.Time) error {
-	return afterOutcomes(ctx, tx, client, []*payments.Recorded{rec}, now, 0, false)
+	recs := []*payments.Recorded{rec}
+	if err := afterOutcomes(ctx, tx, client, recs, now, 0, false); err != nil {
+		return err
+	}
+	// A failed debit may have been paid by credit at once: the account's
+	// standing follows, as on every other path.
+	return afterCredit(ctx, tx, client, recs, now)
 }
 
 // afterOutcomes is AfterOutcome for a batch of outcomes, in a few
