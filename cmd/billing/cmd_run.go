@@ -39,7 +39,7 @@ func newRunCmd(a *app) *cobra.Command {
 			if err := checkAccounts(ctx, pool, accountIDs); err != nil {
 				return err
 			}
-			params := invoices.RunParams{Period: p, AccountIDs: accountIDs, RequestedBy: "cli"}
+			params := invoices.RunParams{Period: p, AccountIDs: accountIDs, RequestedBy: "cli", Location: a.cfg.Location}
 			if dryRun {
 				if wait {
 					return usagef("--dry-run and --wait don't go together: a dry run starts nothing to wait for")
@@ -48,9 +48,17 @@ func newRunCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if preview.Partial {
+					fmt.Fprintf(a.stderr, "preview of %s so far: usage up to %s, the period has not ended\n", preview.Period, preview.AsOf.Format(time.RFC3339))
+				}
 				fmt.Fprintf(a.stderr, "dry run: %d invoices for %d accounts (%d already invoiced), total %s EUR; nothing was written\n",
 					preview.Totals.Invoices, preview.Accounts, preview.AlreadyInvoiced, preview.Totals.Total)
 				return writeJSON(a.stdout, preview)
+			}
+			// The run finalizes and collects: refuse it where a worker
+			// would not know where to charge or whom to name as seller.
+			if err := a.requireCharging(); err != nil {
+				return err
 			}
 			client, err := jobs.NewInsertClient(pool)
 			if err != nil {

@@ -70,6 +70,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 
 // paypalWebhook verifies the event with PayPal, then applies it.
 func (s *Server) paypalWebhook(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.PayPal == nil {
+		writeError(w, http.StatusNotFound, "not_found", paypal.ErrPurchasesOff.Error())
+		return
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -106,6 +110,10 @@ func (s *Server) paypalWebhook(w http.ResponseWriter, r *http.Request) {
 // paypalReturn is where the buyer lands after approving an order: capture
 // it and credit the account (once, even if the webhook got there first).
 func (s *Server) paypalReturn(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.PayPal == nil {
+		writeError(w, http.StatusNotFound, "not_found", paypal.ErrPurchasesOff.Error())
+		return
+	}
 	orderID := r.URL.Query().Get("token")
 	if orderID == "" {
 		writeError(w, http.StatusBadRequest, "bad_request", "missing token (the PayPal order id)")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/httpapi"
 	"github.com/billingengine/engine/internal/testutil"
@@ -97,7 +98,7 @@ func TestPayPalReturnCapturesOnce(t *testing.T) {
 	b := setupWebhooks(t)
 	ctx := context.Background()
 	inv := testutil.OpenInvoice(t, b.db.Pool, "acc_1", 1, "20.00")
-	p, err := paypal.Buy(ctx, b.db.Pool, paypal.Sandbox{}, "acc_1", mustDecimal("30.00"))
+	p, err := paypal.Buy(ctx, b.db.Pool, paypal.Sandbox{}, "acc_1", mustDecimal("30.00"), billing.DefaultCreditPurchaseMax)
 	require.NoError(t, err)
 	for range 2 {
 		res, err := http.Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
