@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -52,8 +54,47 @@ type Voided struct {
 	TakeBacks []TakeBack
 }
 
-// ErrInvalidReason is returned for an empty reason.
-var ErrInvalidReason = errors.New("a reason is required (it is printed on the credit note)")
+// ErrInvalidReason is matched (errors.Is) by every refusal of a void
+// reason; the error itself says what is wrong.
+var ErrInvalidReason = errors.New("invalid void reason")
+
+// MaxReasonChars bounds a reason, in characters: the schema checks the same.
+const MaxReasonChars = 1000
+
+type reasonError string
+
+func (e reasonError) Error() string        { return string(e) }
+func (e reasonError) Is(target error) bool { return target == ErrInvalidReason }
+
+// ValidateReason returns a reason as it is stored (without surrounding
+// space), or an error matching ErrInvalidReason that says what is wrong. A
+// reason is printed on the credit note, its PDF and its e-invoice, so it is
+// one line of printable UTF-8 text: Postgres would refuse a NUL or invalid
+// UTF-8 with an error nobody should have to read, and a control character
+// would garble the documents.
+func ValidateReason(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", reasonError("the reason is not valid UTF-8 text")
+	}
+	reason := strings.TrimSpace(s)
+	if reason == "" {
+		return "", reasonError("a reason is required (it is printed on the credit note)")
+	}
+	if i := strings.IndexFunc(reason, unprintable); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(reason[i:])
+		return "", reasonError(fmt.Sprintf("the reason contains the control character %U at character %d: it must be one line of printable text",
+			r, utf8.RuneCountInString(reason[:i])+1))
+	}
+	if n := utf8.RuneCountInString(reason); n > MaxReasonChars {
+		return "", reasonError(fmt.Sprintf("the reason is %d characters long: at most %d are printed on the credit note", n, MaxReasonChars))
+	}
+	return reason, nil
+}
+
+// unprintable reports the characters a one-line reason can't hold: C0 and
+// C1 controls (NUL, tab, newlines, escapes…) and the Unicode line and
+// paragraph separators.
+func unprintable(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // Void cancels a finalized invoice, in tx, and issues its credit note
 // CN-YYYY-NNNNNN (gapless like invoice numbers). The invoice keeps its
@@ -62,13 +103,13 @@ var ErrInvalidReason = errors.New("a reason is required (it is printed on the cr
 // the invoice are outstanding again. Voiding a void invoice returns its
 // credit note with Already set.
 func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, error) {
-	reason := strings.TrimSpace(p.Reason)
-	if reason == "" || len(reason) > 1000 {
-		return nil, ErrInvalidReason
+	reason, err := ValidateReason(p.Reason)
+	if err != nil {
+		return nil, err
 	}
 	var id int64
 	var status Status
-	err := tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE number = $1 FOR UPDATE`, p.Number).Scan(&id, &status)
+	err = tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE number = $1 FOR UPDATE`, p.Number).Scan(&id, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, p.Number)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,6 +44,16 @@ func newCreditCmd(a *app) *cobra.Command {
 			}
 			if reference == "" {
 				return usagef("--reference is required: it makes the credit idempotent")
+			}
+			if err := checkText("--account", account); err != nil {
+				return err
+			}
+			if err := checkText("--reference", reference); err != nil {
+				return err
+			}
+			// The ledger holds references of up to 200 characters, "manual:" included.
+			if n := utf8.RuneCountInString(reference); n > maxReferenceChars {
+				return fmt.Errorf("--reference is %d characters long: at most %d", n, maxReferenceChars)
 			}
 			ctx := cmd.Context()
 			pool, client, err := a.dbJobs(ctx)
@@ -126,6 +137,9 @@ func newCreditCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// maxReferenceChars bounds finance's --reference.
+const maxReferenceChars = 200 - len("manual:")
+
 // creditResult is what `credit add` prints.
 type creditResult struct {
 	AccountID   string `json:"account_id"`
@@ -167,6 +181,12 @@ func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, acc
 	})
 	if errors.Is(err, accounts.ErrNotFound) {
 		return nil, err
+	}
+	var conflict *payments.ReferenceConflictError
+	if errors.As(err, &conflict) {
+		// Said with finance's reference, not the ledger's "manual:" one.
+		return nil, fmt.Errorf("reference %s is already used by a credit of %s for account %s: nothing added",
+			shownRef, billing.FormatMoney(conflict.Existing.Amount.Abs()), conflict.Existing.AccountID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("adding credit: %w", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +57,9 @@ func newInvoicesCmd(a *app) *cobra.Command {
 		Short: "Show an invoice or a credit note",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkText("invoice number", args[0]); err != nil {
+				return err
+			}
 			pool, err := a.db(cmd.Context())
 			if err != nil {
 				return err
@@ -88,6 +93,9 @@ func newInvoicesCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usagef("-o FILE is required (- for stdout)")
+			}
+			if err := checkText("invoice number", args[0]); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			pool, err := a.db(ctx)
@@ -129,6 +137,12 @@ Voiding a void invoice prints its credit note again and changes nothing.`,
 			if strings.TrimSpace(reason) == "" {
 				return usagef("--reason is required: it is printed on the credit note")
 			}
+			if err := checkText("invoice number", args[0]); err != nil {
+				return err
+			}
+			if _, err := invoices.ValidateReason(reason); err != nil {
+				return fmt.Errorf("--reason: %w", err)
+			}
 			ctx := cmd.Context()
 			pool, client, err := a.dbJobs(ctx)
 			if err != nil {
@@ -148,6 +162,19 @@ Voiding a void invoice prints its credit note again and changes nothing.`,
 
 	cmd.AddCommand(list, show, pdf, void)
 	return cmd
+}
+
+// checkText refuses an argument that can name nothing: identifiers and
+// references are printable UTF-8 text, and Postgres would answer a NUL or
+// invalid UTF-8 with an error about encodings instead of "not found".
+func checkText(what, v string) error {
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%s %q is not valid UTF-8 text", what, v)
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return fmt.Errorf("%s %q contains control characters", what, v)
+	}
+	return nil
 }
 
 func printCreditNote(w io.Writer, c *invoices.CreditNote) error {

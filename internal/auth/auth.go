@@ -97,6 +97,18 @@ func Create(ctx context.Context, q Querier, name string, scope Scope) (*Token, s
 	return t, secret, nil
 }
 
+// BearerSecret returns the token an Authorization header carries. The
+// scheme is matched case-insensitively, as RFC 9110 §11.1 requires: clients
+// that send "bearer" or "BEARER" are as right as those sending "Bearer".
+func BearerSecret(header string) (string, bool) {
+	scheme, secret, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	secret = strings.TrimSpace(secret)
+	return secret, secret != ""
+}
+
 // ErrInvalidToken is returned for a token that doesn't exist or was revoked.
 var ErrInvalidToken = errors.New("invalid or revoked token")
 

@@ -64,3 +64,19 @@ func TestParseScope(t *testing.T) {
 		}
 	}
 }
+
+// The Authorization scheme is case-insensitive (RFC 9110 §11.1); anything
+// but a bearer token with a secret is no token at all.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{"Bearer bt_x", "bearer bt_x", "BEARER bt_x", "bEaReR   bt_x ", " Bearer bt_x"} {
+		if got, ok := auth.BearerSecret(h); !ok || got != "bt_x" {
+			t.Errorf("BearerSecret(%q) = %q, %v; want bt_x", h, got, ok)
+		}
+	}
+	for _, h := range []string{"", "Bearer", "Bearer ", "Basic bt_x", "Bearerbt_x", "Token bt_x", "bt_x"} {
+		if got, ok := auth.BearerSecret(h); ok {
+			t.Errorf("BearerSecret(%q) = %q: want no token", h, got)
+		}
+	}
+}

@@ -1,12 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,14 +120,13 @@ func scopeKind(s auth.Scope) string {
 
 // authenticate reads the bearer token: 401 when it is missing or invalid.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principal, bool) {
-	h := r.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || secret == "" {
+	secret, ok := auth.BearerSecret(r.Header.Get("Authorization"))
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="billing"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "a bearer token is required")
 		return nil, false
 	}
-	t, err := auth.Authenticate(r.Context(), s.cfg.Pool, strings.TrimSpace(secret))
+	t, err := auth.Authenticate(r.Context(), s.cfg.Pool, secret)
 	if errors.Is(err, auth.ErrInvalidToken) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="billing", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or revoked token")
@@ -210,37 +206,6 @@ func nonNil(p []problemJSON) []problemJSON {
 		return []problemJSON{}
 	}
 	return p
-}
-
-// decodeJSON reads a JSON body into v: unknown fields, trailing data and
-// invalid UTF-8 are refused (encoding/json would quietly turn the latter
-// into U+FFFD, and a void reason would then not be what finance typed).
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
-		}
-		return false
-	}
-	if !utf8.Valid(body) {
-		writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid UTF-8")
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object: "+err.Error())
-		return false
-	}
-	return true
 }
 
 // plausibleID reports whether a path value can name anything: identifiers
@@ -490,8 +455,8 @@ func (s *Server) postVoid(w http.ResponseWriter, r *http.Request, p *principal) 
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	if strings.TrimSpace(body.Reason) == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "reason is required: it is printed on the credit note")
+	if _, err := invoices.ValidateReason(body.Reason); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_reason", err.Error())
 		return
 	}
 	v, err := jobs.VoidInvoice(r.Context(), s.cfg.Pool, s.cfg.Jobs, s.cfg.Invoices,
@@ -500,7 +465,7 @@ func (s *Server) postVoid(w http.ResponseWriter, r *http.Request, p *principal) 
 	case errors.Is(err, invoices.ErrNotFound):
 		notFound(w, "invoice")
 	case errors.Is(err, invoices.ErrInvalidReason):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_reason", err.Error())
 	case err != nil:
 		s.internalError(w, r, err)
 	default:

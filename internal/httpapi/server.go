@@ -10,9 +10,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -94,7 +95,16 @@ func (s *Server) routes() {
 		s.routeList = append(s.routeList, Route{Pattern: "/riverui/", Scopes: []string{"finance (basic auth)"}})
 		s.mux.Handle("/riverui/", s.riverUI(s.cfg.RiverUI))
 	}
+	// A catch-all so that unknown paths answer in the API's error shape; it
+	// also catches known paths with another method, which ServeMux would
+	// answer 405 itself without it.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s %s is not served: %s accepts %s", r.Method, r.URL.Path, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
 	})
 }
@@ -175,16 +185,12 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
 }
 
-// readBody reads the whole body, answering 413 when it is too large.
+// readBody reads the whole body, answering 413 when it is too large, 408
+// when it is too slow.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	b, err := readAll(r)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-		return nil, false
-	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
+		bodyReadError(w, err)
 		return nil, false
 	}
 	return b, true
@@ -194,8 +200,22 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Pool.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", err.Error())
+		// The driver's error names hosts and users: it goes to the log only.
+		s.cfg.Logger.WarnContext(r.Context(), "health check: Postgres does not answer", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database does not answer")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// allowedMethods lists the methods some route serves at r's path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
