@@ -77,8 +77,9 @@ func newWorkerCmd(a *app) *cobra.Command {
 	var httpAddr string
 	var queues []string
 	var pprofAddr string
+	var metricsAddr string
 	cmd := &cobra.Command{
-		Use:   "worker [--http ADDR] [--until-idle] [--queues Q,...]",
+		Use:   "worker [--http ADDR] [--metrics ADDR] [--until-idle] [--queues Q,...]",
 		Short: "Work jobs until stopped (SIGINT/SIGTERM finish the jobs in flight), or until none is due",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -112,9 +113,16 @@ func newWorkerCmd(a *app) *cobra.Command {
 				go func() { _ = ps.ListenAndServe() }()
 				defer ps.Close()
 			}
+			if metricsAddr != "" {
+				ms, err := a.serveMetrics(pool, metricsAddr)
+				if err != nil {
+					return err
+				}
+				defer ms.Close()
+			}
 			var srv *http.Server
 			if httpAddr != "" {
-				if srv, err = a.serveHTTP(pool, client, httpAddr); err != nil {
+				if srv, err = a.serveHTTP(pool, client, httpAddr, metricsAddr != ""); err != nil {
 					return err
 				}
 			}
@@ -150,12 +158,33 @@ func newWorkerCmd(a *app) *cobra.Command {
 	cmd.Flags().DurationVar(&horizon, "idle-horizon", time.Minute, "with --until-idle, scheduled or retrying jobs due within this count as work")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the HTTP API on ADDR")
 	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on ADDR")
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve /metrics (Prometheus) on ADDR, and no longer on the --http listener")
 	cmd.Flags().StringSliceVar(&queues, "queues", nil, "work only these queues: billing, payments, documents, default (all when absent)")
 	return cmd
 }
 
-// serveHTTP starts the HTTP API on addr, next to the workers.
-func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string) (*http.Server, error) {
+// serveMetrics serves /metrics alone on addr, for a scraper that needs no
+// route to the API (and an API that need not be reachable from it).
+func (a *app) serveMetrics(pool *pgxpool.Pool, addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", httpapi.MetricsHandler(pool))
+	srv := httpapi.HTTPServer(mux, httpapi.Timeouts{})
+	a.log.Info("serving metrics", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return srv, nil
+}
+
+// serveHTTP starts the HTTP API on addr, next to the workers; without
+// /metrics when that has a listener of its own.
+func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, metricsElsewhere bool) (*http.Server, error) {
 	purchaser, err := a.purchaser()
 	if err != nil {
 		return nil, err
@@ -177,19 +206,14 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string) (*
 	}
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
-		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(),
+		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // POST /v1/usage may carry a large file
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// POST /v1/usage extends the read deadline for its own body.
+	srv := httpapi.HTTPServer(api, httpapi.Timeouts{})
 	a.log.Info("serving HTTP", "addr", ln.Addr().String())
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

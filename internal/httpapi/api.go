@@ -15,7 +15,6 @@ import (
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/auth"
-	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
@@ -165,40 +164,6 @@ const maxProblems = 1000
 type problemJSON struct {
 	Line    int    `json:"line"`
 	Message string `json:"message"`
-}
-
-// postUsage imports NDJSON (or CSV with ?format=csv or Content-Type
-// text/csv) with the validation and all-or-nothing behaviour of `billing
-// usage import`; ?skip_invalid=true imports the valid lines.
-func (s *Server) postUsage(w http.ResponseWriter, r *http.Request, _ *principal) {
-	format := ingest.FormatNDJSON
-	if r.URL.Query().Get("format") == "csv" || strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
-		format = ingest.FormatCSV
-	}
-	var problems []problemJSON
-	total := 0
-	res, err := ingest.ImportUsage(r.Context(), s.cfg.Pool, r.Body, ingest.Options{
-		Name: "request", Format: format, SkipInvalid: r.URL.Query().Get("skip_invalid") == "true",
-		Report: func(p ingest.Problem) {
-			total++
-			if len(problems) < maxProblems {
-				problems = append(problems, problemJSON{p.Line, p.Message})
-			}
-		},
-	})
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large: nothing imported")
-	case errors.Is(err, ingest.ErrInvalid):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]any{
-			"code": "invalid_input", "message": err.Error(), "problems": problems, "problem_count": total,
-		}})
-	case err != nil:
-		s.internalError(w, r, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"result": res, "problems": nonNil(problems)})
-	}
 }
 
 func nonNil(p []problemJSON) []problemJSON {

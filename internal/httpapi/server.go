@@ -48,6 +48,19 @@ type Config struct {
 	// bounds POST /v1/usage (256 MiB when zero).
 	MaxBodyBytes  int64
 	MaxUsageBytes int64
+	// MaxUploadsPerToken bounds the usage uploads one token has in progress
+	// in this process (2 when zero): beyond, 429.
+	MaxUploadsPerToken int
+	// UploadTimeout bounds the time a usage upload's body takes to arrive
+	// (5 minutes when zero): beyond, 408 and nothing imported.
+	UploadTimeout time.Duration
+	// MaxConcurrentImports bounds the received uploads importing at once,
+	// each holding a connection (a quarter of the pool, at least 1, when
+	// zero): the others wait, so the API and the jobs keep connections.
+	MaxConcurrentImports int
+	// NoMetrics leaves /metrics out: it is served on a listener of its own
+	// (billing worker --metrics), where operators expect it alone.
+	NoMetrics bool
 }
 
 // Server is the HTTP API.
@@ -55,6 +68,8 @@ type Server struct {
 	cfg       Config
 	mux       *http.ServeMux
 	routeList []Route
+	uploads   *uploadLimiter
+	imports   chan struct{} // a slot per import allowed at once
 }
 
 // New builds the server and its routes.
@@ -74,7 +89,21 @@ func New(cfg Config) *Server {
 	if cfg.MaxUsageBytes == 0 {
 		cfg.MaxUsageBytes = 256 << 20
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxUploadsPerToken == 0 {
+		cfg.MaxUploadsPerToken = 2
+	}
+	if cfg.UploadTimeout == 0 {
+		cfg.UploadTimeout = 5 * time.Minute
+	}
+	if cfg.MaxConcurrentImports == 0 {
+		cfg.MaxConcurrentImports = 1
+		if cfg.Pool != nil {
+			cfg.MaxConcurrentImports = max(1, int(cfg.Pool.Config().MaxConns)/4)
+		}
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(),
+		uploads: &uploadLimiter{max: cfg.MaxUploadsPerToken, n: map[int64]int{}},
+		imports: make(chan struct{}, cfg.MaxConcurrentImports)}
 	s.routes()
 	return s
 }
@@ -84,7 +113,9 @@ func (s *Server) routes() {
 		return func(w http.ResponseWriter, r *http.Request, _ *principal) { h(w, r) }
 	}
 	s.handle("GET /healthz", public, plain(s.healthz))
-	s.handle("GET /metrics", public, plain(s.metrics().ServeHTTP))
+	if !s.cfg.NoMetrics {
+		s.handle("GET /metrics", public, plain(MetricsHandler(s.cfg.Pool).ServeHTTP))
+	}
 	// Webhooks authenticate by their signatures; the PayPal return by the
 	// order id PayPal hands back.
 	s.handle("POST /webhooks/stripe", public, plain(s.stripeWebhook))
@@ -109,11 +140,47 @@ func (s *Server) routes() {
 	})
 }
 
-// metrics serves the engine's metrics and the runs' progress.
-func (s *Server) metrics() http.Handler {
+// MetricsHandler serves the engine's metrics and the runs' progress, on the
+// API's listener or on one of its own.
+func MetricsHandler(pool *pgxpool.Pool) http.Handler {
 	local := prometheus.NewRegistry()
-	local.MustRegister(metrics.RunProgress{Pool: s.cfg.Pool})
+	local.MustRegister(metrics.RunProgress{Pool: pool})
 	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
+}
+
+// Timeouts bound how long a client may hold a connection; zero fields take
+// the defaults HTTPServer names.
+type Timeouts struct {
+	// ReadHeader bounds the request line and headers (10 s): a client that
+	// trickles them can't hold a goroutine for ever.
+	ReadHeader time.Duration
+	// Read bounds a whole request, body included (1 minute: the API's
+	// bodies are at most 1 MiB). POST /v1/usage sets its own deadline,
+	// Config.UploadTimeout, when its body starts.
+	Read time.Duration
+	// Write bounds the answer (5 minutes: a PDF rendered on demand).
+	Write time.Duration
+	// Idle bounds a kept-alive connection between requests (2 minutes).
+	Idle time.Duration
+}
+
+// HTTPServer is an http.Server for h with t's timeouts, for the API and the
+// metrics listener alike.
+func HTTPServer(h http.Handler, t Timeouts) *http.Server {
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: or(t.ReadHeader, 10*time.Second),
+		ReadTimeout:       or(t.Read, time.Minute),
+		WriteTimeout:      or(t.Write, 5*time.Minute),
+		IdleTimeout:       or(t.Idle, 2*time.Minute),
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 type ctxKey int
