@@ -492,8 +492,23 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 }
 
 // riverUI puts the River UI behind HTTP basic auth: any user name, a
-// finance token as the password, so that a browser can log in.
+// finance token as the password, so that a browser can log in. A browser
+// sends those cached credentials with any request to the UI, a forged one
+// from another site too (a text/plain form POST needs no CORS preflight),
+// so requests that change something (POST, PUT, PATCH, DELETE) must come
+// from the UI's own pages: Sec-Fetch-Site same-origin, or, from browsers
+// too old to send it, an Origin whose host is the request's. They are
+// refused before the credentials are even checked.
 func (s *Server) riverUI(h http.Handler) http.Handler {
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross_origin",
+			"the River UI accepts changes only from its own pages: this request came from another site")
+	}))
+	return csrf.Handler(s.riverUIAuth(h))
+}
+
+func (s *Server) riverUIAuth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, password, ok := r.BasicAuth()
 		if ok {
