@@ -14,6 +14,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
@@ -80,8 +81,17 @@ func newCreditCmd(a *app) *cobra.Command {
 		Short: "Buy prepaid credit with PayPal: prints the approval link (the sandbox approves and captures at once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requirePayPal(); err != nil {
+				return err
+			}
+			if a.cfg.PayPal == config.PayPalOff {
+				return usageError{paypal.ErrPurchasesOff}
+			}
 			amt, err := parseAmount(buyAmount)
 			if err != nil {
+				return err
+			}
+			if err := billing.CheckCreditPurchase(amt, a.cfg.CreditPurchaseMax); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -96,7 +106,7 @@ func newCreditCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			purchase, err := paypal.Buy(ctx, pool, purchaser, buyAccount, amt)
+			purchase, err := paypal.Buy(ctx, pool, purchaser, buyAccount, amt, a.cfg.CreditPurchaseMax)
 			if err != nil {
 				return err
 			}

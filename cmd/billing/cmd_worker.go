@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"riverqueue.com/riverui"
 
+	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/httpapi"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
@@ -54,11 +55,19 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	}, nil
 }
 
-// processor is Stripe when STRIPE_SECRET_KEY is set, else the sandbox,
-// wrapped with SANDBOX_FAULTS when those are asked for.
+// processor is the one BILLING_PROCESSOR names: Stripe, or the sandbox,
+// wrapped with SANDBOX_FAULTS when those are asked for. Never a default:
+// callers have checked the mode is set (requireCharging).
 func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, error) {
-	if !a.cfg.Sandbox() {
+	switch a.cfg.Processor {
+	case config.ProcessorStripe:
+		if a.cfg.SandboxFaults != "" {
+			return nil, usagef("SANDBOX_FAULTS is for the sandbox processor only (BILLING_PROCESSOR=sandbox)")
+		}
 		return stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}), nil
+	case config.ProcessorSandbox:
+	case config.ProcessorUnset:
+		return nil, usageError{config.ErrNoProcessor}
 	}
 	var p payments.Processor = &sandbox.Processor{Pool: pool}
 	if a.cfg.SandboxFaults != "" {
@@ -83,6 +92,14 @@ func newWorkerCmd(a *app) *cobra.Command {
 		Short: "Work jobs until stopped (SIGINT/SIGTERM finish the jobs in flight), or until none is due",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireCharging(); err != nil {
+				return err
+			}
+			if httpAddr != "" {
+				if err := a.requirePayPal(); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			pool, err := a.dbWait(ctx)
 			if err != nil {
@@ -204,10 +221,17 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 	if err := ui.Start(context.Background()); err != nil {
 		return nil, fmt.Errorf("starting the River UI: %w", err)
 	}
-	api := httpapi.New(httpapi.Config{
+	hcfg := httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
 		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere,
-	})
+		CreditPurchaseMax: a.cfg.CreditPurchaseMax,
+	}
+	if a.cfg.Processor == config.ProcessorStripe {
+		// Webhooks that contradict what was recorded are checked against
+		// the PaymentIntent's current state at Stripe.
+		hcfg.StripeAPI = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
+	}
+	api := httpapi.New(hcfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
@@ -223,12 +247,18 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 	return srv, nil
 }
 
-// purchaser is PayPal when PAYPAL_CLIENT_ID and PAYPAL_SECRET are set,
-// else the sandbox, which captures at once.
+// purchaser is the one BILLING_PAYPAL names: PayPal, the sandbox (which
+// captures at once), or nil when credit purchases are off.
 func (a *app) purchaser() (paypal.Purchaser, error) {
 	c := a.cfg
-	if c.PayPalClientID == "" || c.PayPalSecret == "" {
+	switch c.PayPal {
+	case config.PayPalSandbox:
 		return paypal.Sandbox{}, nil
+	case config.PayPalOff:
+		return nil, nil
+	case config.PayPalUnset:
+		return nil, usageError{config.ErrNoPayPal}
+	case config.PayPalLive:
 	}
 	return paypal.NewClient(paypal.Config{ClientID: c.PayPalClientID, Secret: c.PayPalSecret, APIBase: c.PayPalAPIURL,
 		ReturnURL: c.PayPalReturnURL, CancelURL: c.PayPalReturnURL, WebhookID: c.PayPalWebhookID})
@@ -253,6 +283,7 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 	}
 	a.pdf = &invoices.Renderer{Fonts: fonts, Location: c.Location, Seller: invoices.Seller{
 		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
+		SIREN: c.SellerSIREN, IBAN: c.SellerIBAN, BIC: c.SellerBIC, TestMode: c.Sandbox() || c.SellerDemo,
 	}}
 	return a.pdf, nil
 }

@@ -206,9 +206,14 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 			return
 		}
 	}
-	params := invoices.RunParams{Period: p, AccountIDs: body.AccountIDs, RequestedBy: "api"}
+	params := invoices.RunParams{Period: p, AccountIDs: body.AccountIDs, RequestedBy: "api", Location: s.cfg.Invoices.Location, Now: s.cfg.Now()}
+	var notEnded *billing.PeriodNotEndedError
 	if body.DryRun {
 		preview, err := invoices.DryRun(ctx, s.cfg.Pool, s.cfg.Invoices, params)
+		if errors.As(err, &notEnded) {
+			writeError(w, http.StatusUnprocessableEntity, "period_not_ended", err.Error())
+			return
+		}
 		if err != nil {
 			s.internalError(w, r, err)
 			return
@@ -217,6 +222,10 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 		return
 	}
 	run, jobID, err := jobs.StartRun(ctx, s.cfg.Pool, s.cfg.Jobs, params)
+	if errors.As(err, &notEnded) {
+		writeError(w, http.StatusUnprocessableEntity, "period_not_ended", err.Error())
+		return
+	}
 	var inFlight *invoices.RunInFlightError
 	if errors.As(err, &inFlight) {
 		writeJSON(w, http.StatusConflict, map[string]any{
@@ -230,7 +239,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/runs/%d", run.ID))
-	writeJSON(w, http.StatusAccepted, map[string]any{"run_id": run.ID, "job_id": jobID, "period": run.Period, "account_ids": body.AccountIDs})
+	writeJSON(w, http.StatusAccepted, map[string]any{"run_id": run.ID, "job_id": jobID, "period": run.Period, "account_ids": run.AccountIDs})
 }
 
 // runJSON is a run and the jobs of it that gave up.
@@ -465,7 +474,16 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 		s.internalError(w, r, err)
 		return
 	}
-	purchase, err := paypal.Buy(ctx, s.cfg.Pool, s.cfg.PayPal, id, amount)
+	purchase, err := paypal.Buy(ctx, s.cfg.Pool, s.cfg.PayPal, id, amount, s.cfg.CreditPurchaseMax)
+	var bounds *billing.PurchaseAmountError
+	if errors.As(err, &bounds) {
+		writeError(w, http.StatusUnprocessableEntity, "amount_out_of_range", err.Error())
+		return
+	}
+	if errors.Is(err, paypal.ErrPurchasesOff) {
+		writeError(w, http.StatusConflict, "credit_purchases_off", err.Error())
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -117,8 +117,8 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"GET", "/v1/accounts/a2", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/accounts/a1/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/accounts/a2/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
-		{call{"POST", "/v1/accounts/a1/credit/paypal", `{"amount":"1.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 201}},
-		{call{"POST", "/v1/accounts/a2/credit/paypal", `{"amount":"1.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 404}},
+		{call{"POST", "/v1/accounts/a1/credit/paypal", `{"amount":"5.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 201}},
+		{call{"POST", "/v1/accounts/a2/credit/paypal", `{"amount":"5.00"}`}, map[string]int{"finance": 201, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/" + own, ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/invoices/" + other, ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/" + own + "/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
@@ -265,7 +265,7 @@ func TestRunOverHTTP(t *testing.T) {
 	require.Equal(t, 409, res.StatusCode, "%s", body)
 	require.Contains(t, string(body), `"code":"run_in_flight"`)
 	require.Contains(t, string(body), fmt.Sprintf(`"run_id":%d`, started.RunID))
-	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-12","account_ids":["a1"]}`)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-10","account_ids":["a1"]}`)
 	require.Equal(t, 202, res.StatusCode, "another period is another scope: %s", body)
 	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","dry_run":true}`)
 	require.Equal(t, 200, res.StatusCode, "%s", body)

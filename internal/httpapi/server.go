@@ -19,11 +19,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shopspring/decimal"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
+	"github.com/billingengine/engine/payments/stripe"
 )
 
 // Config is what the server needs.
@@ -31,10 +34,16 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Jobs inserts the jobs requests trigger.
 	Jobs *jobs.Client
-	// StripeWebhookSecret verifies /webhooks/stripe.
+	// StripeWebhookSecret verifies /webhooks/stripe; StripeAPI, when set,
+	// reconciles an event that contradicts the recorded outcome with the
+	// PaymentIntent's current state (nil: logged for a person instead).
 	StripeWebhookSecret string
-	// PayPal captures credit purchases and verifies /webhooks/paypal.
-	PayPal paypal.Purchaser
+	StripeAPI           stripe.PaymentIntentReader
+	// PayPal captures credit purchases and verifies /webhooks/paypal; nil
+	// when purchases are off. CreditPurchaseMax bounds one purchase
+	// (billing.DefaultCreditPurchaseMax when zero).
+	PayPal            paypal.Purchaser
+	CreditPurchaseMax decimal.Decimal
 	// Renderer serves the PDFs.
 	Renderer *invoices.Renderer
 	// Invoices numbers credit notes (time zone) for voids.
@@ -82,6 +91,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Invoices == nil {
 		cfg.Invoices = &invoices.Config{Location: time.UTC}
+	}
+	if cfg.CreditPurchaseMax.IsZero() {
+		cfg.CreditPurchaseMax = billing.DefaultCreditPurchaseMax
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20

@@ -34,7 +34,7 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	var res *stripe.WebhookResult
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		var err error
-		wh := &stripe.Webhook{Secret: s.cfg.StripeWebhookSecret, Logger: s.cfg.Logger}
+		wh := &stripe.Webhook{Secret: s.cfg.StripeWebhookSecret, API: s.cfg.StripeAPI, Logger: s.cfg.Logger}
 		res, err = wh.Handle(ctx, tx, body, r.Header.Get("Stripe-Signature"), s.cfg.Now())
 		if err != nil {
 			return err
