@@ -2,6 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +84,99 @@ func TestRiverUIInBrowser(t *testing.T) {
 	fi, err := os.Stat(shot)
 	require.NoError(t, err)
 	require.Positive(t, fi.Size())
+}
+
+// forgeryScript logs in to the River UI, then opens pages of other sites
+// whose forms post to its cancel endpoint the way a CSRF attack does
+// (text/plain, no preflight, the browser's cached credentials), then cancels
+// a job from the UI's own page with fetch, as the UI does.
+const forgeryScript = `
+const { chromium } = require('playwright-core');
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ httpCredentials: { username: 'finance', password: process.env.TOKEN } });
+  const page = await context.newPage();
+  const res = await page.goto(process.env.UI + '/riverui/jobs?state=available');
+  console.log('logged in: ' + res.status());
+  for (const evil of process.env.FORGERS.split(' ')) {
+    const forged = await context.newPage();
+    const [answer] = await Promise.all([
+      forged.waitForResponse(r => r.url().endsWith('/riverui/api/jobs/cancel'), { timeout: 20000 }),
+      forged.goto(evil),
+    ]);
+    console.log('forged from ' + evil + ': ' + answer.status() + ' ' + (await answer.text()).trim());
+    await forged.close();
+  }
+  const own = await page.evaluate(async (id) => {
+    const r = await fetch('/riverui/api/jobs/cancel', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ids: [id] }) });
+    return r.status;
+  }, process.env.OWN_JOB);
+  console.log('from its own page: ' + own);
+  await browser.close();
+})().catch(e => { console.error(e); process.exit(1); });
+`
+
+// TestRiverUIRefusesForgedFormsInBrowser: a logged-in Chromium that opens
+// another site's page (cross-site, or same-site on another port) whose form
+// posts to the River UI gets a 403 and the job stays as it was; the UI's own
+// page still cancels a job. Skipped like TestRiverUIInBrowser.
+func TestRiverUIRefusesForgedFormsInBrowser(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	modules := playwright(t)
+
+	b := setupAPI(t)
+	ctx := context.Background()
+	client, err := jobs.NewInsertClient(b.db.Pool)
+	require.NoError(t, err)
+	target, err := client.Insert(ctx, jobs.CollectInvoiceArgs{InvoiceNumber: b.inv["a1"].Number}, nil)
+	require.NoError(t, err)
+	own, err := client.Insert(ctx, jobs.CollectInvoiceArgs{InvoiceNumber: b.inv["a2"].Number}, nil)
+	require.NoError(t, err)
+	// The form's text/plain body is name=value: {"ids":["N"],"pad":"="}.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<form id="f" method="POST" enctype="text/plain" action="%s/riverui/api/jobs/cancel">`+
+			`<input name='{"ids":["%d"],"pad":"' value='"}'></form><script>document.getElementById("f").submit()</script>`, b.srv.URL, target.Job.ID)
+	}))
+	t.Cleanup(evil.Close)
+	// localhost is another site than 127.0.0.1; another port of 127.0.0.1
+	// is the same site, but another origin.
+	crossSite := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+
+	dir := t.TempDir()
+	script := filepath.Join(dir, "forgery.js")
+	require.NoError(t, os.WriteFile(script, []byte(forgeryScript), 0o600))
+	cmdCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cmdCtx, "node", script)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "CHROMIUM="+chromium, "TOKEN="+b.tokens["finance"],
+		"UI="+b.srv.URL, "FORGERS="+crossSite+" "+evil.URL, fmt.Sprintf("OWN_JOB=%d", own.Job.ID))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	text := string(out)
+	require.Contains(t, text, "logged in: 200")
+	require.Contains(t, text, "forged from "+crossSite+": 403 ")
+	require.Contains(t, text, "forged from "+evil.URL+": 403 ")
+	require.Contains(t, text, `"code":"cross_origin"`)
+	require.Contains(t, text, "from its own page: 200")
+	state := func(id int64) string {
+		var s string
+		require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, id).Scan(&s))
+		return s
+	}
+	require.Equal(t, "available", state(target.Job.ID), "the forged forms cancelled nothing")
+	require.Equal(t, "cancelled", state(own.Job.ID))
 }
 
 // playwright installs playwright-core (the driver only: the browser is
