@@ -44,7 +44,7 @@ type ReferenceConflictError struct {
 }
 
 func (e *ReferenceConflictError) Error() string {
-	return fmt.Sprintf("credit reference %s is already used by a %s credit of %s for account %s",
+	return fmt.Sprintf("credit reference %s already exists: a %s credit of %s for account %s",
 		e.Reference, e.Kind, billing.FormatMoney(e.Existing.Amount.Abs()), e.Existing.AccountID)
 }
 

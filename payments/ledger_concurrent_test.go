@@ -80,7 +80,7 @@ func TestConcurrentCreditsOnOneReference(t *testing.T) {
 	var conflict *payments.ReferenceConflictError
 	require.ErrorAs(t, err, &conflict)
 	require.Equal(t, "acc_1", conflict.Existing.AccountID)
-	require.Equal(t, "credit reference GIFT-OTHER is already used by a manual_credit credit of 10.00 for account acc_1", err.Error())
+	require.Equal(t, "credit reference GIFT-OTHER already exists: a manual_credit credit of 10.00 for account acc_1", err.Error())
 	require.False(t, created)
 
 	// A free-for-all: 12 transactions, half for each account, on one
