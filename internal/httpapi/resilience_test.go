@@ -226,9 +226,16 @@ func TestConcurrentUploadsPerTokenAreLimited(t *testing.T) {
 	var started sync.WaitGroup
 	started.Add(2)
 	release := make(chan struct{})
+	// The second is over the 4 MiB kept in memory: the rest of it waits in
+	// a temporary file.
+	var big strings.Builder
+	for i := range 30_000 {
+		fmt.Fprintf(&big, segment+"\n", fmt.Sprintf("big-%d", i))
+	}
+	require.Greater(t, big.Len(), 4<<20)
 	stalled := []<-chan slowUpload{
 		f.slowUpload(ctx, busy, fmt.Sprintf(segment, "stalled-1")+"\n", 10, &started, release),
-		f.slowUpload(ctx, busy, fmt.Sprintf(segment, "stalled-2")+"\n", 10, &started, release),
+		f.slowUpload(ctx, busy, big.String(), 10, &started, release),
 	}
 	started.Wait()
 
@@ -259,10 +266,11 @@ func TestConcurrentUploadsPerTokenAreLimited(t *testing.T) {
 	require.Equal(t, 200, status, "another token is not limited: %s", body)
 
 	close(release)
-	for _, done := range stalled {
+	for i, done := range stalled {
 		u := <-done
 		require.NoError(t, u.err)
 		require.Equal(t, 200, u.status, u.body)
+		require.Contains(t, u.body, fmt.Sprintf(`"inserted":%d`, []int{1, 30_000}[i]))
 	}
 	status, body = f.quick(t, busy, "POST", "/v1/usage", fmt.Sprintf(segment, "after")+"\n")
 	require.Equal(t, 200, status, "the slots are free again: %s", body)
