@@ -148,7 +148,7 @@ func TestFinanceCommands(t *testing.T) {
 	require.NoError(t, err)
 	code, stdout, stderr := c.run("audit")
 	require.Equal(t, 1, code, stderr)
-	require.Equal(t, "suspended_only_when_overdue: acc_1 is suspended with no overdue open invoice\n", stdout)
+	require.Equal(t, "suspended_only_when_overdue: acc_1 is suspended with no overdue invoice open or processing\n", stdout)
 	_, err = conn.Exec(ctx, `UPDATE accounts SET status = 'active' WHERE id = 'acc_1'`)
 	require.NoError(t, err)
 

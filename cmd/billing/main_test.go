@@ -149,7 +149,7 @@ func TestDemoIsRepeatable(t *testing.T) {
 	cns, err := filepath.Glob(filepath.Join(out, "CN-2026-*.pdf"))
 	require.NoError(t, err)
 	require.Len(t, cns, 1)
-	require.Contains(t, first, "billing audit: 11 invariants checked, 0 violations")
+	require.Contains(t, first, "billing audit: 14 invariants checked, 0 violations")
 	code, second, errs := c.run("demo", "--out", "")
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")

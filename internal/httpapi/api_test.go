@@ -265,7 +265,7 @@ func TestRunOverHTTP(t *testing.T) {
 	require.Equal(t, 409, res.StatusCode, "%s", body)
 	require.Contains(t, string(body), `"code":"run_in_flight"`)
 	require.Contains(t, string(body), fmt.Sprintf(`"run_id":%d`, started.RunID))
-	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-10","account_ids":["a1"]}`)
+	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-08","account_ids":["a1"]}`)
 	require.Equal(t, 202, res.StatusCode, "another period is another scope: %s", body)
 	res, body = b.do(t, "finance", "POST", "/v1/runs", `{"period":"2026-11","dry_run":true}`)
 	require.Equal(t, 200, res.StatusCode, "%s", body)
