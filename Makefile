@@ -33,7 +33,7 @@ lint: ## go vet, staticcheck and gofmt
 test: lint ## Lint, then run every test against a real Postgres
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test $(TEST_FLAGS) ./...
 	@# The race detector on the code whose concurrency is its point.
-	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test -race -run 'Concurrent' ./payments/... ./jobs/
+	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test -race -run 'Concurrent' ./payments/... ./jobs/ ./invoices/ ./internal/httpapi/
 
 BENCH_WORKERS  ?= 1
 BENCH_SEED     ?= 1
