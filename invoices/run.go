@@ -25,10 +25,16 @@ const (
 // ErrRunNotFound is returned for a run id that doesn't exist.
 var ErrRunNotFound = errors.New("billing run not found")
 
-// Run is a billing run and its progress.
+// Run is a billing run and its progress. TimeZone and the period's bounds
+// [PeriodStart, PeriodEnd) are fixed when the run is created, in its
+// creator's billing time zone; every worker bills the run with them,
+// whatever its own BILLING_TIMEZONE.
 type Run struct {
 	ID                int64      `json:"id"`
 	Period            string     `json:"period"`
+	TimeZone          string     `json:"time_zone"`
+	PeriodStart       time.Time  `json:"period_start"`
+	PeriodEnd         time.Time  `json:"period_end"`
 	AccountIDs        []string   `json:"account_ids"`
 	ScheduleKey       *string    `json:"schedule_key"`
 	RequestedBy       string     `json:"requested_by"`
@@ -55,8 +61,10 @@ type RunParams struct {
 	// RequestedBy says who asked: "cli", "api", "schedule", "job".
 	RequestedBy string
 	// Location is the billing time zone, in which the period must have
-	// ended (required); Now is the instant it is checked at (zero: the
-	// current time).
+	// ended (required), and which the run stores with its bounds: it must
+	// be a named zone (time.LoadLocation's, not time.Local), so that any
+	// worker can load it again. Now is the instant the end is checked at
+	// (zero: the current time).
 	Location *time.Location
 	Now      time.Time
 }
@@ -82,6 +90,37 @@ func (p RunParams) checkEnded() error {
 	return p.Period.CheckEnded(now, p.Location)
 }
 
+// zoneName is the name the run stores for p.Location. A worker loads it
+// again with time.LoadLocation, so a zone that has no such name (time.Local,
+// a time.FixedZone) is refused rather than stored under a name that means
+// another zone, or none, on another host.
+func (p RunParams) zoneName() (string, error) {
+	name := p.Location.String()
+	// LoadLocation takes "" for UTC and "Local" for time.Local: neither
+	// names the creator's zone on another host.
+	if loc, err := time.LoadLocation(name); err != nil || name == "" || name == "Local" || !sameZone(loc, p.Location, p.Period) {
+		return "", fmt.Errorf("invoices: the billing time zone %q is not a named zone (such as UTC or Europe/Paris) that a worker can load", name)
+	}
+	return name, nil
+}
+
+// sameZone reports whether a and b give p the same bounds: a FixedZone
+// named like an IANA zone ("Europe/Paris", +01:00) does not.
+func sameZone(a, b *time.Location, p billing.Period) bool {
+	as, ae := p.Bounds(a)
+	bs, be := p.Bounds(b)
+	return as.Equal(bs) && ae.Equal(be)
+}
+
+// RunLocation loads the billing time zone a run was created in.
+func RunLocation(name string) (*time.Location, error) {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("the run's time zone %q: %w", name, err)
+	}
+	return loc, nil
+}
+
 // CreateRun records a new run. With a ScheduleKey already used, it returns
 // the existing run and created = false. A period that has not ended is
 // refused with a *billing.PeriodNotEndedError.
@@ -93,13 +132,21 @@ func CreateRun(ctx context.Context, tx pgx.Tx, p RunParams) (run *Run, created b
 	if p.ScheduleKey != "" {
 		key = &p.ScheduleKey
 	}
+	zone, err := p.zoneName()
+	if err != nil {
+		return nil, false, err
+	}
+	// The bounds are computed here, once, in the creator's zone: the
+	// workers that draft and finalize the run read them instead of
+	// computing them in theirs.
+	start, end := p.Period.Bounds(p.Location)
 	ids := p.scope()
 	var id int64
 	err = tx.QueryRow(ctx, `
-		INSERT INTO billing_runs (period, account_ids, schedule_key, requested_by)
-		VALUES ($1, $2, $3, $4)
+		INSERT INTO billing_runs (period, account_ids, schedule_key, requested_by, time_zone, period_start, period_end)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (schedule_key) DO NOTHING
-		RETURNING id`, p.Period.String(), ids, key, p.RequestedBy).Scan(&id)
+		RETURNING id`, p.Period.String(), ids, key, p.RequestedBy, zone, start, end).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := tx.QueryRow(ctx, `SELECT id FROM billing_runs WHERE schedule_key = $1`, key).Scan(&id); err != nil {
 			return nil, false, err
@@ -118,10 +165,10 @@ func CreateRun(ctx context.Context, tx pgx.Tx, p RunParams) (run *Run, created b
 func GetRun(ctx context.Context, q Querier, id int64) (*Run, error) {
 	var r Run
 	err := q.QueryRow(ctx, `
-		SELECT id, period, account_ids, schedule_key, requested_by, state, shards_total, shards_done,
+		SELECT id, period, account_ids, schedule_key, requested_by, time_zone, period_start, period_end, state, shards_total, shards_done,
 		       accounts_total, accounts_drafted, invoices_drafted, invoices_finalized, created_at, started_at, finished_at
 		FROM billing_runs WHERE id = $1`, id).
-		Scan(&r.ID, &r.Period, &r.AccountIDs, &r.ScheduleKey, &r.RequestedBy, &r.State, &r.ShardsTotal, &r.ShardsDone,
+		Scan(&r.ID, &r.Period, &r.AccountIDs, &r.ScheduleKey, &r.RequestedBy, &r.TimeZone, &r.PeriodStart, &r.PeriodEnd, &r.State, &r.ShardsTotal, &r.ShardsDone,
 			&r.AccountsTotal, &r.AccountsDrafted, &r.InvoicesDrafted, &r.InvoicesFinalized, &r.CreatedAt, &r.StartedAt, &r.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %d", ErrRunNotFound, id)
@@ -130,6 +177,8 @@ func GetRun(ctx context.Context, q Querier, id int64) (*Run, error) {
 		return nil, err
 	}
 	r.CreatedAt = r.CreatedAt.UTC()
+	// In UTC like every instant of the JSON; time_zone names the zone.
+	r.PeriodStart, r.PeriodEnd = r.PeriodStart.UTC(), r.PeriodEnd.UTC()
 	return &r, nil
 }
 
