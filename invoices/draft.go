@@ -296,15 +296,19 @@ func writeDraftsIsolated(ctx context.Context, tx pgx.Tx, runID int64, p billing.
 // a share lock on the accounts, so a usage import for them waits until the
 // drafts exist and is then refused for the period (see ingest); drafts are
 // therefore never stale. Drafting a shard twice does nothing the second time.
+// The period's bounds are the run's, stored at its creation: cfg.Location,
+// this worker's own zone, plays no part, so that every shard of a run rates
+// the same month whichever worker drafts it.
 func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard int) (*DraftResult, error) {
 	var firstID, lastID, period string
 	var scope []string
 	var draftedAt *time.Time
+	var start, end time.Time
 	err := tx.QueryRow(ctx, `
-		SELECT s.first_id, s.last_id, s.drafted_at, r.period, r.account_ids
+		SELECT s.first_id, s.last_id, s.drafted_at, r.period, r.account_ids, r.period_start, r.period_end
 		FROM billing_run_shards s JOIN billing_runs r ON r.id = s.run_id
 		WHERE s.run_id = $1 AND s.shard = $2 FOR UPDATE OF s`, runID, shard).
-		Scan(&firstID, &lastID, &draftedAt, &period, &scope)
+		Scan(&firstID, &lastID, &draftedAt, &period, &scope, &start, &end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %d has no shard %d", runID, shard)
 	}
@@ -321,7 +325,6 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 	if err != nil {
 		return nil, err
 	}
-	start, end := p.Bounds(cfg.Location)
 
 	cat, err := loadCatalog(ctx, tx, true)
 	if err != nil {
