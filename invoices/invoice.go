@@ -40,15 +40,17 @@ func (c *Config) now() time.Time {
 	return time.Now()
 }
 
-// Status is an invoice's state: draft → open → processing → paid, or void.
-type Status string
+// Status is an invoice's status. It is billing.InvoiceStatus, which
+// documents each value and the transitions Postgres allows; the names here
+// stay so that callers move to billing's at their own pace.
+type Status = billing.InvoiceStatus
 
 const (
-	StatusDraft      Status = "draft"
-	StatusOpen       Status = "open"
-	StatusProcessing Status = "processing"
-	StatusPaid       Status = "paid"
-	StatusVoid       Status = "void"
+	StatusDraft      = billing.InvoiceStatusDraft
+	StatusOpen       = billing.InvoiceStatusOpen
+	StatusProcessing = billing.InvoiceStatusProcessing
+	StatusPaid       = billing.InvoiceStatusPaid
+	StatusVoid       = billing.InvoiceStatusVoid
 )
 
 // ErrNotFound is returned for an invoice number that doesn't exist.

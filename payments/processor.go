@@ -7,21 +7,27 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
 )
 
-// Outcome is what became of a collection attempt.
-type Outcome string
+// Outcome is what became of a collection attempt. It is
+// billing.AttemptState, the type of payment_attempts.state, which documents
+// each value and the transitions Postgres allows; an outcome is any of its
+// values but billing.AttemptStatePending. The names here stay so that
+// callers move to billing's at their own pace.
+type Outcome = billing.AttemptState
 
 const (
 	// OutcomeSucceeded: the money is collected.
-	OutcomeSucceeded Outcome = "succeeded"
+	OutcomeSucceeded = billing.AttemptStateSucceeded
 	// OutcomeDeclined: the processor refused (a card decline). A business
 	// outcome: dunning retries later with a new attempt.
-	OutcomeDeclined Outcome = "declined"
+	OutcomeDeclined = billing.AttemptStateDeclined
 	// OutcomeProcessing: accepted, settled later (SEPA direct debit).
-	OutcomeProcessing Outcome = "processing"
+	OutcomeProcessing = billing.AttemptStateProcessing
 	// OutcomeFailed: a processing payment that did not settle.
-	OutcomeFailed Outcome = "failed"
+	OutcomeFailed = billing.AttemptStateFailed
 )
 
 // ChargeRequest asks a processor to collect Amount from an account's
