@@ -20,6 +20,16 @@ func RoundMoney(d decimal.Decimal) decimal.Decimal { return d.Round(MoneyDecimal
 // string with exactly two decimals ("5.00", never "5").
 func FormatMoney(d decimal.Decimal) string { return d.StringFixed(MoneyDecimals) }
 
+// HoursDecimals is the precision of the hours of a usage line (SPEC §3).
+const HoursDecimals = 6
+
+// FormatHours renders hours the way they leave the engine: "1440.000000".
+func FormatHours(d decimal.Decimal) string { return d.StringFixed(HoursDecimals) }
+
+// FormatFixed renders d with exactly n decimals, for amounts whose
+// precision is not the cent's (a price per hour shown to the cent).
+func FormatFixed(d decimal.Decimal, n int32) string { return d.StringFixed(n) }
+
 // ErrBadAmount is returned by ParseAmount.
 var ErrBadAmount = errors.New("an amount must be positive, with at most two decimals, such as 25.00")
 

@@ -554,6 +554,8 @@ func (p *pdfDoc) notes() []string {
 	d := p.doc
 	var out []string
 	switch d.VATTreatment {
+	case billing.VATDomestic:
+		// The rate and the amount on the invoice say it all.
 	case billing.VATReverseCharge:
 		out = append(out, "Reverse charge: VAT to be accounted for by the customer (Autoliquidation, art. 283-2 du CGI; art. 196 of Directive 2006/112/EC).")
 	case billing.VATOutsideEU:
@@ -631,7 +633,7 @@ func FormatEUR(s string) string {
 	if err != nil {
 		return s
 	}
-	return groupFR(d.StringFixed(2)) + nbsp + "€"
+	return groupFR(billing.FormatMoney(d)) + nbsp + "€"
 }
 
 // groupFR writes a decimal string with French separators.
@@ -672,7 +674,7 @@ func formatUnitPrice(s string) string {
 		return s
 	}
 	if d.Exponent() > -2 {
-		return groupFR(d.StringFixed(2)) + nbsp + "€/h"
+		return groupFR(billing.FormatFixed(d, 2)) + nbsp + "€/h"
 	}
 	return groupFR(d.String()) + nbsp + "€/h"
 }

@@ -449,7 +449,7 @@ func (w *accountWebhookWorker) Work(ctx context.Context, job *river.Job[AccountW
 	if err != nil {
 		return fmt.Errorf("posting %s: %w", job.Args.Event, err)
 	}
-	defer res.Body.Close()
+	defer res.Body.Close() //nolint:errcheck // the answer was read; closing cannot fail it
 	if res.StatusCode/100 != 2 {
 		return fmt.Errorf("posting %s: the receiver answered %s", job.Args.Event, res.Status)
 	}

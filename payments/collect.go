@@ -305,7 +305,7 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 				balances[r.accountID] = after
 				id := r.id
 				ledger.add(r.accountID, EntryInvoicePayment, take.Neg(), after,
-					fmt.Sprintf("invoice_payment:%s:%s", r.number, r.creditApplied.StringFixed(2)), &id)
+					fmt.Sprintf("invoice_payment:%s:%s", r.number, billing.FormatMoney(r.creditApplied)), &id)
 				p.CreditApplied = take
 				due = due.Sub(take)
 				events = append(events, timeline.Event{AccountID: r.accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &id,
@@ -831,7 +831,7 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 		invID := id
 		// The same reference as PrepareCollections: unique per application.
 		ledger.add(inv.accountID, EntryInvoicePayment, take.Neg(), after,
-			fmt.Sprintf("invoice_payment:%s:%s", inv.number, inv.creditApplied.StringFixed(2)), &invID)
+			fmt.Sprintf("invoice_payment:%s:%s", inv.number, billing.FormatMoney(inv.creditApplied)), &invID)
 		inv.creditApplied = inv.creditApplied.Add(take)
 		inv.paid = inv.paid.Add(take)
 		applied[id] = take

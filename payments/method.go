@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -83,7 +84,7 @@ func CurrentMethod(ctx context.Context, q interface {
 	var m Method
 	err := q.QueryRow(ctx, `SELECT type, external_id FROM payment_methods WHERE account_id = $1 AND replaced_at IS NULL`, accountID).
 		Scan(&m.Type, &m.ID)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {

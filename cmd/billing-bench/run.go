@@ -69,7 +69,7 @@ func runBench(args []string) error {
 	if b.dir, err = os.MkdirTemp("", "billing-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(b.dir)
+	defer func() { _ = os.RemoveAll(b.dir) }()
 	b.logDir = b.dir
 	if *logs != "" {
 		b.logDir = *logs
@@ -124,7 +124,7 @@ func (b *bench) cli(ctx context.Context, args ...string) ([]byte, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("billing %s: %v\n%s", strings.Join(args, " "), err, lastLines(errb.String(), 20))
+		return out.Bytes(), fmt.Errorf("billing %s: %w\n%s", strings.Join(args, " "), err, lastLines(errb.String(), 20))
 	}
 	return out.Bytes(), nil
 }
@@ -147,7 +147,7 @@ func (b *bench) generate(context.Context) error {
 			return err
 		}
 		if err := gen(f, b.p); err != nil {
-			f.Close()
+			_ = f.Close()
 			return err
 		}
 		if err := f.Close(); err != nil {
@@ -232,7 +232,7 @@ func (b *bench) lowerBound(ctx context.Context) error {
 func (b *bench) startWorkers(n int, queues string) ([]*exec.Cmd, error) {
 	var cmds []*exec.Cmd
 	for i := range n {
-		cmd := exec.Command(b.bin, "worker", "--queues", queues)
+		cmd := exec.Command(b.bin, "worker", "--queues", queues) //nolint:noctx // stopped by a signal, to finish its jobs, not killed by a context
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off",
 			"BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
 		logf, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("worker-%s-%d.log", strings.ReplaceAll(queues, ",", "-"), i)))
@@ -276,8 +276,8 @@ func machineCPU() time.Duration {
 	var busy int64
 	for i, v := range f[1:] {
 		var n int64
-		fmt.Sscan(v, &n)
-		if i != 3 && i != 4 { // idle, iowait
+		_, _ = fmt.Sscan(v, &n) // a field that is not a number counts as 0
+		if i != 3 && i != 4 {   // idle, iowait
 			busy += n
 		}
 	}

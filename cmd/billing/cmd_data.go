@@ -70,13 +70,13 @@ func runImport(a *app, cmd *cobra.Command, file string, f *importFlags,
 	if f.format != "" && f.format != string(ingest.FormatNDJSON) && f.format != string(ingest.FormatCSV) {
 		return usagef("--format must be ndjson or csv")
 	}
-	var r io.Reader = a.stdin
+	r := io.Reader(a.stdin)
 	if file != "-" {
 		fh, err := os.Open(file)
 		if err != nil {
 			return err
 		}
-		defer fh.Close()
+		defer fh.Close() //nolint:errcheck // read only: nothing to flush
 		r = fh
 	}
 	pool, err := a.db(cmd.Context())

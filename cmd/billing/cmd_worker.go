@@ -128,14 +128,14 @@ func newWorkerCmd(a *app) *cobra.Command {
 				mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 				ps := &http.Server{Addr: pprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 				go func() { _ = ps.ListenAndServe() }()
-				defer ps.Close()
+				defer func() { _ = ps.Close() }()
 			}
 			if metricsAddr != "" {
 				ms, err := a.serveMetrics(pool, metricsAddr)
 				if err != nil {
 					return err
 				}
-				defer ms.Close()
+				defer func() { _ = ms.Close() }()
 			}
 			var srv *http.Server
 			if httpAddr != "" {
@@ -183,7 +183,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 // serveMetrics serves /metrics alone on addr, for a scraper that needs no
 // route to the API (and an API that need not be reachable from it).
 func (a *app) serveMetrics(pool *pgxpool.Pool, addr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics: %w", err)
 	}
@@ -232,7 +232,7 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 		hcfg.StripeAPI = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
 	}
 	api := httpapi.New(hcfg)
-	ln, err := net.Listen("tcp", addr)
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
 	}

@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 		case "usage":
 			res, err = ingest.ImportUsage(ctx, pool, r, o)
 		}
-		r.Close()
+		_ = r.Close() // read only
 		if err != nil {
 			return err
 		}
@@ -421,7 +421,7 @@ type demoReceiver struct {
 type receivedHook struct{ verdict, body string }
 
 func startDemoReceiver() (*demoReceiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}

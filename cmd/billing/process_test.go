@@ -40,7 +40,7 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(dir, "billing")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	require.NoError(t, binErr)
@@ -242,6 +242,21 @@ func TestKilledWorkerLosesNothing(t *testing.T) {
 	t.Logf("the restarted worker finished in %s", time.Since(start).Round(time.Second))
 
 	got := billed(t, p, "2026-10")
+	if len(got) != len(want) {
+		// Say why the run stopped short: the jobs that are not done.
+		rows, err := db.Pool.Query(ctx, `SELECT id, kind, state, attempt, scheduled_at, coalesce(errors[array_upper(errors, 1)]->>'error', '')
+			FROM river_job WHERE state NOT IN ('completed') ORDER BY id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id int64
+			var kind, state, msg string
+			var attempt int
+			var at time.Time
+			require.NoError(t, rows.Scan(&id, &kind, &state, &attempt, &at, &msg))
+			t.Logf("job %d %s %s attempt %d scheduled %s: %s", id, kind, state, attempt, at.Format(time.RFC3339), msg)
+		}
+		rows.Close()
+	}
 	require.Equal(t, len(want), len(got))
 	var diff []string
 	for acc, w := range want {

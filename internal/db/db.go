@@ -85,7 +85,7 @@ func OpenWait(ctx context.Context, url string, cfg *Config, onRetry func(err err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+			return nil, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Minute)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
 	"github.com/billingengine/engine/payments/stripe"
@@ -147,5 +148,5 @@ func (s *Server) paypalReturn(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!doctype html><title>Credit added</title><p>Thank you: %s EUR of prepaid credit (PayPal %s, %s).</p>",
-		html.EscapeString(captured.Amount.StringFixed(2)), html.EscapeString(c.ID), html.EscapeString(c.Status))
+		html.EscapeString(billing.FormatMoney(captured.Amount)), html.EscapeString(c.ID), html.EscapeString(c.Status))
 }

@@ -294,8 +294,8 @@ func (s *jsonScanner) number() string {
 
 // skipValue passes over any JSON value, however nested.
 func (s *jsonScanner) skipValue() {
-	switch c := s.peek(); {
-	case c == '{' || c == '[':
+	switch c := s.peek(); c {
+	case '{', '[':
 		closer := byte('}')
 		if c == '[' {
 			closer = ']'

@@ -52,7 +52,7 @@ func stripeMockBinary() (string, error) {
 		cmd := exec.Command("go", "install", "github.com/stripe/stripe-mock@"+StripeMockVersion)
 		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			mockErr = fmt.Errorf("installing stripe-mock: %v\n%s", err, out)
+			mockErr = fmt.Errorf("installing stripe-mock: %w\n%s", err, out)
 			return
 		}
 		mockBin = p

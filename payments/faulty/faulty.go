@@ -55,7 +55,7 @@ func Parse(s string) (Config, error) {
 			err = errors.New("unknown fault")
 		}
 		if err != nil {
-			return c, fmt.Errorf("fault %q: %v", kv, err)
+			return c, fmt.Errorf("fault %q: %w", kv, err)
 		}
 	}
 	return c, nil

@@ -19,6 +19,8 @@ import (
 
 	pp "github.com/plutov/paypal/v4"
 	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
 )
 
 // Order is a PayPal order for credit.
@@ -92,7 +94,7 @@ func (c *Client) CreateOrder(ctx context.Context, accountID string, amount decim
 		ReferenceID: accountID,
 		CustomID:    accountID,
 		Description: "Prepaid credit",
-		Amount:      &pp.PurchaseUnitAmount{Currency: "EUR", Value: amount.StringFixed(2)},
+		Amount:      &pp.PurchaseUnitAmount{Currency: "EUR", Value: billing.FormatMoney(amount)},
 	}}, nil, &pp.ApplicationContext{ReturnURL: c.cfg.ReturnURL, CancelURL: c.cfg.CancelURL, UserAction: pp.UserActionPayNow}, requestID)
 	if err != nil {
 		return Order{}, fmt.Errorf("paypal: creating order: %w", err)
@@ -142,7 +144,7 @@ func (c *Client) VerifyWebhook(ctx context.Context, r *http.Request) error {
 	}
 	res, err := c.c.VerifyWebhookSignature(ctx, r, c.cfg.WebhookID)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if res.VerificationStatus != "SUCCESS" {
 		return fmt.Errorf("%w: %s", ErrBadSignature, res.VerificationStatus)

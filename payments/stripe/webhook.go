@@ -145,7 +145,7 @@ func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signatu
 	// system clock: the window is checked here, both ways, on now.
 	ev, err := webhook.ConstructEventWithOptions(payload, signature, w.Secret, webhook.ConstructEventOptions{IgnoreTolerance: true})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	if at, ok := signedAt(signature); !ok {
 		return nil, fmt.Errorf("%w: no timestamp", ErrBadSignature)
@@ -175,7 +175,7 @@ func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signatu
 	case "payment_intent.succeeded", "payment_intent.payment_failed":
 		var pi sg.PaymentIntent
 		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
-			return nil, fmt.Errorf("%w: event %s: %v", ErrBadEvent, ev.ID, err)
+			return nil, fmt.Errorf("%w: event %s: %w", ErrBadEvent, ev.ID, err)
 		}
 		if !storable(pi.ID, pi.Metadata["idempotency_key"]) {
 			return nil, fmt.Errorf("%w: event %s: payment intent id or idempotency key", ErrBadEvent, ev.ID)
@@ -213,7 +213,7 @@ func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signatu
 	case "setup_intent.succeeded":
 		var si sg.SetupIntent
 		if err := json.Unmarshal(ev.Data.Raw, &si); err != nil {
-			return nil, fmt.Errorf("%w: event %s: %v", ErrBadEvent, ev.ID, err)
+			return nil, fmt.Errorf("%w: event %s: %w", ErrBadEvent, ev.ID, err)
 		}
 		account := si.Metadata["account_id"]
 		if account == "" || si.PaymentMethod == nil || len(si.PaymentMethodTypes) == 0 {
