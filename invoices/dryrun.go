@@ -152,31 +152,32 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 		draftIDs[i] = d.accountID
 	}
 
-	// Rewards each drafted account earns as a referrer, as finalization
-	// gathers them: rewards left pending for it, referee drafts of this run,
-	// and referee drafts of runs in flight that no reward covers yet.
-	rewards := map[string][]billing.Reward{}
+	// What finalization decides rewards from, read from the snapshot:
+	// rewards left pending for the drafted accounts and referee drafts of
+	// runs in flight that no reward covers yet. This run's own drafts are
+	// the batch, rated above and never stored.
+	batch := billing.ReferralBatch{Period: p.Period, Location: cfg.Location, Accounts: make([]billing.ReferralAccount, len(drafts)),
+		DraftedElsewhere: map[string]bool{}}
 	rows, err = tx.Query(ctx, `
-		SELECT referrer_account_id, referee_account_id, amount FROM referral_rewards
+		SELECT id, referrer_account_id, referee_account_id, amount FROM referral_rewards
 		WHERE referrer_account_id = ANY($1) AND period = $2 AND state = 'pending'`, draftIDs, period)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var referrer string
-		var r billing.Reward
-		if err := rows.Scan(&referrer, &r.RefereeAccountID, &r.Amount); err != nil {
+		var r billing.PendingReward
+		if err := rows.Scan(&r.ID, &r.ReferrerAccountID, &r.RefereeAccountID, &r.Amount); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		rewards[referrer] = append(rewards[referrer], r)
+		batch.Pending = append(batch.Pending, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `
-		SELECT ra.referred_by, i.account_id,
+		SELECT i.id, i.account_id, ra.referred_by,
 		       i.subtotal - coalesce((SELECT sum(l.amount) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.type = 'referral_reversal'), 0),
 		       ra.created_at
 		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
@@ -186,24 +187,21 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 		return nil, err
 	}
 	for rows.Next() {
-		var referrer, referee string
-		var base decimal.Decimal
-		var created time.Time
-		if err := rows.Scan(&referrer, &referee, &base, &created); err != nil {
+		var r billing.RefereeDraft
+		if err := rows.Scan(&r.InvoiceID, &r.AccountID, &r.ReferredBy, &r.Base, &r.CreatedAt); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if reward := billing.ReferralReward(base); billing.InReferralWindow(created, p.Period, cfg.Location) && reward.IsPositive() {
-			rewards[referrer] = append(rewards[referrer], billing.Reward{RefereeAccountID: referee, Amount: reward})
-		}
+		batch.RefereeDrafts = append(batch.RefereeDrafts, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 
-	// Referees drafted here whose referrer is not in scope: the referrer's
-	// draft elsewhere takes the reward later, or, with none, it is credited.
+	// Referrers of drafted referees that this run does not draft: a draft
+	// of theirs elsewhere takes the reward later, and with none it is
+	// credited.
 	var outside []string
 	for _, d := range drafts {
 		a := accounts[d.accountID]
@@ -211,7 +209,6 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 			outside = append(outside, *a.referredBy)
 		}
 	}
-	draftedElsewhere := map[string]bool{}
 	if len(outside) > 0 {
 		rows, err := tx.Query(ctx, `SELECT DISTINCT account_id FROM invoices WHERE account_id = ANY($1) AND period = $2 AND status = 'draft'`, outside, period)
 		if err != nil {
@@ -222,51 +219,52 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 			return nil, err
 		}
 		for _, id := range elsewhere {
-			draftedElsewhere[id] = true
+			batch.DraftedElsewhere[id] = true
 		}
 	}
-	for _, d := range drafts {
+	reversals := make([][]billing.Reversal, len(drafts))
+	for i, d := range drafts {
 		a := accounts[d.accountID]
-		if a.referredBy == nil || !billing.InReferralWindow(a.createdAt, p.Period, cfg.Location) {
-			continue
+		reversals[i] = make([]billing.Reversal, len(d.reversals))
+		for j, r := range d.reversals {
+			reversals[i][j] = billing.Reversal{RefereeAccountID: r.referee, Amount: r.remaining}
 		}
-		reward := billing.ReferralReward(billing.Subtotal(d.lines))
-		if !reward.IsPositive() {
-			continue
+		batch.Accounts[i] = billing.ReferralAccount{AccountID: d.accountID, Usage: billing.Subtotal(d.lines), Reversals: reversals[i], CreatedAt: a.createdAt}
+		if a.referredBy != nil {
+			batch.Accounts[i].ReferredBy = *a.referredBy
 		}
-		referrer := *a.referredBy
-		switch {
-		case hasDraft[referrer]:
-			rewards[referrer] = append(rewards[referrer], billing.Reward{RefereeAccountID: d.accountID, Amount: reward})
-		case !draftedElsewhere[referrer]:
-			out.Credits = append(out.Credits, PreviewCredit{AccountID: referrer, Amount: billing.FormatMoney(reward),
-				Kind: "referral_reward", RefereeAccountID: d.accountID})
+	}
+	alloc, err := billing.AllocateReferrals(batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range alloc.Outgoing {
+		if r.Route == billing.RouteToCredit {
+			out.Credits = append(out.Credits, PreviewCredit{AccountID: r.ReferrerAccountID, Amount: billing.FormatMoney(r.Amount),
+				Kind: "referral_reward", RefereeAccountID: r.RefereeAccountID})
 		}
 	}
 
 	sum := struct{ subtotal, discount, tax, total, credits decimal.Decimal }{}
-	for _, d := range drafts {
+	for i, d := range drafts {
 		a := accounts[d.accountID]
 		vat, err := cfg.VATRates.Decide(cfg.SellerCountry, a.country, a.vatNumber != nil)
 		if err != nil {
 			return nil, err
 		}
-		reversals := make([]billing.Reversal, len(d.reversals))
-		for i, r := range d.reversals {
-			reversals[i] = billing.Reversal{RefereeAccountID: r.referee, Amount: r.remaining}
-		}
-		t := billing.Compute(billing.Input{Usage: d.lines, Reversals: reversals, Rewards: rewards[d.accountID], VAT: vat})
+		referrals := alloc.Accounts[i]
+		t := billing.Compute(billing.Input{Usage: d.lines, Reversals: reversals[i], Rewards: referrals.Rewards(), VAT: vat})
 		inv := PreviewInvoice{AccountID: d.accountID, Subtotal: billing.FormatMoney(t.Subtotal), Discount: billing.FormatMoney(t.Discount),
 			TaxRate: t.VAT.Rate.String(), Tax: billing.FormatMoney(t.Tax), Total: billing.FormatMoney(t.Total), Lines: make([]Line, len(t.Lines))}
-		for i, l := range t.Lines {
-			inv.Lines[i] = Line{Type: l.Type, App: l.App, Resource: l.Resource, RefereeAccountID: l.RefereeAccountID, Amount: billing.FormatMoney(l.Amount)}
+		for k, l := range t.Lines {
+			inv.Lines[k] = Line{Type: l.Type, App: l.App, Resource: l.Resource, RefereeAccountID: l.RefereeAccountID, Amount: billing.FormatMoney(l.Amount)}
 			if l.Type == billing.LineUsage {
-				inv.Lines[i].Hours = l.Hours.StringFixed(6)
+				inv.Lines[k].Hours = billing.FormatHours(l.Hours)
 			}
 		}
 		out.Invoices = append(out.Invoices, inv)
-		if t.Carryover.IsPositive() {
-			out.Credits = append(out.Credits, PreviewCredit{AccountID: d.accountID, Amount: billing.FormatMoney(t.Carryover), Kind: "referral_carryover"})
+		if referrals.Carryover.IsPositive() {
+			out.Credits = append(out.Credits, PreviewCredit{AccountID: d.accountID, Amount: billing.FormatMoney(referrals.Carryover), Kind: "referral_carryover"})
 		}
 		sum.subtotal, sum.discount = sum.subtotal.Add(t.Subtotal), sum.discount.Add(t.Discount)
 		sum.tax, sum.total = sum.tax.Add(t.Tax), sum.total.Add(t.Total)
