@@ -189,7 +189,10 @@ func TestKilledWorkerLosesNothing(t *testing.T) {
 	writeDataset(t, dir, 2000)
 	// Small shards and chunks make the run long enough to be interrupted;
 	// a short rescue delay brings the killed worker's jobs back quickly.
-	env := []string{"BILLING_SHARD_SIZE=20", "BILLING_FINALIZE_CHUNK=25", "BILLING_JOB_TIMEOUT=2s", "BILLING_RESCUE_AFTER=3s"}
+	// A job cut off by the short timeout on a loaded machine is retried
+	// within seconds (BILLING_RETRY_MAX), not after River's minute-long
+	// backoff, which --until-idle would not wait for.
+	env := []string{"BILLING_SHARD_SIZE=20", "BILLING_FINALIZE_CHUNK=25", "BILLING_JOB_TIMEOUT=2s", "BILLING_RESCUE_AFTER=3s", "BILLING_RETRY_MAX=3s"}
 
 	load := func(p *proc) {
 		for _, f := range []string{"catalog", "accounts", "usage"} {
