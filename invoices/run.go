@@ -12,14 +12,16 @@ import (
 	"github.com/billingengine/engine/billing"
 )
 
-// RunState is where a billing run is.
-type RunState string
+// RunState is where a billing run is. It is billing.RunState, which
+// documents each value and its transitions; the names here stay so that
+// callers move to billing's at their own pace.
+type RunState = billing.RunState
 
 const (
-	RunPending    RunState = "pending"    // created, not planned yet
-	RunDrafting   RunState = "drafting"   // shards are rating usage into drafts
-	RunFinalizing RunState = "finalizing" // drafts are becoming invoices
-	RunCompleted  RunState = "completed"
+	RunPending    = billing.RunStatePending    // created, not planned yet
+	RunDrafting   = billing.RunStateDrafting   // shards are rating usage into drafts
+	RunFinalizing = billing.RunStateFinalizing // drafts are becoming invoices
+	RunCompleted  = billing.RunStateCompleted
 )
 
 // ErrRunNotFound is returned for a run id that doesn't exist.
