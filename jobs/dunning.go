@@ -274,6 +274,9 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 		// invoice whose PDF already shows its state).
 		render = append(render, a.InvoiceNumber)
 		switch rec.Outcome {
+		case billing.AttemptStatePending:
+			// An outcome not learnt yet records nothing new: its
+			// reconciliation will.
 		case payments.OutcomeProcessing:
 			if a.Processor == sandbox.Name {
 				settle = append(settle, rec.Reference)
