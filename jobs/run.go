@@ -142,7 +142,8 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 			return fmt.Errorf("enqueueing %d shards: %w", len(shards), err)
 		}
 	}
-	w.d.cfg.Logger.InfoContext(ctx, "billing run planned", "run_id", runID, "period", p.String(), "shards", len(shards))
+	// The run's zone, not this worker's: the one every shard bills in.
+	w.d.cfg.Logger.InfoContext(ctx, "billing run planned", "run_id", runID, "period", p.String(), "time_zone", run.TimeZone, "shards", len(shards))
 	return complete(ctx, tx, job)
 }
 
