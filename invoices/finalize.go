@@ -51,18 +51,9 @@ type draft struct {
 	subtotal  decimal.Decimal
 	lines     int // usage and reversal lines, written with the draft
 	reversals []billing.Reversal
-	rewards   []billing.Reward
-	// pending reward rows and new referee drafts rewarding this account.
-	pendingRewardIDs []int64
-	newRewards       []newReward
-	totals           billing.Totals
-	number           string
-}
-
-type newReward struct {
-	refereeInvoiceID int64
-	refereeAccountID string
-	amount           decimal.Decimal
+	referrals billing.AccountReferrals
+	totals    billing.Totals
+	number    string
 }
 
 type accountInfo struct {
@@ -75,11 +66,12 @@ type accountInfo struct {
 // FinalizeChunk turns up to limit of the run's drafts into invoices, in
 // account order, within tx (SPEC §3):
 //
-//   - referral rewards: an account's discount comes from its referees'
-//     invoices of the period (drafts or rewards left pending for it), capped
-//     at its subtotal; a referee whose referrer has no draft to discount
-//     credits the referrer directly (returned as a CreditGrant), and so does
-//     what a subtotal cannot absorb (the carry-over);
+//   - referral rewards, decided by billing.AllocateReferrals as the dry run
+//     decides them: an account's discount comes from its referees' invoices
+//     of the period (drafts or rewards left pending for it), capped at its
+//     subtotal; a referee whose referrer has no draft to discount credits
+//     the referrer directly (returned as a CreditGrant), and so does what a
+//     subtotal cannot absorb (the carry-over);
 //   - VAT and totals with package billing;
 //   - gapless numbers from the year's counter row, locked until commit, with
 //     issue dates read after the lock so that numbers and dates agree.
@@ -143,7 +135,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	// with the one the referee's finalization wrote, and the chunk is
 	// retried. The reversal charged on a referee's invoice is not its
 	// referral base: its usage is.
-	covered := map[int64]bool{} // referee invoices rewarded by this chunk
+	batch := billing.ReferralBatch{Period: p, Location: cfg.Location, Accounts: make([]billing.ReferralAccount, len(drafts))}
 	rows, err = tx.Query(ctx, `
 		WITH pending AS (
 		    SELECT id, referrer_account_id, referee_account_id, referee_invoice_id, amount FROM referral_rewards
@@ -173,46 +165,50 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 			rows.Close()
 			return nil, err
 		}
-		d := byAccount[referrer]
-		if pending {
-			d.pendingRewardIDs = append(d.pendingRewardIDs, *id)
-			d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: amount})
-			covered[refInv] = true
-			continue
+		switch {
+		case pending:
+			batch.Pending = append(batch.Pending, billing.PendingReward{ID: *id, ReferrerAccountID: referrer, RefereeAccountID: referee, Amount: amount})
+		case byID[refInv] == nil: // this chunk's own drafts are batch.Accounts, not referee drafts elsewhere
+			batch.RefereeDrafts = append(batch.RefereeDrafts, billing.RefereeDraft{InvoiceID: refInv, AccountID: referee, ReferredBy: referrer, CreatedAt: *created, Base: amount})
 		}
-		reward := billing.ReferralReward(amount)
-		if !billing.InReferralWindow(*created, p, cfg.Location) || !reward.IsPositive() {
-			continue
-		}
-		d.newRewards = append(d.newRewards, newReward{refInv, referee, reward})
-		d.rewards = append(d.rewards, billing.Reward{RefereeAccountID: referee, Amount: reward})
-		covered[refInv] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 
-	// Rewards these accounts earn their referrers, where the referrer's
-	// side above did not take them.
-	refereeRewards, err := refereeSide(ctx, tx, cfg, p, drafts, accounts, covered)
+	written, elsewhere, err := refereeFacts(ctx, tx, p, drafts, accounts, byAccount)
+	if err != nil {
+		return nil, err
+	}
+	batch.DraftedElsewhere = elsewhere
+	for i, d := range drafts {
+		a := accounts[d.accountID]
+		batch.Accounts[i] = billing.ReferralAccount{AccountID: d.accountID, InvoiceID: d.id, Usage: d.usageSubtotal(), Reversals: d.reversals,
+			CreatedAt: a.createdAt, RewardWritten: written[d.id]}
+		if a.referredBy != nil {
+			batch.Accounts[i].ReferredBy = *a.referredBy
+		}
+	}
+	alloc, err := billing.AllocateReferrals(batch)
 	if err != nil {
 		return nil, err
 	}
 
-	for _, d := range drafts {
+	for i, d := range drafts {
 		a := accounts[d.accountID]
 		vat, err := cfg.VATRates.Decide(cfg.SellerCountry, a.country, a.vatNumber != nil)
 		if err != nil {
 			return nil, err
 		}
-		d.totals = billing.ComputeFromSubtotal(d.usageSubtotal(), d.reversals, d.rewards, vat)
+		d.referrals = alloc.Accounts[i]
+		d.totals = d.referrals.Totals(vat)
 	}
 
 	if err := writeReferralLines(ctx, tx, drafts); err != nil {
 		return nil, err
 	}
-	if err := writeRewards(ctx, tx, p, drafts, refereeRewards, res); err != nil {
+	if err := writeRewards(ctx, tx, p, drafts, alloc.Outgoing, res); err != nil {
 		return nil, err
 	}
 	issuedAt, err := assignNumbers(ctx, tx, cfg, drafts)
@@ -229,8 +225,8 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 		res.Invoices = append(res.Invoices, Finalized{InvoiceID: d.id, Number: d.number, AccountID: d.accountID, Total: d.totals.Total, IssuedAt: issuedAt})
 		events = append(events, timeline.Event{AccountID: d.accountID, At: issuedAt, Kind: timeline.KindInvoiceIssued, InvoiceID: &id,
 			Data: map[string]any{"number": d.number, "period": period, "total": billing.FormatMoney(d.totals.Total)}})
-		if d.totals.Carryover.IsPositive() {
-			res.Credits = append(res.Credits, CreditGrant{AccountID: d.accountID, Amount: d.totals.Carryover,
+		if d.referrals.Carryover.IsPositive() {
+			res.Credits = append(res.Credits, CreditGrant{AccountID: d.accountID, Amount: d.referrals.Carryover,
 				Reference: "referral_carryover:" + d.number, InvoiceID: &id})
 		}
 	}
@@ -307,72 +303,54 @@ func (d *draft) usageSubtotal() decimal.Decimal {
 	return s
 }
 
-// refereeReward is a reward a draft of this chunk earns its referrer, who has
-// no invoice in this chunk to take it.
-type refereeReward struct {
-	d        *draft
-	referrer string
-	amount   decimal.Decimal
-	pending  bool // the referrer has a draft elsewhere, which will apply it
-}
-
-func refereeSide(ctx context.Context, tx pgx.Tx, cfg *Config, p billing.Period, drafts []*draft, accounts map[string]*accountInfo, covered map[int64]bool) ([]refereeReward, error) {
-	var out []refereeReward
-	var referrers []string
+// refereeFacts reads what deciding the rewards the chunk's drafts earn
+// their referrers needs: which drafts a reward row covers already (their
+// referrer was finalized first, in an earlier chunk, and took it), and which
+// referrers outside the chunk have a draft of the period elsewhere.
+func refereeFacts(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*draft, accounts map[string]*accountInfo,
+	inChunk map[string]*draft) (written map[int64]bool, elsewhere map[string]bool, err error) {
 	var ids []int64
+	var referrers []string
 	for _, d := range drafts {
-		a := accounts[d.accountID]
-		if a.referredBy == nil || covered[d.id] || !billing.InReferralWindow(a.createdAt, p, cfg.Location) {
-			continue
+		if r := accounts[d.accountID].referredBy; r != nil {
+			ids = append(ids, d.id)
+			if inChunk[*r] == nil {
+				referrers = append(referrers, *r)
+			}
 		}
-		reward := billing.ReferralReward(d.usageSubtotal())
-		if !reward.IsPositive() {
-			continue
-		}
-		out = append(out, refereeReward{d: d, referrer: *a.referredBy, amount: reward})
-		referrers = append(referrers, *a.referredBy)
-		ids = append(ids, d.id)
 	}
-	if len(out) == 0 {
-		return nil, nil
+	written, elsewhere = map[int64]bool{}, map[string]bool{}
+	if len(ids) == 0 {
+		return written, elsewhere, nil
 	}
-	// A reward row may exist already (the referrer was finalized first, in
-	// an earlier chunk, and took it from this draft).
 	rows, err := tx.Query(ctx, `SELECT referee_invoice_id FROM referral_rewards WHERE referee_invoice_id = ANY($1)`, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	doneSet := map[int64]bool{}
 	for _, id := range done {
-		doneSet[id] = true
+		written[id] = true
+	}
+	if len(referrers) == 0 {
+		return written, elsewhere, nil
 	}
 	rows, err = tx.Query(ctx, `
 		SELECT DISTINCT account_id FROM invoices
 		WHERE account_id = ANY($1) AND period = $2 AND status = 'draft'`, referrers, p.String())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	withDraft, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	hasDraft := map[string]bool{}
 	for _, a := range withDraft {
-		hasDraft[a] = true
+		elsewhere[a] = true
 	}
-	kept := out[:0]
-	for _, r := range out {
-		if doneSet[r.d.id] {
-			continue
-		}
-		r.pending = hasDraft[r.referrer]
-		kept = append(kept, r)
-	}
-	return kept, nil
+	return written, elsewhere, nil
 }
 
 func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
@@ -399,17 +377,18 @@ func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
 	return err
 }
 
-func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*draft, referee []refereeReward, res *FinalizeResult) error {
+func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*draft, outgoing []billing.OutgoingReward, res *FinalizeResult) error {
 	var pending []int64
 	var pendingTo []int64
 	var ins [][]any
 	for _, d := range drafts {
-		for _, id := range d.pendingRewardIDs {
-			pending = append(pending, id)
-			pendingTo = append(pendingTo, d.id)
-		}
-		for _, r := range d.newRewards {
-			ins = append(ins, []any{r.refereeInvoiceID, r.refereeAccountID, d.accountID, p.String(), r.amount, "applied", d.id})
+		for _, r := range d.referrals.Applied {
+			if r.FromPending {
+				pending = append(pending, r.PendingID)
+				pendingTo = append(pendingTo, d.id)
+				continue
+			}
+			ins = append(ins, []any{r.RefereeInvoiceID, r.RefereeAccountID, d.accountID, p.String(), r.Amount, "applied", d.id})
 		}
 	}
 	if len(pending) > 0 {
@@ -426,17 +405,14 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 			return refereeRace(err)
 		}
 	}
-	if len(referee) == 0 {
+	if len(outgoing) == 0 {
 		return nil
 	}
-	invIDs := make([]int64, len(referee))
-	refereeIDs := make([]string, len(referee))
-	referrers := make([]string, len(referee))
-	amounts := make([]decimal.Decimal, len(referee))
-	states := make([]string, len(referee))
-	for i, r := range referee {
-		invIDs[i], refereeIDs[i], referrers[i], amounts[i], states[i] = r.d.id, r.d.accountID, r.referrer, r.amount, "credited"
-		if r.pending {
+	n := len(outgoing)
+	invIDs, refereeIDs, referrers, amounts, states := make([]int64, n), make([]string, n), make([]string, n), make([]decimal.Decimal, n), make([]string, n)
+	for i, r := range outgoing {
+		invIDs[i], refereeIDs[i], referrers[i], amounts[i], states[i] = r.RefereeInvoiceID, r.RefereeAccountID, r.ReferrerAccountID, r.Amount, "credited"
+		if r.Route == billing.RouteToPending {
 			states[i] = "pending"
 		}
 	}
