@@ -79,14 +79,24 @@ type accountInfo struct {
 // Drafts are taken FOR UPDATE SKIP LOCKED, so two finalizers of the same run
 // (a rescued job running twice) share the work instead of doubling it.
 func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, limit int) (*FinalizeResult, error) {
-	var period string
-	if err := tx.QueryRow(ctx, `SELECT period FROM billing_runs WHERE id = $1`, runID).Scan(&period); err != nil {
+	var period, zone string
+	if err := tx.QueryRow(ctx, `SELECT period, time_zone FROM billing_runs WHERE id = $1`, runID).Scan(&period, &zone); err != nil {
 		return nil, fmt.Errorf("run %d: %w", runID, err)
 	}
 	p, err := billing.ParsePeriod(period)
 	if err != nil {
 		return nil, err
 	}
+	// The run's zone, stored at its creation, not this worker's: referral
+	// windows and the year of issue (the numbering series) are decided in
+	// it, so that every chunk of a run agrees whichever worker finalizes it.
+	loc, err := RunLocation(zone)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", runID, err)
+	}
+	runCfg := *cfg
+	runCfg.Location = loc
+	cfg = &runCfg
 
 	rows, err := tx.Query(ctx, `
 		SELECT id, account_id, subtotal, (SELECT max(position) FROM invoice_lines l WHERE l.invoice_id = invoices.id)
