@@ -4,7 +4,7 @@
 SHELL        := /bin/bash
 GO           ?= go
 BIN          := bin/billing
-STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI     := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 TEST_FLAGS   ?=
 BENCH_ACCOUNTS ?= 100000
 BENCH_SEGMENTS ?= 5000000
@@ -24,9 +24,9 @@ demo: build ## Run the engine on the bundled sample data (fresh database billing
 	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox ./$(BIN) demo
 
 .PHONY: lint
-lint: ## go vet, staticcheck and gofmt
+lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, errorlint, exhaustive, forbidigo: .golangci.yaml) and gofmt
 	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(GOLANGCI) run ./...
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: test

@@ -227,11 +227,11 @@ func checkFits(d *rated) error {
 	for _, l := range d.lines {
 		if l.Hours.GreaterThan(billing.MaxLineHours) {
 			return fmt.Errorf("its usage line %s / %s has %s hours, over the %s one line can hold",
-				l.App, l.Resource, l.Hours.StringFixed(6), billing.MaxLineHours.StringFixed(6))
+				l.App, l.Resource, billing.FormatHours(l.Hours), billing.FormatHours(billing.MaxLineHours))
 		}
 	}
 	if s := d.subtotal(); s.GreaterThan(billing.MaxSubtotal) {
-		return fmt.Errorf("its subtotal %s is over the %s one invoice can hold", s.StringFixed(2), billing.MaxSubtotal.StringFixed(2))
+		return fmt.Errorf("its subtotal %s is over the %s one invoice can hold", billing.FormatMoney(s), billing.FormatMoney(billing.MaxSubtotal))
 	}
 	return nil
 }
@@ -441,7 +441,7 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, 
 		for j, l := range d.lines {
 			prices := make([]LinePrice, len(l.Prices))
 			for k, pu := range l.Prices {
-				prices[k] = LinePrice{PerHour: pu.PerHour.String(), Hours: pu.Hours.StringFixed(6)}
+				prices[k] = LinePrice{PerHour: pu.PerHour.String(), Hours: billing.FormatHours(pu.Hours)}
 			}
 			pj, err := json.Marshal(prices)
 			if err != nil {

@@ -231,7 +231,7 @@ func loadLines(ctx context.Context, q Querier, invs []*Invoice) error {
 			return err
 		}
 		if hours.Valid {
-			l.Hours = hours.Decimal.StringFixed(6)
+			l.Hours = billing.FormatHours(hours.Decimal)
 		}
 		if len(prices) > 0 {
 			if err := json.Unmarshal(prices, &l.Prices); err != nil {
