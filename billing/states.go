@@ -9,7 +9,7 @@ import "slices"
 // admits, and each CanBecome is the machine's transition table. Where
 // Postgres guards a column with a trigger (invoices.status,
 // payment_attempts.state), the table is the trigger's, pair for pair: the
-// test in internal/db tries every pair against the database, so the two
+// test in internal/platform/pgdb tries every pair against the database, so the two
 // cannot drift. docs/states.md draws each machine, and a test in this package
 // keeps the drawings equal to the tables.
 //

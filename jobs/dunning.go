@@ -21,7 +21,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
-	"github.com/billingengine/engine/internal/metrics"
+	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/sandbox"
 )

@@ -20,7 +20,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/metrics"
+	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/sandbox"

@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/metrics"
+	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"

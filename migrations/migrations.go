@@ -1,6 +1,6 @@
 // Package migrations holds the engine's own SQL schema as numbered files
 // embedded in the binary. File NNNN_name.sql is version NNNN; versions are
-// applied in order, each exactly once, by internal/db.Migrate, after River's
+// applied in order, each exactly once, by internal/platform/pgdb.Migrate, after River's
 // own migrations. A released file is never edited: a change is a new file.
 package migrations
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/billingengine/engine/internal/db"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/testutil"
 )
 
@@ -18,7 +18,7 @@ import (
 func TestCLIRefusesUnstorableInputClearly(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
-	pool, err := db.Open(context.Background(), c.url, nil)
+	pool, err := pgdb.Open(context.Background(), c.url, nil)
 	require.NoError(t, err)
 	defer pool.Close()
 	inv := testutil.OpenInvoice(t, pool, "acc_1", 1, "12.00")

@@ -14,7 +14,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
-	"github.com/billingengine/engine/internal/config"
+	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"

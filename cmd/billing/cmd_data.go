@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/internal/accounts"
-	"github.com/billingengine/engine/internal/config"
-	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/platform/config"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
@@ -40,12 +40,12 @@ func newMigrateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			applied, err := db.Migrate(cmd.Context(), pool)
+			applied, err := pgdb.Migrate(cmd.Context(), pool)
 			if err != nil {
 				return err
 			}
 			if applied == nil {
-				applied = []db.Migration{}
+				applied = []pgdb.Migration{}
 			}
 			return writeJSON(a.stdout, map[string]any{"applied": applied})
 		},

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/billingengine/engine/internal/auth"
+	"github.com/billingengine/engine/internal/platform/auth"
 )
 
 func newTokensCmd(a *app) *cobra.Command {

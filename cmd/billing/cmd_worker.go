@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"riverqueue.com/riverui"
 
-	"github.com/billingengine/engine/internal/config"
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"

@@ -25,9 +25,9 @@ import (
 	"github.com/billingengine/engine/payments/paypal"
 
 	"github.com/billingengine/engine/internal/audit"
-	"github.com/billingengine/engine/internal/config"
-	"github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/platform/config"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/sample"
 )
 
@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 	}
 	w := a.stdout
 	fmt.Fprintln(w, "== migrate")
-	applied, err := db.Migrate(ctx, pool)
+	applied, err := pgdb.Migrate(ctx, pool)
 	if err != nil {
 		return err
 	}

@@ -15,12 +15,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/spf13/cobra"
 	_ "time/tzdata" // BILLING_TIMEZONE must resolve on hosts without zoneinfo
 
-	"github.com/billingengine/engine/internal/config"
-	"github.com/billingengine/engine/internal/db"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/billingengine/engine/internal/platform/config"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 )
@@ -72,7 +73,7 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	if a.pool != nil {
 		return a.pool, nil
 	}
-	p, err := db.Open(ctx, a.cfg.DatabaseURL, nil)
+	p, err := pgdb.Open(ctx, a.cfg.DatabaseURL, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (a *app) dbWait(ctx context.Context) (*pgxpool.Pool, error) {
 	if a.pool != nil {
 		return a.pool, nil
 	}
-	p, err := db.OpenWait(ctx, a.cfg.DatabaseURL, nil, func(err error, wait time.Duration) {
+	p, err := pgdb.OpenWait(ctx, a.cfg.DatabaseURL, nil, func(err error, wait time.Duration) {
 		a.log.Warn("Postgres unreachable: trying again", "in", wait, "error", err)
 	})
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/billingengine/engine/internal/db"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // templateLockKey serialises template creation across test binaries, which
@@ -125,7 +125,7 @@ func ensureTemplate() (string, error) {
 func buildTemplate() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fp, err := db.SchemaFingerprint()
+	fp, err := pgdb.SchemaFingerprint()
 	if err != nil {
 		return "", err
 	}
@@ -160,11 +160,11 @@ func buildTemplate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pool, err := db.Open(ctx, u, nil)
+	pool, err := pgdb.Open(ctx, u, nil)
 	if err != nil {
 		return "", err
 	}
-	_, err = db.Migrate(ctx, pool)
+	_, err = pgdb.Migrate(ctx, pool)
 	pool.Close()
 	if err != nil {
 		return "", fmt.Errorf("migrating the template database: %w", err)
@@ -256,7 +256,7 @@ func create(tmpl string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := db.Open(ctx, u, nil)
+	pool, err := pgdb.Open(ctx, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
-	"github.com/billingengine/engine/internal/auth"
+	"github.com/billingengine/engine/internal/platform/auth"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"

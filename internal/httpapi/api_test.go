@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"riverqueue.com/riverui"
 
-	"github.com/billingengine/engine/internal/auth"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/platform/auth"
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"

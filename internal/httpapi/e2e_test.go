@@ -16,9 +16,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/billingengine/engine/internal/auth"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/platform/auth"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"

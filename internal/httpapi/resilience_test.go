@@ -18,10 +18,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/billingengine/engine/internal/auth"
-	pgdb "github.com/billingengine/engine/internal/db"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/platform/auth"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/billingengine/engine/internal/auth"
 	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/platform/auth"
 )
 
 func TestTokenLifecycle(t *testing.T) {

@@ -1,8 +1,8 @@
-// Package db opens the engine's Postgres pool and applies its schema. It owns
+// Package pgdb opens the engine's Postgres pool and applies its schema. It owns
 // the connection settings every process shares (the numeric<->decimal codec,
 // the application name) and the migration runner; it knows nothing of
 // billing itself.
-package db
+package pgdb
 
 import (
 	"context"
