@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,3 +57,109 @@ func digits(s string) bool {
 	}
 	return true
 }
+
+// Money is an amount of money in whole cents, the type amounts travel in
+// from the database to the PDF's layout, so that nothing downstream parses
+// a formatted string back or rounds on its own.
+//
+// It is a struct over decimal.Decimal, not a decimal.Decimal, so that the
+// arithmetic it offers is only what keeps whole cents whole (Add, Sub,
+// Neg): a product or a quotient (VAT, a price times hours) is computed on
+// decimal.Decimal and comes back through MoneyOf, the one rounding. The
+// zero value is 0.00.
+type Money struct{ d decimal.Decimal }
+
+// MoneyOf is d rounded to the cent by RoundMoney.
+func MoneyOf(d decimal.Decimal) Money { return Money{RoundMoney(d)} }
+
+// ErrNotCents is returned when an amount read as Money has fractions of a
+// cent: rounding it on the way in would hide the error that produced it.
+var ErrNotCents = errors.New("an amount of money is in whole cents")
+
+// ParseMoney reads an amount the engine wrote ("12.34", "-20.00", "5"):
+// any sign, whole cents. It is the JSON edge's reader; ParseAmount stays
+// the stricter one for what people type.
+func ParseMoney(s string) (Money, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return Money{}, fmt.Errorf("%w, got %q", ErrNotCents, s)
+	}
+	return exact(d)
+}
+
+// MustParseMoney is ParseMoney for constants and tests; it panics on a
+// bad amount.
+func MustParseMoney(s string) Money {
+	m, err := ParseMoney(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func exact(d decimal.Decimal) (Money, error) {
+	if !RoundMoney(d).Equal(d) {
+		return Money{}, fmt.Errorf("%w, got %s", ErrNotCents, d)
+	}
+	return Money{d}, nil
+}
+
+// Decimal is m as a decimal, for arithmetic Money does not offer.
+func (m Money) Decimal() decimal.Decimal { return m.d }
+
+// Add is m + o, exact.
+func (m Money) Add(o Money) Money { return Money{m.d.Add(o.d)} }
+
+// Sub is m - o, exact.
+func (m Money) Sub(o Money) Money { return Money{m.d.Sub(o.d)} }
+
+// Neg is -m; the negation of zero is zero (never "-0.00").
+func (m Money) Neg() Money { return Money{m.d.Neg()} }
+
+// IsZero reports whether m is 0.00.
+func (m Money) IsZero() bool { return m.d.IsZero() }
+
+// IsNegative reports whether m is below zero.
+func (m Money) IsNegative() bool { return m.d.IsNegative() }
+
+// IsPositive reports whether m is above zero.
+func (m Money) IsPositive() bool { return m.d.IsPositive() }
+
+// Equal reports whether m and o are the same amount, whatever their
+// decimals ("5" and "5.00" are equal).
+func (m Money) Equal(o Money) bool { return m.d.Equal(o.d) }
+
+// String is FormatMoney: "12.34", "5.00", "-20.00".
+func (m Money) String() string { return FormatMoney(m.d) }
+
+// MarshalText writes m as the invoice JSON does: "12.34".
+func (m Money) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote (ParseMoney).
+func (m *Money) UnmarshalText(b []byte) error {
+	v, err := ParseMoney(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// Scan reads a numeric column (database/sql's Scanner, which pgx uses for
+// types it has no codec for). A value with fractions of a cent is an
+// error, not rounded.
+func (m *Money) Scan(src any) error {
+	var d decimal.Decimal
+	if err := d.Scan(src); err != nil {
+		return fmt.Errorf("scanning money: %w", err)
+	}
+	v, err := exact(d)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// Value writes m as a numeric literal ("12.34").
+func (m Money) Value() (driver.Value, error) { return m.String(), nil }

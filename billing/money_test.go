@@ -64,3 +64,105 @@ func TestCheckCreditPurchase(t *testing.T) {
 	require.EqualError(t, CheckCreditPurchase(decimal.RequireFromString("50000"), limit),
 		"amount: a credit purchase is between 5.00 and 10000.00 EUR, got 50000.00")
 }
+
+func TestMoneyString(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		m    Money
+		want string
+	}{
+		{"zero value", Money{}, "0.00"},
+		{"trailing zeros kept", MustParseMoney("5"), "5.00"},
+		{"one decimal", MustParseMoney("25.5"), "25.50"},
+		{"cents", MustParseMoney("1234.56"), "1234.56"},
+		{"negative", MustParseMoney("-20"), "-20.00"},
+		{"database numeric(14,2)", MustParseMoney("40.03"), "40.03"},
+		{"MoneyOf rounds half away from zero", MoneyOf(decimal.RequireFromString("0.125")), "0.13"},
+		{"MoneyOf rounds negatives away from zero", MoneyOf(decimal.RequireFromString("-0.125")), "-0.13"},
+		{"MoneyOf rounds up to the next euro", MoneyOf(decimal.RequireFromString("999.999")), "1000.00"},
+	} {
+		require.Equal(t, tc.want, tc.m.String(), tc.name)
+		require.Equal(t, FormatMoney(tc.m.Decimal()), tc.m.String(), "%s: one formatter", tc.name)
+	}
+}
+
+func TestMoneyArithmetic(t *testing.T) {
+	t.Parallel()
+	m := MustParseMoney
+	for _, tc := range []struct {
+		name      string
+		got, want Money
+	}{
+		{"negation", m("20.00").Neg(), m("-20")},
+		{"negation of a negative", m("-5.01").Neg(), m("5.01")},
+		{"sum", m("0.10").Add(m("0.20")), m("0.30")},
+		{"difference", m("1234.56").Sub(m("25.00")), m("1209.56")},
+		{"difference below zero", m("25.00").Sub(m("1234.56")), m("-1209.56")},
+	} {
+		require.True(t, tc.want.Equal(tc.got), "%s: %s, want %s", tc.name, tc.got, tc.want)
+		require.Equal(t, tc.want.String(), tc.got.String(), tc.name)
+	}
+	require.Equal(t, "0.00", m("0").Neg().String(), "zero negated is never -0.00")
+	require.True(t, m("0.00").Neg().IsZero())
+	require.True(t, m("-0.01").IsNegative())
+	require.False(t, m("0").IsNegative())
+	require.True(t, m("0.01").IsPositive())
+	require.True(t, m("5").Equal(m("5.00")), "equal whatever the decimals written")
+}
+
+// A thousand cents added one by one are exactly ten euros: no float, no
+// rounding on the way.
+func TestMoneySumsExact(t *testing.T) {
+	t.Parallel()
+	var sum Money
+	for range 1000 {
+		sum = sum.Add(MustParseMoney("0.01"))
+	}
+	require.Equal(t, "10.00", sum.String())
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.Int64Range(-1e12, 1e12).Draw(t, "a")
+		b := rapid.Int64Range(-1e12, 1e12).Draw(t, "b")
+		got := Money{decimal.New(a, -2)}.Add(Money{decimal.New(b, -2)})
+		if !got.Equal(Money{decimal.New(a+b, -2)}) || !got.Sub(Money{decimal.New(b, -2)}).Equal(Money{decimal.New(a, -2)}) {
+			t.Fatalf("%d + %d cents = %s", a, b, got)
+		}
+	})
+}
+
+func TestMoneyText(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"40.03", "0.00", "-20.00", "1451.47"} {
+		var m Money
+		require.NoError(t, m.UnmarshalText([]byte(s)), s)
+		b, err := m.MarshalText()
+		require.NoError(t, err)
+		require.Equal(t, s, string(b), "round trip")
+	}
+	var m Money
+	require.NoError(t, m.UnmarshalText([]byte("5")))
+	b, _ := m.MarshalText()
+	require.Equal(t, "5.00", string(b), "written with two decimals, always")
+	for _, bad := range []string{"", "abc", "0.001", "1,50"} {
+		require.ErrorIs(t, m.UnmarshalText([]byte(bad)), ErrNotCents, bad)
+	}
+}
+
+func TestMoneyScanValue(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src  any
+		want string
+	}{{"40.03", "40.03"}, {[]byte("-5.1"), "-5.10"}, {int64(7), "7.00"}} {
+		var m Money
+		require.NoError(t, m.Scan(tc.src), "%v", tc.src)
+		want := tc.want
+		require.Equal(t, want, m.String())
+		v, err := m.Value()
+		require.NoError(t, err)
+		require.Equal(t, want, v)
+	}
+	var m Money
+	require.ErrorIs(t, m.Scan("0.125"), ErrNotCents, "fractions of a cent are an error, not rounded")
+	require.Error(t, m.Scan(nil))
+}
