@@ -25,7 +25,11 @@ type cli struct {
 func newCLI(t *testing.T) *cli {
 	t.Helper()
 	// Test mode is explicit (SPEC §4); tests that check its absence unset it.
-	return &cli{t: t, url: dbtest.New(t).URL, env: map[string]string{"BILLING_PROCESSOR": "sandbox", "BILLING_PAYPAL": "sandbox"}}
+	// The schedules are off: a leader starting in the first days of a month
+	// bills the previous one by design, which would mix the wall clock's
+	// month into the tests' own.
+	return &cli{t: t, url: dbtest.New(t).URL, env: map[string]string{"BILLING_PROCESSOR": "sandbox", "BILLING_PAYPAL": "sandbox",
+		"BILLING_SCHEDULE": "off", "BILLING_DUNNING_SCHEDULE": "off"}}
 }
 
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
