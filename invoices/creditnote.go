@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -41,7 +40,13 @@ type CreditNote struct {
 	Lines         []Line    `json:"lines"`
 	RequestedBy   string    `json:"requested_by"`
 
-	invoice *Invoice
+	invoice *storedInvoice
+	amounts creditNoteAmounts
+}
+
+// creditNoteAmounts are a credit note's amounts typed, for its Document.
+type creditNoteAmounts struct {
+	subtotal, discount, tax, total, refunded billing.Money
 }
 
 // GetCreditNote returns a credit note by number.
@@ -55,13 +60,13 @@ func creditNoteOf(ctx context.Context, q Querier, invoiceID int64) (*CreditNote,
 
 func loadCreditNote(ctx context.Context, q Querier, where string, arg any) (*CreditNote, error) {
 	var cn CreditNote
-	var subtotal, discount, tax, total, refunded decimal.Decimal
+	a := &cn.amounts
 	err := q.QueryRow(ctx, `
 		SELECT c.id, c.number, i.number, c.account_id, i.period, c.issued_at, c.reason, i.currency,
 		       c.subtotal, c.discount, c.tax, c.total, c.refunded, c.requested_by
 		FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id WHERE `+where, arg).
 		Scan(&cn.id, &cn.Number, &cn.InvoiceNumber, &cn.AccountID, &cn.Period, &cn.IssuedAt, &cn.Reason, &cn.Currency,
-			&subtotal, &discount, &tax, &total, &refunded, &cn.RequestedBy)
+			&a.subtotal, &a.discount, &a.tax, &a.total, &a.refunded, &cn.RequestedBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %v", ErrCreditNoteNotFound, arg)
 	}
@@ -69,46 +74,20 @@ func loadCreditNote(ctx context.Context, q Querier, where string, arg any) (*Cre
 		return nil, err
 	}
 	cn.IssuedAt = cn.IssuedAt.UTC()
-	cn.Subtotal, cn.Discount, cn.Tax, cn.Total = money(subtotal), money(discount), money(tax), money(total)
-	cn.Refunded = money(refunded)
-	inv, err := Get(ctx, q, cn.InvoiceNumber)
+	cn.Subtotal, cn.Discount, cn.Tax, cn.Total = a.subtotal.String(), a.discount.String(), a.tax.String(), a.total.String()
+	cn.Refunded = a.refunded.String()
+	st, err := getStored(ctx, q, cn.InvoiceNumber)
 	if err != nil {
 		return nil, err
 	}
-	cn.invoice = inv
-	cn.TaxRate = inv.TaxRate
-	cn.Lines = make([]Line, len(inv.Lines))
-	for i, l := range inv.Lines {
-		l.Amount = money(decimal.RequireFromString(l.Amount).Neg())
+	cn.invoice = st
+	cn.TaxRate = st.inv.TaxRate
+	cn.Lines = make([]Line, len(st.inv.Lines))
+	for i, l := range st.inv.Lines {
+		// Negated typed, not parsed back from the invoice's JSON; Money has
+		// no -0.00 to guard against.
+		l.Amount = st.lines[i].Amount.Neg().String()
 		cn.Lines[i] = l
 	}
 	return &cn, nil
-}
-
-// money formats an amount, never as "-0.00".
-func money(d decimal.Decimal) string {
-	if d.IsZero() {
-		d = decimal.Zero
-	}
-	return billing.FormatMoney(d)
-}
-
-// creditNoteDocument is what a credit note's PDF shows: the invoice it
-// cancels, negated, and the refund.
-func creditNoteDocument(ctx context.Context, q Querier, number string) (*Document, error) {
-	cn, err := GetCreditNote(ctx, q, number)
-	if err != nil {
-		return nil, err
-	}
-	inv := cn.invoice
-	doc := &Document{
-		Kind: KindCreditNote, Number: cn.Number, Reverses: cn.InvoiceNumber, Reason: cn.Reason, Issued: cn.IssuedAt, Due: cn.IssuedAt,
-		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
-		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
-		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
-		Lines: cn.Lines, Subtotal: cn.Subtotal, Discount: cn.Discount, TaxRate: cn.TaxRate, Tax: cn.Tax, Total: cn.Total,
-		CreditApplied: "0.00", AmountPaid: cn.Refunded, AmountDue: "0.00", VATTreatment: inv.VATTreatment,
-	}
-	doc.Descriptions, err = descriptions(ctx, q, inv)
-	return doc, err
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billingengine/engine/billing"
 )
 
 // LoadDocument reads what an invoice's or a credit note's PDF shows.
@@ -25,6 +27,64 @@ func LoadDocument(ctx context.Context, q Querier, number string) (*Document, err
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
 	}
 	return docs[0], nil
+}
+
+// invoiceDocument is what an invoice's PDF shows, from the invoice as
+// stored (its typed amounts, not its JSON's strings).
+func invoiceDocument(st *storedInvoice) *Document {
+	inv := st.inv
+	return &Document{
+		Kind: KindInvoice, Number: inv.Number, Issued: inv.IssuedAt, Due: inv.IssuedAt,
+		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
+		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
+		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
+		Lines: st.lines, Subtotal: st.subtotal, Discount: st.discount, TaxRate: st.taxRate, Tax: st.tax,
+		Total: st.total, CreditApplied: st.credit, AmountPaid: st.paid, AmountDue: st.due,
+		VATTreatment: inv.VATTreatment, Status: inv.Status,
+	}
+}
+
+// creditNoteDocument is what a credit note's PDF shows: the invoice it
+// cancels, negated, and the refund.
+func creditNoteDocument(ctx context.Context, q Querier, number string) (*Document, error) {
+	cn, err := GetCreditNote(ctx, q, number)
+	if err != nil {
+		return nil, err
+	}
+	st := cn.invoice
+	inv := st.inv
+	lines := make([]DocumentLine, len(st.lines))
+	for i, l := range st.lines {
+		l.Amount = l.Amount.Neg()
+		lines[i] = l
+	}
+	a := cn.amounts
+	doc := &Document{
+		Kind: KindCreditNote, Number: cn.Number, Reverses: cn.InvoiceNumber, Reason: cn.Reason, Issued: cn.IssuedAt, Due: cn.IssuedAt,
+		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
+		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
+		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
+		Lines: lines, Subtotal: a.subtotal, Discount: a.discount, TaxRate: st.taxRate, Tax: a.tax, Total: a.total,
+		AmountPaid: a.refunded, VATTreatment: inv.VATTreatment,
+	}
+	doc.Descriptions, err = descriptions(ctx, q, inv)
+	return doc, err
+}
+
+// line is the invoice JSON's line (SPEC §7), formatted by billing.
+func (d DocumentLine) line() Line {
+	l := Line{Type: d.Type, App: d.App, Resource: d.Resource, RefereeAccountID: d.RefereeAccountID, Amount: d.Amount.String()}
+	if d.Hours.Valid {
+		l.Hours = billing.FormatHours(d.Hours.Decimal)
+	}
+	if d.Prices != nil {
+		// What drafting stored (LinePrice), written the way it wrote it.
+		l.Prices = make([]LinePrice, len(d.Prices))
+		for i, p := range d.Prices {
+			l.Prices[i] = LinePrice{PerHour: p.PerHour.String(), Hours: billing.FormatHours(p.Hours)}
+		}
+	}
+	return l
 }
 
 // descriptions are the catalog's words for the resources of an invoice,

@@ -129,47 +129,65 @@ const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issu
 	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id,
 	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), '')`
 
-func scanInvoice(row pgx.Row) (*Invoice, error) {
+// storedInvoice is an invoice as read from the database: its JSON
+// (Invoice), formatted once here, and the same amounts and lines typed,
+// which the PDF's Document is built from, so that no one downstream
+// parses a formatted amount back.
+type storedInvoice struct {
+	inv                                               *Invoice
+	subtotal, discount, tax, total, credit, paid, due billing.Money
+	taxRate                                           decimal.Decimal
+	lines                                             []DocumentLine
+}
+
+func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 	var inv Invoice
-	var subtotal, discount, taxRate, tax, total, credit, paid decimal.Decimal
+	st := &storedInvoice{inv: &inv}
 	err := row.Scan(&inv.ID, &inv.Number, &inv.AccountID, &inv.Period, &inv.Status, &inv.IssuedAt, &inv.Currency,
-		&subtotal, &discount, &taxRate, &tax, &total, &credit, &paid, &inv.VATTreatment, &inv.VATMention,
+		&st.subtotal, &st.discount, &st.taxRate, &st.tax, &st.total, &st.credit, &st.paid, &inv.VATTreatment, &inv.VATMention,
 		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote)
 	if err != nil {
 		return nil, err
 	}
 	inv.IssuedAt = inv.IssuedAt.UTC()
 	inv.PeriodStart, inv.PeriodEnd = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC()
-	inv.Subtotal = billing.FormatMoney(subtotal)
-	inv.Discount = billing.FormatMoney(discount)
-	inv.TaxRate = taxRate.String()
-	inv.Tax = billing.FormatMoney(tax)
-	inv.Total = billing.FormatMoney(total)
-	inv.CreditApplied = billing.FormatMoney(credit)
-	inv.AmountPaid = billing.FormatMoney(paid)
-	due := decimal.Zero
 	if inv.Status != StatusVoid {
-		due = total.Sub(paid)
+		st.due = st.total.Sub(st.paid)
 	}
-	inv.AmountDue = billing.FormatMoney(due)
+	inv.Subtotal = st.subtotal.String()
+	inv.Discount = st.discount.String()
+	inv.TaxRate = st.taxRate.String()
+	inv.Tax = st.tax.String()
+	inv.Total = st.total.String()
+	inv.CreditApplied = st.credit.String()
+	inv.AmountPaid = st.paid.String()
+	inv.AmountDue = st.due.String()
 	inv.Lines = []Line{}
 	inv.Attempts = []Attempt{}
-	return &inv, nil
+	return st, nil
 }
 
 // Get returns the finalized invoice with this number, lines included.
 func Get(ctx context.Context, q Querier, number string) (*Invoice, error) {
-	inv, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
+	st, err := getStored(ctx, q, number)
+	if err != nil {
+		return nil, err
+	}
+	return st.inv, nil
+}
+
+func getStored(ctx context.Context, q Querier, number string) (*storedInvoice, error) {
+	st, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := loadLines(ctx, q, []*Invoice{inv}); err != nil {
+	if err := loadLines(ctx, q, []*storedInvoice{st}); err != nil {
 		return nil, err
 	}
-	return inv, nil
+	return st, nil
 }
 
 // ListParams selects invoices; zero fields don't filter.
@@ -189,29 +207,43 @@ func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
 // queryInvoices runs a query of invoiceColumns and loads the invoices'
 // lines, in two queries whatever their number.
 func queryInvoices(ctx context.Context, q Querier, sql string, args ...any) ([]*Invoice, error) {
-	rows, err := q.Query(ctx, sql, args...)
+	sts, err := queryStored(ctx, q, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	invs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invoice, error) { return scanInvoice(r) })
-	if err != nil {
-		return nil, err
-	}
-	if err := loadLines(ctx, q, invs); err != nil {
-		return nil, err
+	invs := make([]*Invoice, len(sts))
+	for i, st := range sts {
+		invs[i] = st.inv
 	}
 	return invs, nil
 }
 
-func loadLines(ctx context.Context, q Querier, invs []*Invoice) error {
-	if len(invs) == 0 {
+func queryStored(ctx context.Context, q Querier, sql string, args ...any) ([]*storedInvoice, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	sts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*storedInvoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return nil, err
+	}
+	if err := loadLines(ctx, q, sts); err != nil {
+		return nil, err
+	}
+	return sts, nil
+}
+
+// loadLines reads the lines of invoices, typed for their Document and
+// formatted for their JSON.
+func loadLines(ctx context.Context, q Querier, sts []*storedInvoice) error {
+	if len(sts) == 0 {
 		return nil
 	}
-	byID := make(map[int64]*Invoice, len(invs))
-	ids := make([]int64, len(invs))
-	for i, inv := range invs {
-		byID[inv.ID] = inv
-		ids[i] = inv.ID
+	byID := make(map[int64]*storedInvoice, len(sts))
+	ids := make([]int64, len(sts))
+	for i, st := range sts {
+		byID[st.inv.ID] = st
+		ids[i] = st.inv.ID
 	}
 	rows, err := q.Query(ctx, `
 		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), hours, prices,
@@ -223,23 +255,21 @@ func loadLines(ctx context.Context, q Querier, invs []*Invoice) error {
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var l Line
-		var hours decimal.NullDecimal
+		var d DocumentLine
 		var prices []byte
-		var amount decimal.Decimal
-		if err := rows.Scan(&id, &l.Type, &l.App, &l.Resource, &hours, &prices, &l.RefereeAccountID, &amount); err != nil {
+		if err := rows.Scan(&id, &d.Type, &d.App, &d.Resource, &d.Hours, &prices, &d.RefereeAccountID, &d.Amount); err != nil {
 			return err
 		}
-		if hours.Valid {
-			l.Hours = billing.FormatHours(hours.Decimal)
-		}
+		// prices is JSON in the database ([{"price_per_hour": "0.0278",
+		// "hours": "96.000000"}]): the one place its strings are read.
 		if len(prices) > 0 {
-			if err := json.Unmarshal(prices, &l.Prices); err != nil {
-				return err
+			if err := json.Unmarshal(prices, &d.Prices); err != nil {
+				return fmt.Errorf("prices of a line of invoice %d: %w", id, err)
 			}
 		}
-		l.Amount = billing.FormatMoney(amount)
-		byID[id].Lines = append(byID[id].Lines, l)
+		st := byID[id]
+		st.lines = append(st.lines, d)
+		st.inv.Lines = append(st.inv.Lines, d.line())
 	}
 	return rows.Err()
 }

@@ -38,7 +38,8 @@ const (
 )
 
 // Document is everything a PDF shows, already decided: rendering only lays
-// it out. Amounts are decimal strings as in the invoice JSON.
+// it out. Amounts are typed (billing.Money, read as such from the
+// database), so the layout formats them and never parses a string back.
 type Document struct {
 	Kind   DocKind
 	Number string
@@ -53,13 +54,42 @@ type Document struct {
 
 	BuyerAccount, BuyerName, BuyerEmail, BuyerCountry, BuyerVATNumber string
 
-	Lines        []Line
+	Lines        []DocumentLine
 	Descriptions map[string]string // resource -> catalog description
 
-	Subtotal, Discount, TaxRate, Tax, Total string
-	CreditApplied, AmountPaid, AmountDue    string
-	VATTreatment                            billing.VATTreatment
-	Status                                  Status
+	Subtotal, Discount, Tax, Total       billing.Money
+	CreditApplied, AmountPaid, AmountDue billing.Money
+	// TaxRate is a percentage ("20" for 20 %), not money.
+	TaxRate      decimal.Decimal
+	VATTreatment billing.VATTreatment
+	Status       Status
+}
+
+// TotalExclVAT is the subtotal less the referral discount: what VAT is
+// charged on.
+func (d *Document) TotalExclVAT() billing.Money { return d.Subtotal.Sub(d.Discount) }
+
+// PaidByProcessor is what was paid other than by prepaid credit (by card
+// or debit).
+func (d *Document) PaidByProcessor() billing.Money { return d.AmountPaid.Sub(d.CreditApplied) }
+
+// DocumentLine is a line of a Document: Line, typed.
+type DocumentLine struct {
+	Type             billing.LineType
+	App              string
+	Resource         string
+	Hours            decimal.NullDecimal // usage lines only
+	RefereeAccountID string
+	Amount           billing.Money
+	// Prices details a usage line per price.
+	Prices []DocumentPrice
+}
+
+// DocumentPrice is the part of a usage line billed at one price. Its JSON
+// is the invoice_lines.prices column's (LinePrice's).
+type DocumentPrice struct {
+	PerHour decimal.Decimal `json:"price_per_hour"`
+	Hours   decimal.Decimal `json:"hours"`
 }
 
 // page geometry, in millimetres.
@@ -441,7 +471,11 @@ func (p *pdfDoc) rows() []row {
 			if len(l.Prices) == 1 {
 				unit = formatUnitPrice(l.Prices[0].PerHour)
 			}
-			out = append(out, row{cells: [5]string{app, desc, formatHours(l.Hours), unit, FormatEUR(l.Amount)}, size: 8.5, h: rowH})
+			hours := ""
+			if l.Hours.Valid {
+				hours = formatHours(l.Hours.Decimal)
+			}
+			out = append(out, row{cells: [5]string{app, desc, hours, unit, FormatEUR(l.Amount)}, size: 8.5, h: rowH})
 			if len(l.Prices) > 1 {
 				for _, pr := range l.Prices {
 					out = append(out, row{cells: [5]string{"", "   of which at " + formatUnitPrice(pr.PerHour), formatHours(pr.Hours), formatUnitPrice(pr.PerHour), ""},
@@ -500,22 +534,22 @@ func (p *pdfDoc) totals(y float64) {
 		bold         bool
 	}
 	lines := []tl{{"Subtotal excl. VAT", FormatEUR(d.Subtotal), false}}
-	if !isZero(d.Discount) {
-		lines = append(lines, tl{"Referral discount", FormatEUR(neg(d.Discount)), false}, tl{"Total excl. VAT", FormatEUR(sub(d.Subtotal, d.Discount)), false})
+	if !d.Discount.IsZero() {
+		lines = append(lines, tl{"Referral discount", FormatEUR(d.Discount.Neg()), false}, tl{"Total excl. VAT", FormatEUR(d.TotalExclVAT()), false})
 	}
 	switch d.VATTreatment {
 	case billing.VATReverseCharge:
-		lines = append(lines, tl{"VAT: reverse charge", FormatEUR("0"), false})
+		lines = append(lines, tl{"VAT: reverse charge", FormatEUR(billing.Money{}), false})
 	case billing.VATOutsideEU:
-		lines = append(lines, tl{"VAT: not applicable", FormatEUR("0"), false})
+		lines = append(lines, tl{"VAT: not applicable", FormatEUR(billing.Money{}), false})
 	default:
 		lines = append(lines, tl{"VAT " + formatRate(d.TaxRate) + " %", FormatEUR(d.Tax), false})
 	}
 	lines = append(lines, tl{"Total incl. VAT", FormatEUR(d.Total), true})
 	if d.Kind == KindInvoice {
 		lines = append(lines,
-			tl{"Prepaid credit applied", FormatEUR(neg(d.CreditApplied)), false},
-			tl{"Paid by card or debit", FormatEUR(neg(sub(d.AmountPaid, d.CreditApplied))), false},
+			tl{"Prepaid credit applied", FormatEUR(d.CreditApplied.Neg()), false},
+			tl{"Paid by card or debit", FormatEUR(d.PaidByProcessor().Neg()), false},
 			tl{"Amount due", FormatEUR(d.AmountDue), true})
 	} else {
 		lines = append(lines, tl{"Refunded to prepaid credit", FormatEUR(d.AmountPaid), false})
@@ -626,15 +660,13 @@ func periodRange(start, end time.Time) string {
 
 const nbsp = "\u00a0"
 
+// The layout's formatters, one per kind of value. Each writes its value's
+// canonical form (billing's, for money) in French style; none parses or
+// computes.
+
 // FormatEUR shows an amount the way people read it on a French invoice:
-// "1 234,56 €" (no-break spaces), from a decimal string.
-func FormatEUR(s string) string {
-	d, err := decimal.NewFromString(s)
-	if err != nil {
-		return s
-	}
-	return groupFR(billing.FormatMoney(d)) + nbsp + "€"
-}
+// "1 234,56 €" (no-break spaces).
+func FormatEUR(m billing.Money) string { return groupFR(m.String()) + nbsp + "€" }
 
 // groupFR writes a decimal string with French separators.
 func groupFR(s string) string {
@@ -656,46 +688,21 @@ func groupFR(s string) string {
 	return sign + b.String()
 }
 
-// formatHours trims the trailing zeros of a 6-decimal quantity.
-func formatHours(s string) string {
-	if s == "" {
-		return ""
+// formatHours shows a quantity of hours without its trailing zeros:
+// "744", "1,5".
+func formatHours(d decimal.Decimal) string { return groupFR(d.String()) }
+
+// formatUnitPrice shows a price per hour to the cent at least, and to
+// every decimal it has beyond: "0,03 €/h", "0,0278 €/h", "1,00 €/h". It
+// depends on the value, not on how it was written ("0.1" and "0.10" show
+// alike).
+func formatUnitPrice(d decimal.Decimal) string {
+	s := d.String() // trailing zeros trimmed
+	if _, frac, _ := strings.Cut(s, "."); len(frac) < billing.MoneyDecimals {
+		s = billing.FormatFixed(d, billing.MoneyDecimals)
 	}
-	d, err := decimal.NewFromString(s)
-	if err != nil {
-		return s
-	}
-	return groupFR(d.String())
+	return groupFR(s) + nbsp + "€/h"
 }
 
-func formatUnitPrice(s string) string {
-	d, err := decimal.NewFromString(s)
-	if err != nil {
-		return s
-	}
-	if d.Exponent() > -2 {
-		return groupFR(billing.FormatFixed(d, 2)) + nbsp + "€/h"
-	}
-	return groupFR(d.String()) + nbsp + "€/h"
-}
-
-func formatRate(s string) string { return strings.Replace(s, ".", ",", 1) }
-
-func isZero(s string) bool { d, err := decimal.NewFromString(s); return err == nil && d.IsZero() }
-
-func neg(s string) string {
-	d, err := decimal.NewFromString(s)
-	if err != nil || d.IsZero() {
-		return s
-	}
-	return d.Neg().String()
-}
-
-func sub(a, b string) string {
-	x, err1 := decimal.NewFromString(a)
-	y, err2 := decimal.NewFromString(b)
-	if err1 != nil || err2 != nil {
-		return a
-	}
-	return x.Sub(y).String()
-}
+// formatRate shows a VAT rate in percent: "20", "5,5".
+func formatRate(d decimal.Decimal) string { return strings.Replace(d.String(), ".", ",", 1) }

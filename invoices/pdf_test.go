@@ -2,6 +2,7 @@ package invoices_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -15,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/invoices"
 )
 
@@ -30,6 +33,13 @@ var seller = invoices.Seller{
 
 var paris = func() *time.Location { l, _ := time.LoadLocation("Europe/Paris"); return l }()
 
+var (
+	money = billing.MustParseMoney
+	dec   = decimal.RequireFromString
+)
+
+func hours(s string) decimal.NullDecimal { return decimal.NewNullDecimal(dec(s)) }
+
 // typical is an invoice with 12 lines: usage over several apps, a price
 // change, referral rewards and a carry-over.
 func typical() *invoices.Document {
@@ -39,22 +49,22 @@ func typical() *invoices.Document {
 		Period: "2026-10", Start: time.Date(2026, 9, 30, 22, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC),
 		BuyerAccount: "acc_1", BuyerName: "Zoë Dupont SARL", BuyerEmail: "billing@zoe.example", BuyerCountry: "FR", BuyerVATNumber: "FR40303265045",
 		Descriptions: map[string]string{"container:M": "M container (1 GB)", "addon:redis": "Redis", "container:S": "S container (512 MB)"},
-		Subtotal:     "1234.56", Discount: "25.00", TaxRate: "20", Tax: "241.91", Total: "1451.47",
-		CreditApplied: "51.47", AmountPaid: "1451.47", AmountDue: "0.00", VATTreatment: billing.VATDomestic, Status: invoices.StatusPaid,
+		Subtotal:     money("1234.56"), Discount: money("25.00"), TaxRate: dec("20"), Tax: money("241.91"), Total: money("1451.47"),
+		CreditApplied: money("51.47"), AmountPaid: money("1451.47"), AmountDue: money("0.00"), VATTreatment: billing.VATDomestic, Status: invoices.StatusPaid,
 	}
 	for i, app := range []string{"api", "api", "shop", "shop", "web", "web", "worker", "worker", "cron", "admin"} {
 		res := []string{"container:M", "addon:redis", "container:S"}[i%3]
-		l := invoices.Line{Type: billing.LineUsage, App: app, Resource: res, Hours: "744.000000", Amount: fmt.Sprintf("%d.%02d", 100+i*7, i*3),
-			Prices: []invoices.LinePrice{{PerHour: "0.0278", Hours: "744.000000"}}}
+		l := invoices.DocumentLine{Type: billing.LineUsage, App: app, Resource: res, Hours: hours("744.000000"), Amount: money(fmt.Sprintf("%d.%02d", 100+i*7, i*3)),
+			Prices: []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("744.000000")}}}
 		if i == 0 {
-			l.Hours = "192.000000"
-			l.Prices = []invoices.LinePrice{{PerHour: "0.0278", Hours: "96.000000"}, {PerHour: "0.03", Hours: "96.000000"}}
+			l.Hours = hours("192.000000")
+			l.Prices = []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("96.000000")}, {PerHour: dec("0.03"), Hours: dec("96.000000")}}
 		}
 		d.Lines = append(d.Lines, l)
 	}
 	d.Lines = append(d.Lines,
-		invoices.Line{Type: billing.LineReferral, RefereeAccountID: "acc_2", Amount: "-20.00"},
-		invoices.Line{Type: billing.LineReferral, RefereeAccountID: "acc_3", Amount: "-5.00"})
+		invoices.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_2", Amount: money("-20.00")},
+		invoices.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_3", Amount: money("-5.00")})
 	return d
 }
 
@@ -131,7 +141,7 @@ func TestGoldenInvoice(t *testing.T) {
 func TestVATMentions(t *testing.T) {
 	t.Parallel()
 	d := typical()
-	d.VATTreatment, d.TaxRate, d.Tax = billing.VATReverseCharge, "0", "0.00"
+	d.VATTreatment, d.TaxRate, d.Tax = billing.VATReverseCharge, dec("0"), money("0.00")
 	text := pdftotext(t, render(t, d))
 	require.Contains(t, text, "VAT: reverse charge")
 	require.Contains(t, text, "Autoliquidation")
@@ -145,8 +155,8 @@ func TestLongInvoiceSpansPages(t *testing.T) {
 	t.Parallel()
 	d := typical()
 	for i := range 70 {
-		d.Lines = append(d.Lines, invoices.Line{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
-			Hours: "1.500000", Amount: "0.02", Prices: []invoices.LinePrice{{PerHour: "0.0139", Hours: "1.500000"}}})
+		d.Lines = append(d.Lines, invoices.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
+			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
 	}
 	text := pdftotext(t, render(t, d))
 	require.Contains(t, text, "1/3")
@@ -198,8 +208,14 @@ func TestLongNamesWrap(t *testing.T) {
 
 func TestFormatEUR(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"0": "0,00", "5": "5,00", "1234.56": "1 234,56", "-20": "-20,00", "1000000": "1 000 000,00", "999.999": "1 000,00"} {
-		require.Equal(t, strings.ReplaceAll(want, " ", "\u00a0")+"\u00a0€", invoices.FormatEUR(in), in)
+	for _, tc := range []struct {
+		in   billing.Money
+		want string
+	}{
+		{billing.Money{}, "0,00"}, {money("0"), "0,00"}, {money("5"), "5,00"}, {money("1234.56"), "1 234,56"}, {money("-20"), "-20,00"},
+		{money("1000000"), "1 000 000,00"}, {billing.MoneyOf(dec("999.999")), "1 000,00"}, {money("-1234567.89"), "-1 234 567,89"},
+	} {
+		require.Equal(t, strings.ReplaceAll(tc.want, " ", "\u00a0")+"\u00a0€", invoices.FormatEUR(tc.in), tc.in.String())
 	}
 }
 
@@ -225,8 +241,8 @@ func TestTestModeOnEveryPage(t *testing.T) {
 	t.Parallel()
 	d := typical()
 	for i := range 70 {
-		d.Lines = append(d.Lines, invoices.Line{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
-			Hours: "1.500000", Amount: "0.02", Prices: []invoices.LinePrice{{PerHour: "0.0139", Hours: "1.500000"}}})
+		d.Lines = append(d.Lines, invoices.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
+			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
 	}
 	test := seller
 	test.TestMode = true
@@ -235,4 +251,88 @@ func TestTestModeOnEveryPage(t *testing.T) {
 	text := pdftotext(t, pdf)
 	require.Equal(t, 3, strings.Count(text, "TEST MODE"), "one mention per page")
 	require.NotContains(t, pdftotext(t, render(t, d)), "TEST MODE")
+}
+
+// The layout reads values, not the way they were written: amounts, hours,
+// prices and rates written with more or fewer decimals ("1234.5600",
+// "744", "0.030", "20.00") give the same bytes as the typical invoice. The
+// layout over strings showed a rate as written ("VAT 20,00 %").
+func TestLayoutTakesTypedValues(t *testing.T) {
+	t.Parallel()
+	want := render(t, typical())
+	d := typical()
+	d.Subtotal, d.Total, d.AmountDue = money("1234.5600"), billing.MoneyOf(dec("1451.4700")), billing.Money{}
+	d.TaxRate = dec("20.00")
+	for i := range d.Lines {
+		l := &d.Lines[i]
+		if l.Hours.Valid {
+			l.Hours = decimal.NewNullDecimal(dec(l.Hours.Decimal.String())) // "744", not "744.000000"
+		}
+		for k := range l.Prices {
+			l.Prices[k].PerHour = dec(l.Prices[k].PerHour.String() + "0") // "0.030", "0.02780"
+		}
+	}
+	require.Equal(t, want, render(t, d), "same values, same bytes")
+}
+
+// Totals the layout derives are typed sums, shown by the one formatter:
+// the total excluding VAT, what the processor collected, and a zero
+// credit shown as 0,00 €, never -0,00 €.
+func TestLayoutDerivedTotals(t *testing.T) {
+	t.Parallel()
+	d := typical()
+	require.Equal(t, "1209.56", d.TotalExclVAT().String())
+	require.Equal(t, "1400.00", d.PaidByProcessor().String())
+	d.Discount, d.CreditApplied = billing.Money{}, billing.Money{}
+	text := strings.ReplaceAll(pdftotext(t, render(t, d)), "\u00a0", " ")
+	require.NotContains(t, text, "Referral discount", "no discount, no discount line")
+	require.NotContains(t, text, "-0,00")
+	require.Regexp(t, `Prepaid credit applied +0,00 €`, text)
+	require.Regexp(t, `Paid by card or debit +-1 451,47 €`, text)
+}
+
+func TestFormatUnitPriceAndHours(t *testing.T) {
+	t.Parallel()
+	d := typical()
+	d.Lines = []invoices.DocumentLine{
+		{Type: billing.LineUsage, App: "a", Resource: "r1", Hours: hours("1.5"), Amount: money("1.50"), Prices: []invoices.DocumentPrice{{PerHour: dec("1"), Hours: dec("1.5")}}},
+		{Type: billing.LineUsage, App: "a", Resource: "r2", Hours: hours("1234.250000"), Amount: money("123.43"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.10"), Hours: dec("1234.25")}}},
+		{Type: billing.LineUsage, App: "a", Resource: "r3", Hours: hours("2"), Amount: money("0.06"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("2")}}},
+	}
+	text := strings.ReplaceAll(pdftotext(t, render(t, d)), "\u00a0", " ")
+	require.Regexp(t, `r1 +1,5 +1,00 €/h +1,50 €`, text, "a price to the cent at least")
+	require.Regexp(t, `r2 +1 234,25 +0,10 €/h +123,43 €`, text, "hours grouped, trailing zeros trimmed; 0.10 as 0.1 (strings showed 0,1)")
+	require.Regexp(t, `r3 +2 +0,0278 €/h +0,06 €`, text, "every decimal a price has")
+}
+
+// The Document read from the database carries the amounts the invoice
+// JSON shows, typed: each formats back to the JSON's string.
+func TestLoadDocumentAgreesWithInvoiceJSON(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	loadReferrals(t, db.Pool, 1, 1, "2026-10")
+	runID := draftRun(t, db.Pool, "2026-10")
+	_, err := finalizeRun(ctx, db.Pool, runID, 100)
+	require.NoError(t, err)
+	list, err := invoices.List(ctx, db.Pool, invoices.ListParams{Period: "2026-10"})
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	for _, inv := range list {
+		doc, err := invoices.LoadDocument(ctx, db.Pool, inv.Number)
+		require.NoError(t, err)
+		require.Equal(t,
+			[]string{inv.Subtotal, inv.Discount, inv.TaxRate, inv.Tax, inv.Total, inv.CreditApplied, inv.AmountPaid, inv.AmountDue},
+			[]string{doc.Subtotal.String(), doc.Discount.String(), doc.TaxRate.String(), doc.Tax.String(), doc.Total.String(),
+				doc.CreditApplied.String(), doc.AmountPaid.String(), doc.AmountDue.String()}, inv.Number)
+		require.Len(t, doc.Lines, len(inv.Lines))
+		for i, l := range inv.Lines {
+			d := doc.Lines[i]
+			require.Equal(t, l.Amount, d.Amount.String())
+			if l.Hours != "" {
+				require.Equal(t, l.Hours, billing.FormatHours(d.Hours.Decimal))
+			}
+			require.Len(t, d.Prices, len(l.Prices))
+		}
+	}
 }

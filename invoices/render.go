@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -20,14 +19,15 @@ import (
 // queries whatever their number: the invoices, their lines, the catalog's
 // words. Unknown numbers are left out.
 func loadDocuments(ctx context.Context, q Querier, numbers []string) ([]*Document, error) {
-	invs, err := queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
+	sts, err := queryStored(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
 	if err != nil {
 		return nil, err
 	}
 	// The catalog's words as in force at the end of each invoice's period:
 	// one query per distinct period end (one, in a run).
 	words := map[time.Time]map[string]string{}
-	for _, inv := range invs {
+	for _, st := range sts {
+		inv := st.inv
 		if _, ok := words[inv.PeriodEnd]; !ok {
 			rows, err := q.Query(ctx, `
 				SELECT DISTINCT ON (resource) resource, description FROM prices
@@ -51,33 +51,21 @@ func loadDocuments(ctx context.Context, q Querier, numbers []string) ([]*Documen
 			words[inv.PeriodEnd] = m
 		}
 	}
-	docs := make([]*Document, len(invs))
-	for i, inv := range invs {
-		docs[i] = invoiceDocument(inv)
-		docs[i].Descriptions = words[inv.PeriodEnd]
+	docs := make([]*Document, len(sts))
+	for i, st := range sts {
+		docs[i] = invoiceDocument(st)
+		docs[i].Descriptions = words[st.inv.PeriodEnd]
 	}
 	return docs, nil
 }
 
-func invoiceDocument(inv *Invoice) *Document {
-	return &Document{
-		Kind: KindInvoice, Number: inv.Number, Issued: inv.IssuedAt, Due: inv.IssuedAt,
-		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
-		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
-		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
-		Lines: inv.Lines, Subtotal: inv.Subtotal, Discount: inv.Discount, TaxRate: inv.TaxRate, Tax: inv.Tax,
-		Total: inv.Total, CreditApplied: inv.CreditApplied, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue,
-		VATTreatment: inv.VATTreatment, Status: inv.Status,
-	}
-}
-
 // stamp is Document.Stamp from an invoice row.
-func stamp(status Status, paid, credit, total decimal.Decimal) string {
-	due := decimal.Zero
+func stamp(status Status, paid, credit, total billing.Money) string {
+	var due billing.Money
 	if status != StatusVoid {
 		due = total.Sub(paid)
 	}
-	return fmt.Sprintf("%s|%s|%s|%s", status, billing.FormatMoney(paid), billing.FormatMoney(credit), billing.FormatMoney(due))
+	return fmt.Sprintf("%s|%s|%s|%s", status, paid, credit, due)
 }
 
 type latest struct {
@@ -185,7 +173,7 @@ func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers [
 		for rows.Next() {
 			var n string
 			var st Status
-			var paid, credit, total decimal.Decimal
+			var paid, credit, total billing.Money
 			if err := rows.Scan(&n, &st, &paid, &credit, &total); err != nil {
 				rows.Close()
 				return err
