@@ -1,0 +1,119 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/testutil"
+	"github.com/billingengine/engine/internal/timeline"
+	"github.com/billingengine/engine/jobs"
+)
+
+// billing names the timeline's kinds for the effects it returns; they must
+// be the kinds internal/timeline records and reads.
+func TestTimelineKindsAreTheTimelines(t *testing.T) {
+	t.Parallel()
+	for b, tl := range map[billing.TimelineKind]timeline.Kind{
+		billing.TimelineInvoiceIssued:    timeline.KindInvoiceIssued,
+		billing.TimelineInvoiceVoided:    timeline.KindInvoiceVoided,
+		billing.TimelinePaymentSucceeded: timeline.KindPaymentSucceeded,
+		billing.TimelinePaymentDeclined:  timeline.KindPaymentDeclined,
+		billing.TimelinePaymentPending:   timeline.KindPaymentPending,
+		billing.TimelinePaymentFailed:    timeline.KindPaymentFailed,
+		billing.TimelineCreditAdded:      timeline.KindCreditAdded,
+		billing.TimelineCreditApplied:    timeline.KindCreditApplied,
+		billing.TimelineSuspended:        timeline.KindSuspended,
+		billing.TimelineReactivated:      timeline.KindReactivated,
+		billing.TimelineMethodChanged:    timeline.KindMethodChanged,
+		billing.TimelineReferralReversed: timeline.KindReferralReversed,
+		billing.TimelineRefunded:         timeline.KindRefunded,
+	} {
+		require.Equal(t, string(tl), string(b))
+	}
+}
+
+// Enqueue applies every kind of effect in the caller's transaction: the
+// timeline rows, a suspended account with nothing overdue reactivated (its
+// event at the effects' time, its webhook queued), each open invoice
+// queued for collection once however often its account is named, and the
+// documents queued for rendering. Rolled back, it leaves nothing.
+func TestEnqueueAppliesEffects(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	client, err := jobs.NewInsertClient(db.Pool)
+	require.NoError(t, err)
+	inv := testutil.OpenInvoice(t, db.Pool, "acc_1", 1, "20.00")
+	testutil.OpenInvoice(t, db.Pool, "acc_2", 2, "5.00")
+	_, err = db.Pool.Exec(ctx, `UPDATE invoices SET status = 'paid', amount_paid = total WHERE account_id = 'acc_2';
+		UPDATE accounts SET status = 'suspended' WHERE id = 'acc_2'`)
+	require.NoError(t, err)
+
+	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	effects := billing.Effects{
+		CollectOpenInvoices: []string{"acc_1", "acc_2"},
+		CheckStanding:       []string{"acc_2"},
+		Timeline:            []billing.TimelineEvent{{AccountID: "acc_1", At: at, Kind: billing.TimelineCreditAdded, Data: map[string]any{"amount": "1.00"}}},
+		Render:              []string{inv.Number},
+		At:                  at,
+	}.Merge(billing.Effects{CollectOpenInvoices: []string{"acc_1"}})
+
+	count := func() (jobsN, events int, status string) {
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM river_job), (SELECT count(*) FROM account_events),
+			(SELECT status FROM accounts WHERE id = 'acc_2')`).Scan(&jobsN, &events, &status))
+		return
+	}
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = jobs.Enqueue(ctx, tx, client, effects)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+	j, e, s := count()
+	require.Equal(t, []any{0, 0, "suspended"}, []any{j, e, s}, "rolled back with the caller's transaction")
+
+	var enq jobs.Enqueued
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		enq, err = jobs.Enqueue(ctx, tx, client, effects)
+		return err
+	}))
+	require.Equal(t, 1, enq.Collections, "acc_1's one open invoice, named twice; acc_2 has none")
+	require.Equal(t, []string{inv.Number}, testutil.ConsequencesOf(t, db.Pool, "acc_1").Collected)
+	require.JSONEq(t, `[{"kind":"credit_added","data":{"amount":"1.00"}}]`, testutil.ConsequencesOf(t, db.Pool, "acc_1").Timeline)
+	require.JSONEq(t, `[{"kind":"reactivated","data":{}}]`, testutil.ConsequencesOf(t, db.Pool, "acc_2").Timeline)
+	var reactivatedAt time.Time
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT at FROM account_events WHERE account_id = 'acc_2'`).Scan(&reactivatedAt))
+	require.True(t, at.Equal(reactivatedAt), "standing decided at the effects' time, got %s", reactivatedAt)
+	_, _, s = count()
+	require.Equal(t, "active", s)
+
+	var kinds []string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT array_agg(kind ORDER BY kind) FROM river_job`).Scan(&kinds))
+	require.Equal(t, []string{"account_webhook", "collect_invoices", "render_documents"}, kinds)
+	var rendered []string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT array_agg(n) FROM river_job, jsonb_array_elements_text(args->'numbers') n WHERE kind = 'render_documents'`).Scan(&rendered))
+	require.Equal(t, []string{inv.Number}, rendered)
+}
+
+// Effects that imply nothing write nothing and enqueue nothing.
+func TestEnqueueNothing(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	client, err := jobs.NewInsertClient(db.Pool)
+	require.NoError(t, err)
+	testutil.OpenInvoice(t, db.Pool, "acc_1", 1, "20.00")
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		enq, err := jobs.Enqueue(ctx, tx, client, billing.Effects{At: time.Now()})
+		require.Zero(t, enq.Collections)
+		return err
+	}))
+	got := testutil.ConsequencesOf(t, db.Pool, "acc_1")
+	require.JSONEq(t, `[]`, got.Timeline)
+	require.Empty(t, got.Collected)
+}
