@@ -137,6 +137,49 @@ func AddEntry(ctx context.Context, tx pgx.Tx, e NewEntry) (entry *Entry, created
 	return entry, true, nil
 }
 
+// Credited is what AddCredit did.
+type Credited struct {
+	Entry *Entry
+	// Created: the entry is new; false for a replay, which implies
+	// nothing.
+	Created bool
+	// Effects is what the new credit implies (CreditAddedEffects): for
+	// jobs.Enqueue.
+	Effects billing.Effects
+}
+
+// AddCredit is AddEntry for credit given to an account (a purchase, finance's
+// credit, a reward, a refund), with what follows from it when the entry is
+// new. shownRef is the reference the timeline shows (finance's own, the
+// PayPal capture id), which may be shorter than the ledger's.
+func AddCredit(ctx context.Context, tx pgx.Tx, e NewEntry, shownRef string) (*Credited, error) {
+	if e.Kind.debit() {
+		return nil, fmt.Errorf("credit entry %s %s: a %s takes credit away", e.Kind, e.Reference, e.Kind)
+	}
+	entry, created, err := AddEntry(ctx, tx, e)
+	if err != nil {
+		return nil, err
+	}
+	out := &Credited{Entry: entry, Created: created}
+	if created {
+		out.Effects = CreditAddedEffects(entry, shownRef)
+	}
+	return out, nil
+}
+
+// CreditAddedEffects is what a new credit entry implies (SPEC §5): a
+// credit_added timeline event (amount, kind, and shownRef as its
+// reference) at the entry's time, and the collection of the account's open
+// invoices, which the credit may now pay.
+func CreditAddedEffects(entry *Entry, shownRef string) billing.Effects {
+	return billing.Effects{
+		CollectOpenInvoices: []string{entry.AccountID},
+		Timeline: []billing.TimelineEvent{{AccountID: entry.AccountID, At: entry.CreatedAt, Kind: billing.TimelineCreditAdded, InvoiceID: entry.InvoiceID,
+			Data: map[string]any{"amount": billing.FormatMoney(entry.Amount), "kind": string(entry.Kind), "reference": shownRef}}},
+		At: entry.CreatedAt,
+	}
+}
+
 func getEntry(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, kind EntryKind, reference string) (*Entry, error) {

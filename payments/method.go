@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
 )
 
 // MethodType is the kind of a payment method.
@@ -32,10 +35,47 @@ type MethodChange struct {
 	Method    Method
 }
 
+// MethodsChanged is what ChangeMethods did.
+type MethodsChanged struct {
+	// Accounts are those whose method actually changed, in id order.
+	Accounts []string
+	// Effects is what follows (MethodChangedEffects): for jobs.Enqueue.
+	Effects billing.Effects
+}
+
+// ChangeMethods is SetMethods with what follows from it: the effects of
+// the accounts whose method actually changed, at at. Every entry point
+// that sets a method (the CLI, Stripe's setup_intent.succeeded webhook)
+// goes through it, so each records the same timeline event and collects
+// the same invoices.
+func ChangeMethods(ctx context.Context, tx pgx.Tx, changes []MethodChange, at time.Time) (*MethodsChanged, error) {
+	changed, err := SetMethods(ctx, tx, changes)
+	if err != nil {
+		return nil, err
+	}
+	return &MethodsChanged{Accounts: changed, Effects: MethodChangedEffects(changed, at)}, nil
+}
+
+// MethodChangedEffects is what a new payment method implies for each
+// account (SPEC §5): a payment_method_changed timeline event at at, and
+// the collection of its open invoices at once. It is exported for the
+// accounts import, which sets methods in bulk with SetMethods and hands
+// the changed accounts to its caller.
+func MethodChangedEffects(accountIDs []string, at time.Time) billing.Effects {
+	if len(accountIDs) == 0 {
+		return billing.Effects{}
+	}
+	e := billing.Effects{CollectOpenInvoices: append([]string(nil), accountIDs...), At: at}
+	for _, id := range accountIDs {
+		e.Timeline = append(e.Timeline, billing.TimelineEvent{AccountID: id, At: at, Kind: billing.TimelineMethodChanged})
+	}
+	return e
+}
+
 // SetMethods makes each change's method the account's current one, keeping
 // the replaced method as history. A change to the method already current is
-// a no-op. It returns the accounts whose method actually changed, which is
-// what should trigger collection of their open invoices.
+// a no-op. It returns the accounts whose method actually changed; what
+// follows for them is MethodChangedEffects (ChangeMethods returns both).
 func SetMethods(ctx context.Context, tx pgx.Tx, changes []MethodChange) ([]string, error) {
 	if len(changes) == 0 {
 		return nil, nil

@@ -15,7 +15,6 @@ import (
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/platform/config"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/paypal"
@@ -126,9 +125,7 @@ func newCreditCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if captured.Credited {
-					_, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{buyAccount})
-				}
+				_, err = jobs.Enqueue(ctx, tx, client, captured.Effects)
 				return err
 			})
 			if err != nil {
@@ -160,21 +157,22 @@ type creditResult struct {
 	Collections int    `json:"collections_enqueued"`
 }
 
-// addCredit writes a credit entry and, when it is new, enqueues the
-// collection of the account's open invoices, in one transaction.
+// addCredit writes a credit entry and, when it is new, what follows from
+// it (jobs.Enqueue: the timeline event, collecting the account's open
+// invoices), in one transaction.
 func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) (*creditResult, error) {
 	res := &creditResult{AccountID: accountID, Amount: billing.FormatMoney(amount), Reference: shownRef}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := accounts.Get(ctx, tx, accountID); err != nil {
 			return err
 		}
-		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: kind, Amount: amount, Reference: ledgerRef})
+		credited, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: kind, Amount: amount, Reference: ledgerRef}, shownRef)
 		if err != nil {
 			return err
 		}
-		res.Created = created
-		res.Balance = billing.FormatMoney(entry.BalanceAfter)
-		if !created {
+		res.Created = credited.Created
+		res.Balance = billing.FormatMoney(credited.Entry.BalanceAfter)
+		if !credited.Created {
 			acc, err := accounts.Get(ctx, tx, accountID)
 			if err != nil {
 				return err
@@ -182,11 +180,8 @@ func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, acc
 			res.Balance = acc.CreditBalance
 			return nil
 		}
-		if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded,
-			Data: map[string]any{"amount": res.Amount, "kind": string(kind), "reference": shownRef}}}); err != nil {
-			return err
-		}
-		res.Collections, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{accountID})
+		enq, err := jobs.Enqueue(ctx, tx, client, credited.Effects)
+		res.Collections = enq.Collections
 		return err
 	})
 	if errors.Is(err, accounts.ErrNotFound) {

@@ -223,17 +223,19 @@ func newAccountsCmd(a *app) *cobra.Command {
 			var changed []string
 			collections := 0
 			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				changed, err = payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: args[0], Method: method}})
+				res, err := payments.ChangeMethods(ctx, tx, []payments.MethodChange{{AccountID: args[0], Method: method}}, time.Now())
 				if err != nil {
 					return err
 				}
+				changed = res.Accounts
 				if mandate != "" {
 					if _, err := tx.Exec(ctx, `UPDATE payment_methods SET mandate_id = $2 WHERE account_id = $1 AND replaced_at IS NULL`, args[0], mandate); err != nil {
 						return err
 					}
 				}
 				// A new payment method pays the unpaid invoices at once.
-				collections, err = methodsChanged(ctx, tx, client, changed)
+				enq, err := jobs.Enqueue(ctx, tx, client, res.Effects)
+				collections = enq.Collections
 				return err
 			})
 			if err != nil {
@@ -310,19 +312,10 @@ func printAccount(w io.Writer, acc *accounts.Account) error {
 	return err
 }
 
-// methodsChanged records the new payment methods on the timeline and
-// enqueues the collection of the accounts' open invoices, in tx.
+// methodsChanged applies what new payment methods imply
+// (payments.MethodChangedEffects), in tx: for the accounts import, which
+// sets methods in bulk and reports the accounts whose method changed.
 func methodsChanged(ctx context.Context, tx pgx.Tx, client *jobs.Client, accountIDs []string) (int, error) {
-	if len(accountIDs) == 0 {
-		return 0, nil
-	}
-	now := time.Now()
-	events := make([]timeline.Event, len(accountIDs))
-	for i, id := range accountIDs {
-		events[i] = timeline.Event{AccountID: id, At: now, Kind: timeline.KindMethodChanged}
-	}
-	if err := timeline.Record(ctx, tx, events); err != nil {
-		return 0, err
-	}
-	return jobs.CollectOpenInvoices(ctx, tx, client, accountIDs)
+	enq, err := jobs.Enqueue(ctx, tx, client, payments.MethodChangedEffects(accountIDs, time.Now()))
+	return enq.Collections, err
 }

@@ -494,8 +494,8 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 		if err == nil {
 			err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 				captured, err := paypal.RecordCapture(ctx, tx, c, s.cfg.Now())
-				if err == nil && captured.Credited {
-					_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, []string{id})
+				if err == nil {
+					_, err = jobs.Enqueue(ctx, tx, s.cfg.Jobs, captured.Effects)
 				}
 				return err
 			})

@@ -40,15 +40,15 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if err := jobs.AfterOutcome(ctx, tx, s.cfg.Jobs, res.Settled, s.cfg.Now()); err != nil {
+		// A new payment method, or credit from a payment reconciled with
+		// Stripe: its timeline event, and collecting the account's open
+		// invoices (SPEC §5), as from every other entry point. Applied
+		// before the outcome's follow-up, so the timeline keeps the order
+		// the event's changes were made in.
+		if _, err := jobs.Enqueue(ctx, tx, s.cfg.Jobs, res.Effects); err != nil {
 			return err
 		}
-		// A new payment method, or credit from a payment reconciled with
-		// Stripe, pays the account's open invoices (SPEC §5).
-		if collect := append(res.MethodChanged, res.Credited...); len(collect) > 0 {
-			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, collect)
-		}
-		return err
+		return jobs.AfterOutcome(ctx, tx, s.cfg.Jobs, res.Settled, s.cfg.Now())
 	})
 	if errors.Is(err, stripe.ErrBadSignature) {
 		writeError(w, http.StatusBadRequest, "bad_signature", err.Error())
@@ -92,8 +92,8 @@ func (s *Server) paypalWebhook(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		replayed = rep
-		if c != nil && c.Credited {
-			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, []string{c.AccountID})
+		if c != nil {
+			_, err = jobs.Enqueue(ctx, tx, s.cfg.Jobs, c.Effects)
 		}
 		return err
 	})
@@ -133,9 +133,7 @@ func (s *Server) paypalReturn(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if captured.Credited {
-			_, err = jobs.CollectOpenInvoices(ctx, tx, s.cfg.Jobs, []string{captured.AccountID})
-		}
+		_, err = jobs.Enqueue(ctx, tx, s.cfg.Jobs, captured.Effects)
 		return err
 	})
 	if errors.Is(err, paypal.ErrUnknownOrder) {

@@ -16,7 +16,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -71,12 +70,17 @@ type Captured struct {
 	// Credited: the capture moved credit now (false for a replay, or a
 	// capture that is not COMPLETED).
 	Credited bool
+	// Effects is what the credit implies when Credited (the credit_added
+	// timeline event, collecting the account's open invoices): the caller
+	// passes it to jobs.Enqueue in the same transaction.
+	Effects billing.Effects
 }
 
 // RecordCapture credits the account with a COMPLETED capture, in tx, once
 // per capture id: the return call and the webhook may both report it, in
 // any order, any number of times. A capture that isn't COMPLETED (PENDING,
-// DECLINED) credits nothing.
+// DECLINED) credits nothing. What the credit implies is returned in
+// Captured.Effects, not done here.
 func RecordCapture(ctx context.Context, tx pgx.Tx, c Capture, now time.Time) (*Captured, error) {
 	var accountID string
 	var amount decimal.Decimal
@@ -99,17 +103,14 @@ func RecordCapture(ctx context.Context, tx pgx.Tx, c Capture, now time.Time) (*C
 		WHERE order_id = $1`, c.OrderID, c.ID, now); err != nil {
 		return nil, err
 	}
-	entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: payments.EntryPayPalPurchase,
-		Amount: out.Amount, Reference: "paypal_capture:" + c.ID})
+	// The timeline shows PayPal's capture id, as the buyer's receipt does.
+	credited, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: payments.EntryPayPalPurchase,
+		Amount: out.Amount, Reference: "paypal_capture:" + c.ID}, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	out.Credited = created
-	if created {
-		err = timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded,
-			Data: map[string]any{"amount": billing.FormatMoney(out.Amount), "kind": string(payments.EntryPayPalPurchase), "reference": c.ID}}})
-	}
-	return out, err
+	out.Credited, out.Effects = credited.Created, credited.Effects
+	return out, nil
 }
 
 // CaptureOrder captures an approved order with PayPal (idempotent per

@@ -19,7 +19,6 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -57,13 +56,16 @@ type WebhookResult struct {
 	// Settled is the attempt a payment_intent event settled, if any.
 	Settled *payments.Recorded
 	// MethodChanged lists accounts whose payment method a
-	// setup_intent.succeeded event set: the caller collects their open
-	// invoices.
+	// setup_intent.succeeded event set.
 	MethodChanged []string
 	// Credited lists accounts that reconciliation credited with a payment
-	// Stripe took on an attempt recorded as failed: the caller collects
-	// their open invoices too.
+	// Stripe took on an attempt recorded as failed.
 	Credited []string
+	// Effects is what follows from a new method or credit (a timeline
+	// event, collecting the accounts' open invoices), the same as from the
+	// CLI: the caller passes it to jobs.Enqueue in the same transaction.
+	// The outcome in Settled has its own follow-up (jobs.AfterOutcome).
+	Effects billing.Effects
 	// Ignored says why an accepted event changed nothing, when it did not
 	// (IgnoredUnknownPayment, IgnoredStale, IgnoredNeedsReview).
 	Ignored string
@@ -234,7 +236,7 @@ func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signatu
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, account).Scan(&known); err != nil || !known {
 			return res, err // not an account of this engine
 		}
-		changed, err := payments.SetMethods(ctx, tx, []payments.MethodChange{{AccountID: account, Method: m}})
+		changed, err := payments.ChangeMethods(ctx, tx, []payments.MethodChange{{AccountID: account, Method: m}}, now)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +245,7 @@ func (w *Webhook) Handle(ctx context.Context, tx pgx.Tx, payload []byte, signatu
 				return nil, err
 			}
 		}
-		res.MethodChanged = changed
+		res.MethodChanged, res.Effects = changed.Accounts, changed.Effects
 	}
 	return res, nil
 }
@@ -290,18 +292,21 @@ func (w *Webhook) reconcile(ctx context.Context, tx pgx.Tx, ev sg.Event, piID st
 		invoiceID := a.InvoiceID
 		// The same reference as a payment that succeeds on a voided
 		// invoice: one attempt's money is credited once, whichever way.
-		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{AccountID: a.AccountID, Kind: payments.EntryRefundToCredit,
-			Amount: amount, Reference: "late_payment:" + a.IdempotencyKey, InvoiceID: &invoiceID})
+		ref := "late_payment:" + a.IdempotencyKey
+		credited, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: a.AccountID, Kind: payments.EntryRefundToCredit,
+			Amount: amount, Reference: ref, InvoiceID: &invoiceID}, ref)
 		if err != nil {
 			return err
 		}
-		if created {
-			if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded, InvoiceID: &invoiceID,
-				Data: map[string]any{"kind": string(payments.EntryRefundToCredit), "reference": entry.Reference, "amount": billing.FormatMoney(amount)}}}); err != nil {
-				return err
-			}
-		}
+		created := credited.Created
 		res.Credited = append(res.Credited, a.AccountID)
+		res.Effects = res.Effects.Merge(credited.Effects)
+		if !created {
+			// A credit the ledger already had adds no timeline event, but
+			// the account's open invoices are still collected: the credit
+			// may be unspent, and collecting twice charges nothing twice.
+			res.Effects.CollectOpenInvoices = append(res.Effects.CollectOpenInvoices, a.AccountID)
+		}
 		log.WarnContext(ctx, "stripe webhook: reconciled: Stripe took a payment recorded as not taken; its amount is now the account's prepaid credit, which pays its open invoices",
 			"account_id", a.AccountID, "amount", billing.FormatMoney(amount), "credited", created)
 	case !succeeded && rec.Outcome == payments.OutcomeSucceeded:
