@@ -13,7 +13,6 @@ import (
 
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/payments"
-	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // CollectInvoiceArgs collects an invoice (SPEC §9):
@@ -23,8 +22,9 @@ type CollectInvoiceArgs struct {
 	InvoiceNumber string `json:"invoice_number"`
 	// DunningSlot is set by the dunning pass: the retry it makes (1..5).
 	DunningSlot int `json:"dunning_slot,omitempty"`
-	// Now, honoured only with the sandbox processor, is the time the
-	// collection sees (`billing dunning run --now`).
+	// Now, honoured only with a simulated processor (the sandbox, a
+	// payments.Settler), is the time the collection sees (`billing
+	// dunning run --now`).
 	Now *time.Time `json:"now,omitempty"`
 }
 
@@ -74,7 +74,9 @@ func (CollectInvoicesArgs) InsertOpts() river.InsertOpts {
 const collectBatchSize = 500
 
 // SettleSandboxArgs settles sandbox SEPA debits, SANDBOX_SEPA_DELAY after
-// they were accepted: the sandbox's stand-in for a processor's webhook.
+// they were accepted: the sandbox's stand-in for a processor's webhook. The
+// worker settles them through Config.Settler (payments.Settler), the kind
+// keeping its name for the jobs already queued.
 type SettleSandboxArgs struct {
 	Reference  string   `json:"reference,omitempty"`
 	References []string `json:"references,omitempty"`
@@ -147,7 +149,7 @@ func (w *collectBatchWorker) Work(ctx context.Context, job *river.Job[CollectInv
 func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], reqs []payments.CollectRequest, argNow *time.Time, split bool) error {
 	proc := d.cfg.Processor
 	now := d.cfg.now()
-	simulated := argNow != nil && proc.Name() == sandbox.Name
+	simulated := d.cfg.simulated(argNow)
 	if simulated {
 		now = *argNow
 	}
@@ -259,7 +261,7 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 	if err != nil {
 		return err
 	}
-	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.SandboxSEPADelay, simulated); err != nil {
+	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {
 		return err
 	}
 	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
@@ -372,7 +374,7 @@ func deleteJob(ctx context.Context, tx pgx.Tx, client *Client, id int64) error {
 func reconcile(ctx context.Context, d *deps, job *river.Job[CollectInvoicesArgs]) error {
 	proc := d.cfg.Processor
 	now := d.cfg.now()
-	simulated := job.Args.Now != nil && proc.Name() == sandbox.Name
+	simulated := d.cfg.simulated(job.Args.Now)
 	if simulated {
 		now = *job.Args.Now
 	}
@@ -431,7 +433,7 @@ func reconcile(ctx context.Context, d *deps, job *river.Job[CollectInvoicesArgs]
 	if err != nil {
 		return err
 	}
-	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.SandboxSEPADelay, simulated); err != nil {
+	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {
 		return err
 	}
 	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
@@ -488,6 +490,12 @@ type settleSandboxWorker struct {
 }
 
 func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSandboxArgs]) error {
+	settler := w.d.cfg.Settler
+	if settler == nil {
+		// Only the simulated processor knows its charges' fate; a worker of
+		// a real one fails the job, retried until such a worker takes it.
+		return fmt.Errorf("%s: this worker's processor (%s) settles no charges", job.Kind, w.d.cfg.Processor.Name())
+	}
 	refs := job.Args.References
 	if job.Args.Reference != "" {
 		refs = append(refs, job.Args.Reference)
@@ -501,20 +509,17 @@ func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSan
 	if job.Args.Now != nil {
 		now = *job.Args.Now
 	}
-	settled, err := sandbox.SettleMany(ctx, tx, refs)
+	items, err := settler.Settle(ctx, tx, refs)
 	if err != nil {
 		return err
 	}
-	items := make([]payments.Settlement, len(settled))
-	for i, s := range settled {
-		items[i] = payments.Settlement{Reference: s.Reference, Key: s.Key, Outcome: s.Outcome, Code: s.Code}
-	}
-	recs, err := payments.SettleMany(ctx, tx, sandbox.Name, items, now)
+	recs, err := payments.SettleMany(ctx, tx, settler.Name(), items, now)
 	if err != nil {
 		return err
 	}
 	client := river.ClientFromContext[pgx.Tx](ctx)
-	if err := afterOutcomes(ctx, tx, client, recs, now, 0, false); err != nil {
+	// A settlement is final: nothing it records waits for another.
+	if err := afterOutcomes(ctx, tx, client, recs, now, nil, 0, false); err != nil {
 		return err
 	}
 	if err := afterCredit(ctx, tx, client, recs, now); err != nil {

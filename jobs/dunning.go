@@ -23,7 +23,6 @@ import (
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/payments"
-	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // DefaultDunningSchedule runs the dunning pass every day at 06:00.
@@ -31,8 +30,8 @@ const DefaultDunningSchedule = "0 6 * * *"
 
 // DunningPassArgs runs one dunning pass (SPEC §5): the retries that are due
 // and the suspensions that are due. Day makes the scheduled pass unique per
-// day; Now, honoured only with the sandbox processor, is the time the pass
-// and the retries it triggers see.
+// day; Now, honoured only with a simulated processor (the sandbox, a
+// payments.Settler), is the time the pass and the retries it triggers see.
 type DunningPassArgs struct {
 	Day string     `json:"day"`
 	Now *time.Time `json:"now,omitempty"`
@@ -249,7 +248,9 @@ func webhookID(event, account string, at time.Time) string {
 // retries (suspension). It also asks for the PDF to show the new status.
 func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.Recorded, now time.Time) error {
 	recs := []*payments.Recorded{rec}
-	if err := afterOutcomes(ctx, tx, client, recs, now, 0, false); err != nil {
+	// Outcomes recorded here come from a real processor's webhook: none
+	// waits for a Settler.
+	if err := afterOutcomes(ctx, tx, client, recs, now, nil, 0, false); err != nil {
 		return err
 	}
 	// A failed debit may have been paid by credit at once: the account's
@@ -258,10 +259,10 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 }
 
 // afterOutcomes is AfterOutcome for a batch of outcomes, in a few
-// statements: SEPA debits the sandbox accepted get their settlement job
-// (sepaDelay later), PDFs one render job, accounts paid one reactivation
-// check.
-func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time, sepaDelay time.Duration, simulated bool) error {
+// statements: debits the settler's processor accepted as processing get
+// their settlement job (sepaDelay later), PDFs one render job, accounts paid
+// one reactivation check. settler is nil where no outcome can wait for one.
+func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time, settler payments.Settler, sepaDelay time.Duration, simulated bool) error {
 	var settle, render, paid, refunded []string
 	for _, rec := range recs {
 		if rec == nil || rec.Already {
@@ -278,7 +279,7 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 			// An outcome not learnt yet records nothing new: its
 			// reconciliation will.
 		case payments.OutcomeProcessing:
-			if a.Processor == sandbox.Name {
+			if settler != nil && a.Processor == settler.Name() {
 				settle = append(settle, rec.Reference)
 			}
 		case payments.OutcomeSucceeded:
@@ -381,7 +382,7 @@ type dunningPassWorker struct {
 
 func (w *dunningPassWorker) Work(ctx context.Context, job *river.Job[DunningPassArgs]) error {
 	now, simulated := w.d.cfg.now(), false
-	if job.Args.Now != nil && w.d.cfg.Processor.Name() == "sandbox" {
+	if w.d.cfg.simulated(job.Args.Now) {
 		now, simulated = *job.Args.Now, true
 	}
 	rep, err := RunDunningPass(ctx, w.d.pool, river.ClientFromContext[pgx.Tx](ctx), now, simulated)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // Another service collects an invoice by inserting a collect_invoice job
@@ -72,7 +73,7 @@ func seedOpenInvoice(ctx context.Context, db *dbtest.DB) {
 // workUntilIdle runs the engine's workers until no job is due and returns
 // the invoice's status.
 func workUntilIdle(ctx context.Context, db *dbtest.DB) string {
-	worker, err := jobs.NewClient(db.Pool, jobs.Config{TestOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	worker, err := jobs.NewClient(db.Pool, jobs.Config{TestOnly: true, Processor: &sandbox.Processor{Pool: db.Pool}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		panic(err)
 	}

@@ -8,6 +8,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,6 @@ import (
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
-	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // Queues. Runs and their shards are CPU and database work; collection waits
@@ -64,10 +64,17 @@ type Config struct {
 	// TestOnly starts River's maintenance services without their random
 	// start delays (tests only).
 	TestOnly bool
-	// Processor collects payments (the sandbox when nil).
+	// Processor collects payments. NewClient requires it: a default would
+	// be a fake processor charging nobody, chosen silently.
 	Processor payments.Processor
-	// SandboxSEPADelay is when the sandbox settles a SEPA debit after
-	// accepting it (SANDBOX_SEPA_DELAY).
+	// Settler settles what a simulated Processor accepted as processing
+	// and lets collection run at a simulated time (payments.Settler): the
+	// Processor itself when nil and it is one, so that a processor wrapped
+	// (with faults, say) keeps its settlements by passing it here. nil with
+	// a real processor, which tells by webhook.
+	Settler payments.Settler
+	// SandboxSEPADelay is when the Settler settles a SEPA debit after its
+	// processor accepted it (SANDBOX_SEPA_DELAY).
 	SandboxSEPADelay time.Duration
 	// RetryMax caps the delay before a failed job is retried (10 minutes):
 	// River's own backoff (attempt⁴ seconds) would leave a month's run
@@ -92,10 +99,10 @@ type Config struct {
 	Queues []string
 }
 
-// Defaults fills the zero fields. pool serves the sandbox processor.
-func (c *Config) Defaults(pool *pgxpool.Pool) {
-	if c.Processor == nil {
-		c.Processor = &sandbox.Processor{Pool: pool}
+// Defaults fills the zero fields. Processor has no default.
+func (c *Config) Defaults() {
+	if s, ok := c.Processor.(payments.Settler); ok && c.Settler == nil {
+		c.Settler = s
 	}
 	if c.Location == nil {
 		c.Location = time.UTC
@@ -152,6 +159,13 @@ func (c *Config) now() time.Time {
 	return time.Now()
 }
 
+// simulated reports whether a job asking for the simulated time now gets
+// it: only when this worker charges through the Settler's processor, whose
+// clock is the engine's.
+func (c *Config) simulated(now *time.Time) bool {
+	return now != nil && c.Settler != nil && c.Processor != nil && c.Processor.Name() == c.Settler.Name()
+}
+
 func (c *Config) invoices() *invoices.Config {
 	return &invoices.Config{Location: c.Location, SellerCountry: c.SellerCountry, VATRates: c.VATRates, Now: c.Now}
 }
@@ -184,7 +198,10 @@ func newWorkers(d *deps) *river.Workers {
 // NewClient builds the client a worker process runs: every worker, the
 // queues and the monthly schedule. Start it to work jobs.
 func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
-	cfg.Defaults(pool)
+	if cfg.Processor == nil {
+		return nil, errors.New("jobs.Config.Processor is required: the processor that collects payments (BILLING_PROCESSOR)")
+	}
+	cfg.Defaults()
 	d := &deps{pool: pool, cfg: &cfg}
 	queues := map[string]river.QueueConfig{
 		QueueDefault:   {MaxWorkers: 2},
@@ -234,10 +251,11 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 }
 
 // NewInsertClient builds a client that only inserts jobs (the CLI, the
-// HTTP API, other services written in Go).
+// HTTP API, other services written in Go). It works no job, so it needs no
+// processor.
 func NewInsertClient(pool *pgxpool.Pool) (*Client, error) {
 	cfg := Config{}
-	cfg.Defaults(pool)
+	cfg.Defaults()
 	return river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: newWorkers(&deps{pool: pool, cfg: &cfg})})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 type testBundle struct {
@@ -28,9 +29,13 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	db := dbtest.New(t)
+	// The sandbox settles its SEPA debits even when a test wraps it as
+	// Processor (with faults, a gate), as cmd wires it.
+	sb := &sandbox.Processor{Pool: db.Pool}
 	return &testBundle{db: db, pool: db.Pool, cfg: jobs.Config{
 		ShardSize: 2, FinalizeChunk: 2, TestOnly: true, RetryMax: time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Processor: sb, Settler: sb,
 	}}
 }
 

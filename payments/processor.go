@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
@@ -85,6 +86,24 @@ type BatchProcessor interface {
 // looks the payment up first where it can (Stripe).
 type Looker interface {
 	Lookup(ctx context.Context, req ChargeRequest) (res ChargeResult, found bool, err error)
+}
+
+// Settler is what a processor simulated in the engine's own database (the
+// sandbox) does that a real one does on its side. It settles the charges it
+// accepted as processing (SEPA debits), which a real processor reports by
+// webhook; and, its clock being the engine's, it lets collection and the
+// dunning pass run at a simulated time (`billing dunning run --now`), which
+// a real processor's charges, made now, would contradict. Workers run its
+// settlements as jobs through this interface alone, so that no package but
+// cmd imports a test processor.
+type Settler interface {
+	// Name is the processor whose attempts it settles, as recorded on them:
+	// only those answered processing wait for Settle.
+	Name() string
+	// Settle decides the charges with these references in tx, once each:
+	// asked again, it answers its first decision. It answers for every
+	// reference, or fails.
+	Settle(ctx context.Context, tx pgx.Tx, references []string) ([]Settlement, error)
 }
 
 // TechnicalError is a failure that says nothing of the payment: a timeout,

@@ -27,7 +27,7 @@ import (
 // workerConfig turns the process configuration into the workers'.
 func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	c := a.cfg
-	proc, err := a.processor(pool)
+	proc, settler, err := a.processor(pool)
 	if err != nil {
 		return jobs.Config{}, err
 	}
@@ -38,6 +38,7 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	return jobs.Config{
 		Renderer:                renderer,
 		Processor:               proc,
+		Settler:                 settler,
 		SandboxSEPADelay:        c.SandboxSEPADelay,
 		DunningSchedule:         c.DunningSchedule,
 		SuspensionWebhookURL:    c.SuspensionWebhookURL,
@@ -57,27 +58,30 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 
 // processor is the one BILLING_PROCESSOR names: Stripe, or the sandbox,
 // wrapped with SANDBOX_FAULTS when those are asked for. Never a default:
-// callers have checked the mode is set (requireCharging).
-func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, error) {
+// callers have checked the mode is set (requireCharging). The sandbox is
+// also the settler of its SEPA debits, returned apart because the faults
+// wrap its charges, not the settlements that stand for its webhooks.
+func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, payments.Settler, error) {
 	switch a.cfg.Processor {
 	case config.ProcessorStripe:
 		if a.cfg.SandboxFaults != "" {
-			return nil, usagef("SANDBOX_FAULTS is for the sandbox processor only (BILLING_PROCESSOR=sandbox)")
+			return nil, nil, usagef("SANDBOX_FAULTS is for the sandbox processor only (BILLING_PROCESSOR=sandbox)")
 		}
-		return stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}), nil
+		return stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL}), nil, nil
 	case config.ProcessorSandbox:
 	case config.ProcessorUnset:
-		return nil, usageError{config.ErrNoProcessor}
+		return nil, nil, usageError{config.ErrNoProcessor}
 	}
-	var p payments.Processor = &sandbox.Processor{Pool: pool}
+	sb := &sandbox.Processor{Pool: pool}
+	var p payments.Processor = sb
 	if a.cfg.SandboxFaults != "" {
 		fc, err := faulty.Parse(a.cfg.SandboxFaults)
 		if err != nil {
-			return nil, fmt.Errorf("SANDBOX_FAULTS: %w", err)
+			return nil, nil, fmt.Errorf("SANDBOX_FAULTS: %w", err)
 		}
 		p = faulty.New(p, fc)
 	}
-	return p, nil
+	return p, sb, nil
 }
 
 func newWorkerCmd(a *app) *cobra.Command {

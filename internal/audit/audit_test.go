@@ -19,6 +19,7 @@ import (
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // books fills a database the way the engine does: two months billed, every
@@ -57,7 +58,7 @@ func books(t *testing.T) *dbtest.DB {
 	}
 	load("usage", usage.String())
 
-	cfg := jobs.Config{ShardSize: 2, FinalizeChunk: 2, TestOnly: true, RetryMax: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := jobs.Config{Processor: &sandbox.Processor{Pool: db.Pool}, ShardSize: 2, FinalizeChunk: 2, TestOnly: true, RetryMax: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	client, err := jobs.NewClient(db.Pool, cfg)
 	require.NoError(t, err)
 	require.NoError(t, client.Start(ctx))

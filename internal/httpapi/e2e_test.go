@@ -22,6 +22,7 @@ import (
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // A service sends usage, finance starts the month's run, the account reads
@@ -38,7 +39,7 @@ func TestEndToEndOverHTTP(t *testing.T) {
 		INSERT INTO prices VALUES ('container:S', '2026-01-01Z', 0.02, 'container:S')`)
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	worker, err := jobs.NewClient(db.Pool, jobs.Config{TestOnly: true, Logger: log})
+	worker, err := jobs.NewClient(db.Pool, jobs.Config{TestOnly: true, Processor: &sandbox.Processor{Pool: db.Pool}, Logger: log})
 	require.NoError(t, err)
 	require.NoError(t, worker.Start(ctx))
 	t.Cleanup(func() {

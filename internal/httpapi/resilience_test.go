@@ -25,6 +25,7 @@ import (
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/sandbox"
 )
 
 // failsafe is an API over its own small pool (8 connections, fewer than
@@ -54,7 +55,7 @@ func newFailsafe(t *testing.T, worker bool, tune func(*httpapi.Config)) *failsaf
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if worker {
-		f.jobs, err = jobs.NewClient(pool, jobs.Config{TestOnly: true, Logger: log})
+		f.jobs, err = jobs.NewClient(pool, jobs.Config{TestOnly: true, Processor: &sandbox.Processor{Pool: pool}, Logger: log})
 		require.NoError(t, err)
 		require.NoError(t, f.jobs.Start(ctx))
 		t.Cleanup(func() {

@@ -183,15 +183,18 @@ func (p *Processor) ChargeMany(ctx context.Context, reqs []payments.ChargeReques
 	return results, errs
 }
 
-// Settled is how the sandbox settled one charge.
-type Settled struct {
-	Reference, Key string
-	Outcome        payments.Outcome
-	Code           string
+var _ payments.Settler = (*Processor)(nil)
+
+// Settle is the sandbox's stand-in for a processor's settlement webhook
+// (SettleMany), run by the workers' settlement job SANDBOX_SEPA_DELAY after
+// the debits were accepted.
+func (p *Processor) Settle(ctx context.Context, tx pgx.Tx, references []string) ([]payments.Settlement, error) {
+	return SettleMany(ctx, tx, references)
 }
 
-// SettleMany is Settle for many charges, in two statements.
-func SettleMany(ctx context.Context, tx pgx.Tx, references []string) ([]Settled, error) {
+// SettleMany settles many processing SEPA charges in two statements, as
+// Settle settles one.
+func SettleMany(ctx context.Context, tx pgx.Tx, references []string) ([]payments.Settlement, error) {
 	if _, err := tx.Exec(ctx, `
 		UPDATE sandbox_charges
 		SET settled_outcome = CASE WHEN payment_method_id = $2 THEN 'failed' ELSE 'succeeded' END,
@@ -203,8 +206,8 @@ func SettleMany(ctx context.Context, tx pgx.Tx, references []string) ([]Settled,
 	if err != nil {
 		return nil, err
 	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Settled, error) {
-		var s Settled
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (payments.Settlement, error) {
+		var s payments.Settlement
 		return s, r.Scan(&s.Reference, &s.Key, &s.Outcome, &s.Code)
 	})
 	if err != nil {
