@@ -1,4 +1,8 @@
-package main
+// Package demo tells the engine's story on the bundled sample data, for
+// `billing demo`. It lives apart from the commands so that it uses them only
+// through what Config hands it (the worker configuration, the renderer, the
+// credit and payment-method helpers), not through package main.
+package demo
 
 import (
 	"context"
@@ -26,33 +30,49 @@ import (
 
 	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/internal/ingest"
-	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/sample"
 )
 
-// runDemo tells the engine's story on the bundled sample data: it migrates
+// Config is what the demo takes from the command that runs it. The
+// command has checked that no money can move: the processor and PayPal are
+// the sandboxes, so the demo may buy credit, charge cards and move the
+// clock.
+type Config struct {
+	Pool *pgxpool.Pool
+	// Stdout tells the story; Stderr gets the in-process worker's warnings.
+	Stdout, Stderr io.Writer
+	// Worker is the process's worker configuration (BILLING_*, the
+	// renderer, the processor), asked for once the data is imported. The
+	// demo turns the monthly schedule off and logs only warnings.
+	Worker func() (jobs.Config, error)
+	// SEPADelaySet tells that SANDBOX_SEPA_DELAY was set: else the demo
+	// settles SEPA debits after 2 s, long enough to see them processing.
+	SEPADelaySet bool
+	// Location is the billing time zone of the runs.
+	Location *time.Location
+	// Invoices configures the void that finance does.
+	Invoices *invoices.Config
+	// OutDir receives the PDFs (none when empty).
+	OutDir string
+	// AddCredit adds credit by hand, as `billing credit add` does.
+	AddCredit func(ctx context.Context, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) error
+	// MethodsChanged does in tx what follows new payment methods, as
+	// `billing accounts set-payment-method` does.
+	MethodsChanged func(ctx context.Context, tx pgx.Tx, client *jobs.Client, accountIDs []string) error
+	// WaitRun waits for a run to be done, as `billing run --wait` does.
+	WaitRun func(ctx context.Context, runID int64) error
+	// PrintInvoices lists invoices as `billing invoices list` does.
+	PrintInvoices func(w io.Writer, invs []*invoices.Invoice) error
+}
+
+// Run tells the engine's story on the bundled sample data: it migrates
 // the database, imports the sample files, bills each sample month through
 // the job pipeline with an in-process worker and prints the invoices. It is
 // safe to run twice: imports of identical lines change nothing and a rerun
 // bills only what isn't billed.
-func runDemo(ctx context.Context, a *app, outDir string) error {
-	// The demo buys credit, charges cards and moves the clock: only where
-	// no money can move.
-	if err := a.cfg.RequireProcessor(); err != nil {
-		return usageError{err}
-	}
-	if !a.cfg.Sandbox() || a.cfg.PayPal != config.PayPalSandbox {
-		return usagef("billing demo runs in sandbox mode only: set BILLING_PROCESSOR=sandbox and BILLING_PAYPAL=sandbox (make demo does)")
-	}
-	if err := a.requireCharging(); err != nil {
-		return err
-	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	w := a.stdout
+func Run(ctx context.Context, c Config) error {
+	pool, w := c.Pool, c.Stdout
 	fmt.Fprintln(w, "== migrate")
 	applied, err := pgdb.Migrate(ctx, pool)
 	if err != nil {
@@ -84,13 +104,13 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 	}
 
 	fmt.Fprintln(w, "== bill each month with an in-process worker")
-	cfg, err := a.workerConfig(pool)
+	cfg, err := c.Worker()
 	if err != nil {
 		return err
 	}
 	cfg.Schedule = "" // the demo bills its own months
-	cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if _, set := a.lookup("SANDBOX_SEPA_DELAY"); !set && a.cfg.Sandbox() {
+	cfg.Logger = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if !c.SEPADelaySet {
 		cfg.SandboxSEPADelay = 2 * time.Second // long enough to see SEPA debits processing
 	}
 	var hooks *demoReceiver
@@ -118,7 +138,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 	// Prepaid credit: bought by hand (finance) for one account, with PayPal
 	// for another; both pay invoices before any card is charged.
 	fmt.Fprintln(w, "   prepaid credit before billing: acc_prepaid 150.00 EUR (finance), acc_garage 40.00 EUR (PayPal)")
-	if _, err := addCredit(ctx, pool, client, "acc_prepaid", payments.EntryManualCredit, decimal.NewFromInt(150), "manual:demo-prepaid", "demo-prepaid"); err != nil {
+	if err := c.AddCredit(ctx, client, "acc_prepaid", payments.EntryManualCredit, decimal.NewFromInt(150), "manual:demo-prepaid", "demo-prepaid"); err != nil {
 		return err
 	}
 	if err := buyDemoCredit(ctx, pool, client, "acc_garage", decimal.NewFromInt(40)); err != nil {
@@ -127,11 +147,11 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 
 	for _, period := range sample.Periods {
 		p := billing.MustPeriod(period)
-		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo", Location: a.cfg.Location})
+		run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: p, RequestedBy: "demo", Location: c.Location})
 		if err != nil {
 			return err
 		}
-		if _, err := waitRun(ctx, pool, run.ID, io.Discard); err != nil {
+		if err := c.WaitRun(ctx, run.ID); err != nil {
 			return err
 		}
 		// First collection attempts are done; SEPA debits are still processing.
@@ -148,7 +168,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := printInvoices(w, invs); err != nil {
+		if err := c.PrintInvoices(w, invs); err != nil {
 			return err
 		}
 	}
@@ -159,31 +179,32 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 	if err := printCollection(ctx, w, pool); err != nil {
 		return err
 	}
-	if err := printCredit(ctx, a, pool); err != nil {
+	if err := printCredit(ctx, w, pool); err != nil {
 		return err
 	}
-	if a.cfg.Sandbox() {
-		if err := dunningStory(ctx, w, pool, client, hooks); err != nil {
-			return err
-		}
-	}
-	if err := financeStory(ctx, a, w, pool, client); err != nil {
+	// The processor is the sandbox (the command checked), whose clock is
+	// the engine's: the dunning story can move it.
+	if err := dunningStory(ctx, c, pool, client, hooks); err != nil {
 		return err
 	}
-	return writePDFs(ctx, a, w, pool, outDir)
+	if err := financeStory(ctx, c, pool, client); err != nil {
+		return err
+	}
+	return writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir)
 }
 
 // financeStory fixes an invoice the way finance does: void it (a credit
 // note cancels it, the payment becomes credit, the referral reward it earned
 // is taken back), bill the account again, and audit the books.
-func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, client *jobs.Client) error {
+func financeStory(ctx context.Context, c Config, pool *pgxpool.Pool, client *jobs.Client) error {
+	w := c.Stdout
 	const account, period = "acc_lisboa", "2026-09"
 	var number string
 	if err := pool.QueryRow(ctx, `SELECT number FROM invoices WHERE account_id = $1 AND period = $2 ORDER BY id LIMIT 1`, account, period).Scan(&number); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\n== finance voids %s (%s, %s; its referrer is acc_acme) and bills the month again\n", number, account, period)
-	v, err := jobs.VoidInvoice(ctx, pool, client, a.invoicesConfig(), invoices.VoidParams{Number: number, Reason: "Usage of app shop imported twice", RequestedBy: "demo"}, time.Now())
+	v, err := jobs.VoidInvoice(ctx, pool, client, c.Invoices, invoices.VoidParams{Number: number, Reason: "Usage of app shop imported twice", RequestedBy: "demo"}, time.Now())
 	if err != nil {
 		return err
 	}
@@ -195,11 +216,11 @@ func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, 
 			fmt.Fprintf(w, "   the %s EUR reward it earned %s is taken back: %s from credit, %s on its next invoice\n", r.Amount, r.ReferrerAccountID, r.FromCredit, r.NextInvoice)
 		}
 	}
-	run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: []string{account}, RequestedBy: "demo", Location: a.cfg.Location})
+	run, _, err := jobs.StartRun(ctx, pool, client, invoices.RunParams{Period: billing.MustPeriod(period), AccountIDs: []string{account}, RequestedBy: "demo", Location: c.Location})
 	if err != nil {
 		return err
 	}
-	if _, err := waitRun(ctx, pool, run.ID, io.Discard); err != nil {
+	if err := c.WaitRun(ctx, run.ID); err != nil {
 		return err
 	}
 	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
@@ -209,7 +230,7 @@ func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, 
 	if err != nil {
 		return err
 	}
-	if err := printInvoices(w, invs); err != nil {
+	if err := c.PrintInvoices(w, invs); err != nil {
 		return err
 	}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -231,16 +252,13 @@ func financeStory(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, 
 	return nil
 }
 
-// writePDFs writes every invoice's PDF, as stored, into dir.
-func writePDFs(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, dir string) error {
+// writePDFs writes every invoice's PDF, as stored (or drawn by r), into
+// dir.
+func writePDFs(ctx context.Context, w io.Writer, pool *pgxpool.Pool, r *invoices.Renderer, dir string) error {
 	if dir == "" {
 		return nil
 	}
 	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
-		return err
-	}
-	r, err := a.renderer()
-	if err != nil {
 		return err
 	}
 	invs, err := invoices.List(ctx, pool, invoices.ListParams{})
@@ -273,7 +291,8 @@ func writePDFs(ctx context.Context, a *app, w io.Writer, pool *pgxpool.Pool, dir
 // dunningStory follows one account whose card always declines through the
 // simulated days after its October invoice: a retry a day, suspension
 // after the fifth, then a new card that pays at once and reactivates it.
-func dunningStory(ctx context.Context, w io.Writer, pool *pgxpool.Pool, client *jobs.Client, hooks *demoReceiver) error {
+func dunningStory(ctx context.Context, c Config, pool *pgxpool.Pool, client *jobs.Client, hooks *demoReceiver) error {
+	w := c.Stdout
 	const account = "acc_bistro"
 	var number string
 	var t0 time.Time
@@ -314,8 +333,7 @@ func dunningStory(ctx context.Context, w io.Writer, pool *pgxpool.Pool, client *
 		if err != nil {
 			return err
 		}
-		_, err = methodsChanged(ctx, tx, client, changed)
-		return err
+		return c.MethodsChanged(ctx, tx, client, changed)
 	})
 	if err != nil {
 		return err
@@ -386,20 +404,20 @@ func printCollection(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error
 }
 
 // printCredit shows the prepaid credit left: referral rewards, purchases.
-func printCredit(ctx context.Context, a *app, pool *pgxpool.Pool) error {
+func printCredit(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
 	rows, err := pool.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE credit_balance > 0 ORDER BY id`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	fmt.Fprintln(a.stdout, "\n== prepaid credit")
+	fmt.Fprintln(w, "\n== prepaid credit")
 	for rows.Next() {
 		var id string
 		var bal decimal.Decimal
 		if err := rows.Scan(&id, &bal); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "   %-16s %10s EUR\n", id, billing.FormatMoney(bal))
+		fmt.Fprintf(w, "   %-16s %10s EUR\n", id, billing.FormatMoney(bal))
 	}
 	return rows.Err()
 }
