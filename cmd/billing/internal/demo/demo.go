@@ -366,8 +366,8 @@ func buyDemoCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client,
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		captured, err := paypal.RecordCapture(ctx, tx, c, time.Now())
-		if err == nil && captured.Credited {
-			_, err = jobs.CollectOpenInvoices(ctx, tx, client, []string{account})
+		if err == nil {
+			_, err = jobs.Enqueue(ctx, tx, client, captured.Effects)
 		}
 		return err
 	})
