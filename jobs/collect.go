@@ -257,14 +257,8 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	recs, err := payments.RecordCharges(ctx, tx, charged, now)
+	recs, err := d.recordCharges(ctx, tx, client, charged, now, simulated)
 	if err != nil {
-		return err
-	}
-	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {
-		return err
-	}
-	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
 		return err
 	}
 	switch {
@@ -429,14 +423,8 @@ func reconcile(ctx context.Context, d *deps, job *river.Job[CollectInvoicesArgs]
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	recs, err := payments.RecordCharges(ctx, tx, charged, now)
+	recs, err := d.recordCharges(ctx, tx, client, charged, now, simulated)
 	if err != nil {
-		return err
-	}
-	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {
-		return err
-	}
-	if err := afterCredit(ctx, tx, client, recs, now); err != nil {
 		return err
 	}
 	if firstErr != nil && !last {
@@ -579,4 +567,19 @@ func insertCollections(ctx context.Context, tx pgx.Tx, client *Client, numbers [
 	}
 	_, err := client.InsertManyFastTx(ctx, tx, params)
 	return err
+}
+
+// recordCharges records what the processor answered and, in the same
+// transaction, what follows: settlements, renders, standing, and credit
+// applied to what failed. Collection and reconciliation learn outcomes the
+// same way, so they record them the same way.
+func (d *deps) recordCharges(ctx context.Context, tx pgx.Tx, client *Client, charged []payments.Charged, now time.Time, simulated bool) ([]*payments.Recorded, error) {
+	recs, err := payments.RecordCharges(ctx, tx, charged, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {
+		return nil, err
+	}
+	return recs, afterCredit(ctx, tx, client, recs, now)
 }

@@ -245,22 +245,8 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 	}
 
 	// Credit, then payment methods, of the accounts still to collect from.
-	balances := map[string]decimal.Decimal{}
-	rows, err = tx.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, creditAccounts)
+	balances, err := lockBalances(ctx, tx, creditAccounts)
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id string
-		var b decimal.Decimal
-		if err := rows.Scan(&id, &b); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		balances[id] = b
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	type method struct {
@@ -799,22 +785,8 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 		return nil, nil
 	}
 	slices.Sort(ids)
-	balances := map[string]decimal.Decimal{}
-	rows, err := tx.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs)
+	balances, err := lockBalances(ctx, tx, accountIDs)
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id string
-		var b decimal.Decimal
-		if err := rows.Scan(&id, &b); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		balances[id] = b
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var ledger ledgerRows
@@ -865,4 +837,25 @@ func refundLate(ctx context.Context, tx pgx.Tx, a *Attempt, now time.Time) error
 	}
 	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: now, Kind: timeline.KindRefunded, InvoiceID: &invoiceID,
 		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "amount": billing.FormatMoney(a.Amount)}}})
+}
+
+// lockBalances locks the accounts' rows, in id order as every collection
+// does (so two never deadlock), and returns their credit balances: what
+// credit can pay is decided under the lock that credit added takes too.
+func lockBalances(ctx context.Context, tx pgx.Tx, accountIDs []string) (map[string]decimal.Decimal, error) {
+	rows, err := tx.Query(ctx, `SELECT id, credit_balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	balances := map[string]decimal.Decimal{}
+	for rows.Next() {
+		var id string
+		var b decimal.Decimal
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		balances[id] = b
+	}
+	return balances, rows.Err()
 }
