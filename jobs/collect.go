@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/payments"
 )
@@ -161,6 +162,13 @@ func collect[T river.JobArgs](ctx context.Context, d *deps, job *river.Job[T], r
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	plans, err := payments.PrepareCollections(ctx, tx, reqs, proc.Name(), now)
 	if err != nil {
+		return err
+	}
+	var effects billing.Effects
+	for _, p := range plans {
+		effects = effects.Merge(p.Effects)
+	}
+	if _, err := Enqueue(ctx, tx, client, effects); err != nil {
 		return err
 	}
 	var send []*payments.Attempt
@@ -501,11 +509,14 @@ func (w *settleSandboxWorker) Work(ctx context.Context, job *river.Job[SettleSan
 	if err != nil {
 		return err
 	}
-	recs, err := payments.SettleMany(ctx, tx, settler.Name(), items, now)
+	recs, effects, err := payments.SettleMany(ctx, tx, settler.Name(), items, now)
 	if err != nil {
 		return err
 	}
 	client := river.ClientFromContext[pgx.Tx](ctx)
+	if _, err := Enqueue(ctx, tx, client, effects); err != nil {
+		return err
+	}
 	// A settlement is final: nothing it records waits for another.
 	if err := afterOutcomes(ctx, tx, client, recs, now, nil, 0, false); err != nil {
 		return err
@@ -574,8 +585,11 @@ func insertCollections(ctx context.Context, tx pgx.Tx, client *Client, numbers [
 // applied to what failed. Collection and reconciliation learn outcomes the
 // same way, so they record them the same way.
 func (d *deps) recordCharges(ctx context.Context, tx pgx.Tx, client *Client, charged []payments.Charged, now time.Time, simulated bool) ([]*payments.Recorded, error) {
-	recs, err := payments.RecordCharges(ctx, tx, charged, now)
+	recs, effects, err := payments.RecordCharges(ctx, tx, charged, now)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := Enqueue(ctx, tx, client, effects); err != nil {
 		return nil, err
 	}
 	if err := afterOutcomes(ctx, tx, client, recs, now, d.cfg.Settler, d.cfg.SandboxSEPADelay, simulated); err != nil {

@@ -246,7 +246,16 @@ func webhookID(event, account string, at time.Time) string {
 // in the transaction that recorded it: a payment may clear the last overdue
 // invoice (reactivation), a decline or failure may exhaust an invoice's
 // retries (suspension). It also asks for the PDF to show the new status.
+//
+// It first applies what recording the outcome implied (rec.Effects, from
+// payments.Settle or RecordCharge: its timeline events, the collections a
+// late refund triggers), so that they precede what follows here.
 func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.Recorded, now time.Time) error {
+	if rec != nil {
+		if _, err := Enqueue(ctx, tx, client, rec.Effects); err != nil {
+			return err
+		}
+	}
 	recs := []*payments.Recorded{rec}
 	// Outcomes recorded here come from a real processor's webhook: none
 	// waits for a Settler.
@@ -262,8 +271,11 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 // statements: debits the settler's processor accepted as processing get
 // their settlement job (sepaDelay later), PDFs one render job, accounts paid
 // one reactivation check. settler is nil where no outcome can wait for one.
+// What the recording itself implied (its timeline events, the collection
+// of the open invoices of an account refunded a late payment) is the
+// caller's to apply first, with Enqueue.
 func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time, settler payments.Settler, sepaDelay time.Duration, simulated bool) error {
-	var settle, render, paid, refunded []string
+	var settle, render, paid []string
 	for _, rec := range recs {
 		if rec == nil || rec.Already {
 			continue
@@ -285,11 +297,6 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 		case payments.OutcomeSucceeded:
 			metrics.Collected.WithLabelValues(string(a.Method.Type)).Add(metrics.Cents(a.Amount))
 			paid = append(paid, a.AccountID)
-			if rec.Refunded {
-				// Paid after it was voided: the money is credit now, and
-				// credit pays the account's open invoices (SPEC §5).
-				refunded = append(refunded, a.AccountID)
-			}
 		case payments.OutcomeDeclined, payments.OutcomeFailed:
 			c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)
 			if err != nil {
@@ -321,9 +328,6 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 		settle = settle[n:]
 	}
 	if err := enqueueRenders(ctx, tx, client, render...); err != nil {
-		return err
-	}
-	if _, err := CollectOpenInvoices(ctx, tx, client, refunded); err != nil {
 		return err
 	}
 	return afterPayments(ctx, tx, client, paid, now)

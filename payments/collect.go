@@ -11,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 )
 
 // ErrInvoiceNotFound is returned when collecting an unknown invoice number.
@@ -60,6 +59,11 @@ type Plan struct {
 	Attempt *Attempt
 	// CreditApplied is the prepaid credit this collection used.
 	CreditApplied decimal.Decimal
+	// Effects is what preparing this invoice's collection implies: the
+	// timeline events of the credit it applied (and of the payment, when
+	// credit paid it all). The caller applies it (jobs.Enqueue) in tx;
+	// the plans' effects, in order, are the batch's.
+	Effects billing.Effects
 }
 
 // Reasons a collection has nothing to charge.
@@ -278,7 +282,6 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 	var invPaid []bool
 	var newAttempts []*Attempt
 	var slots []*int
-	var events []timeline.Event
 	at := now.UTC().Truncate(time.Microsecond)
 	for _, r := range needCredit {
 		p := planFor[r]
@@ -294,8 +297,9 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 					fmt.Sprintf("invoice_payment:%s:%s", r.number, billing.FormatMoney(r.creditApplied)), &id)
 				p.CreditApplied = take
 				due = due.Sub(take)
-				events = append(events, timeline.Event{AccountID: r.accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &id,
+				p.Effects.Timeline = append(p.Effects.Timeline, billing.TimelineEvent{AccountID: r.accountID, At: now, Kind: billing.TimelineCreditApplied, InvoiceID: &id,
 					Data: map[string]any{"number": r.number, "amount": billing.FormatMoney(take)}})
+				p.Effects.At = now
 			}
 		}
 		paid := !due.IsPositive()
@@ -304,8 +308,9 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 		}
 		if paid {
 			id := r.id
-			events = append(events, timeline.Event{AccountID: r.accountID, At: now, Kind: timeline.KindPaymentSucceeded, InvoiceID: &id,
+			p.Effects.Timeline = append(p.Effects.Timeline, billing.TimelineEvent{AccountID: r.accountID, At: now, Kind: billing.TimelinePaymentSucceeded, InvoiceID: &id,
 				Data: map[string]any{"number": r.number, "method": "credit", "amount": billing.FormatMoney(p.CreditApplied)}})
+			p.Effects.At = now
 			p.Done, p.Reason = true, ReasonPaidByCredit
 			continue
 		}
@@ -371,7 +376,7 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 			a.ID = attemptIDs[i]
 		}
 	}
-	return plans, timeline.Record(ctx, tx, events)
+	return plans, nil
 }
 
 // ledgerRows are credit ledger entries written in one statement, in order
@@ -467,6 +472,12 @@ type Recorded struct {
 	// it, once this attempt was declined or failed: credit added while the
 	// payment was in flight could not be used then (see decide).
 	CreditApplied decimal.Decimal
+	// Effects is what recording this one outcome implies (its timeline
+	// events; for a late refund, the collection of the account's open
+	// invoices), set by RecordCharge and Settle: the caller applies it
+	// (jobs.Enqueue, jobs.AfterOutcome) in tx. RecordCharges and
+	// SettleMany return their batch's effects instead.
+	Effects billing.Effects
 }
 
 // Charged is a processor's answer to one attempt.
@@ -477,10 +488,11 @@ type Charged struct {
 
 // RecordCharge is RecordCharges for one attempt.
 func RecordCharge(ctx context.Context, tx pgx.Tx, attemptID int64, res ChargeResult, now time.Time) (*Recorded, error) {
-	recs, err := RecordCharges(ctx, tx, []Charged{{attemptID, res}}, now)
+	recs, e, err := RecordCharges(ctx, tx, []Charged{{attemptID, res}}, now)
 	if err != nil {
 		return nil, err
 	}
+	recs[0].Effects = e
 	return recs[0], nil
 }
 
@@ -488,27 +500,29 @@ func RecordCharge(ctx context.Context, tx pgx.Tx, attemptID int64, res ChargeRes
 // their invoices accordingly, in tx: succeeded adds to amount_paid (paid
 // when nothing is due), processing marks the invoice processing, declined
 // leaves it open. An attempt that is no longer pending is left alone
-// (Already). One Recorded per answer, in order.
-func RecordCharges(ctx context.Context, tx pgx.Tx, charged []Charged, now time.Time) ([]*Recorded, error) {
+// (Already). One Recorded per answer, in order, and what the batch
+// implies (its timeline events, the collections a late refund triggers),
+// for the caller to apply in tx (jobs.Enqueue).
+func RecordCharges(ctx context.Context, tx pgx.Tx, charged []Charged, now time.Time) ([]*Recorded, billing.Effects, error) {
 	ids := make([]int64, len(charged))
 	for i, c := range charged {
 		switch c.Result.Outcome {
 		case OutcomeSucceeded, OutcomeDeclined, OutcomeProcessing, OutcomeFailed:
 		default:
-			return nil, fmt.Errorf("attempt %d: unknown outcome %q", c.AttemptID, c.Result.Outcome)
+			return nil, billing.Effects{}, fmt.Errorf("attempt %d: unknown outcome %q", c.AttemptID, c.Result.Outcome)
 		}
 		ids[i] = c.AttemptID
 	}
 	attempts, invoices, err := lockAttempts(ctx, tx, `pa.id = ANY($1)`, ids)
 	if err != nil {
-		return nil, err
+		return nil, billing.Effects{}, err
 	}
 	recs := make([]*Recorded, len(charged))
 	var todo []decision
 	for i, c := range charged {
 		a := attempts[c.AttemptID]
 		if a == nil {
-			return nil, fmt.Errorf("%w: attempt %d", ErrAttemptNotFound, c.AttemptID)
+			return nil, billing.Effects{}, fmt.Errorf("%w: attempt %d", ErrAttemptNotFound, c.AttemptID)
 		}
 		recs[i] = &Recorded{Attempt: a, Outcome: Outcome(a.State), Status: invoices[a.InvoiceID].status}
 		if a.State != "pending" {
@@ -518,7 +532,8 @@ func RecordCharges(ctx context.Context, tx pgx.Tx, charged []Charged, now time.T
 		a.State = "decided" // a repeated id in one batch is decided once
 		todo = append(todo, decision{rec: recs[i], outcome: c.Result.Outcome, code: c.Result.Code, reference: c.Result.Reference})
 	}
-	return recs, decide(ctx, tx, invoices, todo, now)
+	e, err := decide(ctx, tx, invoices, todo, now)
+	return recs, e, err
 }
 
 // Settle records how a processing attempt (a SEPA debit) ended, found by
@@ -526,10 +541,11 @@ func RecordCharges(ctx context.Context, tx pgx.Tx, charged []Charged, now time.T
 // arrives before the attempt was recorded as processing settles it from
 // pending; one that arrives twice changes nothing the second time.
 func Settle(ctx context.Context, tx pgx.Tx, processor, reference, key string, outcome Outcome, code string, now time.Time) (*Recorded, error) {
-	recs, err := SettleMany(ctx, tx, processor, []Settlement{{Reference: reference, Key: key, Outcome: outcome, Code: code}}, now)
+	recs, e, err := SettleMany(ctx, tx, processor, []Settlement{{Reference: reference, Key: key, Outcome: outcome, Code: code}}, now)
 	if err != nil {
 		return nil, err
 	}
+	recs[0].Effects = e
 	return recs[0], nil
 }
 
@@ -540,18 +556,19 @@ type Settlement struct {
 	Code           string
 }
 
-// SettleMany is Settle for many attempts, in a few statements.
-func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settlement, now time.Time) ([]*Recorded, error) {
+// SettleMany is Settle for many attempts, in a few statements. It returns
+// the batch's effects as RecordCharges does.
+func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settlement, now time.Time) ([]*Recorded, billing.Effects, error) {
 	refs, keys := make([]string, len(items)), make([]string, len(items))
 	for i, it := range items {
 		if it.Outcome != OutcomeSucceeded && it.Outcome != OutcomeFailed {
-			return nil, fmt.Errorf("settlement outcome must be succeeded or failed, got %q", it.Outcome)
+			return nil, billing.Effects{}, fmt.Errorf("settlement outcome must be succeeded or failed, got %q", it.Outcome)
 		}
 		refs[i], keys[i] = it.Reference, it.Key
 	}
 	attempts, invoices, err := lockAttempts(ctx, tx, `pa.processor = $1 AND (pa.processor_ref = ANY($2) OR pa.idempotency_key = ANY($3))`, processor, refs, keys)
 	if err != nil {
-		return nil, err
+		return nil, billing.Effects{}, err
 	}
 	byRef, byKey := map[string]*Attempt{}, map[string]*Attempt{}
 	for _, a := range attempts {
@@ -559,20 +576,20 @@ func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settle
 	}
 	rows, err := tx.Query(ctx, `SELECT id, processor_ref FROM payment_attempts WHERE processor = $1 AND processor_ref = ANY($2)`, processor, refs)
 	if err != nil {
-		return nil, err
+		return nil, billing.Effects{}, err
 	}
 	for rows.Next() {
 		var id int64
 		var ref string
 		if err := rows.Scan(&id, &ref); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, billing.Effects{}, err
 		}
 		byRef[ref] = attempts[id]
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, billing.Effects{}, err
 	}
 	recs := make([]*Recorded, len(items))
 	var todo []decision
@@ -582,7 +599,7 @@ func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settle
 			a = byKey[it.Key]
 		}
 		if a == nil {
-			return nil, fmt.Errorf("%w: %s %s %s", ErrAttemptNotFound, processor, it.Reference, it.Key)
+			return nil, billing.Effects{}, fmt.Errorf("%w: %s %s %s", ErrAttemptNotFound, processor, it.Reference, it.Key)
 		}
 		recs[i] = &Recorded{Attempt: a, Outcome: Outcome(a.State), Status: invoices[a.InvoiceID].status}
 		if a.State != "pending" && a.State != "processing" {
@@ -592,7 +609,8 @@ func SettleMany(ctx context.Context, tx pgx.Tx, processor string, items []Settle
 		a.State = "decided" // settled once, even if listed twice
 		todo = append(todo, decision{rec: recs[i], outcome: it.Outcome, code: it.Code, reference: it.Reference})
 	}
-	return recs, decide(ctx, tx, invoices, todo, now)
+	e, err := decide(ctx, tx, invoices, todo, now)
+	return recs, e, err
 }
 
 // ErrAttemptNotFound is returned by Settle for a payment the engine doesn't know.
@@ -660,17 +678,20 @@ type decision struct {
 }
 
 // decide moves the attempts to their outcomes and their invoices with
-// them, with the invoices locked by the caller.
-func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) error {
+// them, with the invoices locked by the caller. It returns what follows:
+// the timeline events (late refunds first, then the outcomes, then credit
+// applied after a failure) and the collections late refunds trigger.
+func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) (billing.Effects, error) {
+	var e billing.Effects
 	if len(todo) == 0 {
-		return nil
+		return e, nil
 	}
 	n := len(todo)
 	attemptIDs, states, codes := make([]int64, n), make([]string, n), make([]string, n)
 	refs := make([]*string, n)
 	settled := make([]bool, n)
 	changed := map[int64]bool{}
-	var events []timeline.Event
+	var events []billing.TimelineEvent
 	var refunds []*Attempt
 	for i, d := range todo {
 		a := d.rec.Attempt
@@ -706,18 +727,18 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 		}
 		changed[a.InvoiceID] = true
 		d.rec.Outcome, d.rec.Code, d.rec.Reference = d.outcome, d.code, d.reference
-		kind := map[Outcome]timeline.Kind{
-			OutcomeSucceeded: timeline.KindPaymentSucceeded, OutcomeDeclined: timeline.KindPaymentDeclined,
-			OutcomeProcessing: timeline.KindPaymentPending, OutcomeFailed: timeline.KindPaymentFailed,
+		kind := map[Outcome]billing.TimelineKind{
+			OutcomeSucceeded: billing.TimelinePaymentSucceeded, OutcomeDeclined: billing.TimelinePaymentDeclined,
+			OutcomeProcessing: billing.TimelinePaymentPending, OutcomeFailed: billing.TimelinePaymentFailed,
 		}[d.outcome]
 		invID := a.InvoiceID
-		events = append(events, timeline.Event{AccountID: a.AccountID, At: now, Kind: kind, InvoiceID: &invID,
+		events = append(events, billing.TimelineEvent{AccountID: a.AccountID, At: now, Kind: kind, InvoiceID: &invID,
 			Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
 				"amount": billing.FormatMoney(a.Amount), "code": d.code}})
 	}
 	credit, err := creditAfterFailure(ctx, tx, invoices, todo, now)
 	if err != nil {
-		return err
+		return e, err
 	}
 	events = append(events, credit...)
 	for _, d := range todo {
@@ -728,7 +749,7 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 		    decided_at = coalesce(pa.decided_at, $6), settled_at = CASE WHEN u.settled AND pa.state = 'processing' THEN $6 END
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[]) AS u(id, state, code, ref, settled)
 		WHERE pa.id = u.id`, attemptIDs, states, codes, refs, settled, now); err != nil {
-		return err
+		return e, err
 	}
 	invIDs := make([]int64, 0, len(changed))
 	invStatus := make([]string, 0, len(changed))
@@ -743,14 +764,21 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 		UPDATE invoices i SET status = u.status, amount_paid = u.paid, credit_applied = u.credit
 		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[]) AS u(id, status, paid, credit) WHERE i.id = u.id`,
 		invIDs, invStatus, invPaid, invCredit); err != nil {
-		return err
+		return e, err
 	}
 	for _, a := range refunds {
-		if err := refundLate(ctx, tx, a, now); err != nil {
-			return err
+		ev, err := refundLate(ctx, tx, a, now)
+		if err != nil {
+			return e, err
 		}
+		// Paid after it was voided: the money is credit now, and credit
+		// pays the account's open invoices (SPEC §5).
+		e.Timeline = append(e.Timeline, ev)
+		e.CollectOpenInvoices = append(e.CollectOpenInvoices, a.AccountID)
 	}
-	return timeline.Record(ctx, tx, events)
+	e.Timeline = append(e.Timeline, events...)
+	e.At = now
+	return e, nil
 }
 
 // creditAfterFailure applies prepaid credit to the invoices left open by
@@ -763,7 +791,7 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 // PrepareCollections), so credit being added concurrently either is seen
 // here or commits after this, when the invoice is open again and the
 // collection the credit triggers applies it.
-func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) ([]timeline.Event, error) {
+func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) ([]billing.TimelineEvent, error) {
 	var ids []int64
 	seen := map[int64]bool{}
 	var accountIDs []string
@@ -790,7 +818,7 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 		return nil, err
 	}
 	var ledger ledgerRows
-	var events []timeline.Event
+	var events []billing.TimelineEvent
 	applied := map[int64]decimal.Decimal{}
 	for _, id := range ids {
 		inv := invoices[id]
@@ -807,11 +835,11 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 		inv.creditApplied = inv.creditApplied.Add(take)
 		inv.paid = inv.paid.Add(take)
 		applied[id] = take
-		events = append(events, timeline.Event{AccountID: inv.accountID, At: now, Kind: timeline.KindCreditApplied, InvoiceID: &invID,
+		events = append(events, billing.TimelineEvent{AccountID: inv.accountID, At: now, Kind: billing.TimelineCreditApplied, InvoiceID: &invID,
 			Data: map[string]any{"number": inv.number, "amount": billing.FormatMoney(take)}})
 		if inv.paid.Equal(inv.total) {
 			inv.status = "paid"
-			events = append(events, timeline.Event{AccountID: inv.accountID, At: now, Kind: timeline.KindPaymentSucceeded, InvoiceID: &invID,
+			events = append(events, billing.TimelineEvent{AccountID: inv.accountID, At: now, Kind: billing.TimelinePaymentSucceeded, InvoiceID: &invID,
 				Data: map[string]any{"number": inv.number, "method": "credit", "amount": billing.FormatMoney(take)}})
 		}
 	}
@@ -828,15 +856,14 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 }
 
 // refundLate moves a payment that succeeded after its invoice was voided to
-// the account's prepaid credit.
-func refundLate(ctx context.Context, tx pgx.Tx, a *Attempt, now time.Time) error {
+// the account's prepaid credit, and returns its timeline event.
+func refundLate(ctx context.Context, tx pgx.Tx, a *Attempt, now time.Time) (billing.TimelineEvent, error) {
 	invoiceID := a.InvoiceID
-	if _, _, err := AddEntry(ctx, tx, NewEntry{AccountID: a.AccountID, Kind: EntryRefundToCredit, Amount: a.Amount,
-		Reference: "late_payment:" + a.IdempotencyKey, InvoiceID: &invoiceID}); err != nil {
-		return err
-	}
-	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: a.AccountID, At: now, Kind: timeline.KindRefunded, InvoiceID: &invoiceID,
-		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "amount": billing.FormatMoney(a.Amount)}}})
+	ev := billing.TimelineEvent{AccountID: a.AccountID, At: now, Kind: billing.TimelineRefunded, InvoiceID: &invoiceID,
+		Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "amount": billing.FormatMoney(a.Amount)}}
+	_, _, err := AddEntry(ctx, tx, NewEntry{AccountID: a.AccountID, Kind: EntryRefundToCredit, Amount: a.Amount,
+		Reference: "late_payment:" + a.IdempotencyKey, InvoiceID: &invoiceID})
+	return ev, err
 }
 
 // lockBalances locks the accounts' rows, in id order as every collection
