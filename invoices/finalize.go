@@ -12,7 +12,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 )
 
 // Finalized is a draft that became an invoice.
@@ -38,6 +37,10 @@ type CreditGrant struct {
 type FinalizeResult struct {
 	Invoices []Finalized
 	Credits  []CreditGrant
+	// Effects is what the chunk implies beyond its rows: the invoices'
+	// invoice_issued timeline events, in order. The caller applies it in
+	// tx (jobs.Enqueue).
+	Effects billing.Effects
 	// Done: the run has no draft left and is now completed.
 	Done bool
 	// Busy: drafts remain, but another finalizer holds them all.
@@ -229,20 +232,18 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 		return nil, err
 	}
 
-	events := make([]timeline.Event, 0, len(drafts))
+	events := make([]billing.TimelineEvent, 0, len(drafts))
 	for _, d := range drafts {
 		id := d.id
 		res.Invoices = append(res.Invoices, Finalized{InvoiceID: d.id, Number: d.number, AccountID: d.accountID, Total: d.totals.Total, IssuedAt: issuedAt})
-		events = append(events, timeline.Event{AccountID: d.accountID, At: issuedAt, Kind: timeline.KindInvoiceIssued, InvoiceID: &id,
+		events = append(events, billing.TimelineEvent{AccountID: d.accountID, At: issuedAt, Kind: billing.TimelineInvoiceIssued, InvoiceID: &id,
 			Data: map[string]any{"number": d.number, "period": period, "total": billing.FormatMoney(d.totals.Total)}})
 		if d.referrals.Carryover.IsPositive() {
 			res.Credits = append(res.Credits, CreditGrant{AccountID: d.accountID, Amount: d.referrals.Carryover,
 				Reference: "referral_carryover:" + d.number, InvoiceID: &id})
 		}
 	}
-	if err := timeline.Record(ctx, tx, events); err != nil {
-		return nil, err
-	}
+	res.Effects = billing.Effects{Timeline: events, At: issuedAt}
 	if _, err := tx.Exec(ctx, `UPDATE billing_runs SET invoices_finalized = invoices_finalized + $2 WHERE id = $1`, runID, len(drafts)); err != nil {
 		return nil, err
 	}

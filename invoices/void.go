@@ -13,7 +13,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 )
 
 // VoidParams asks for an invoice to be voided.
@@ -50,6 +49,10 @@ type Voided struct {
 	// the account instead: the rewards behind it stay earned, and the
 	// replacement invoice won't take them again.
 	Credits []CreditGrant
+	// Effects is what the void implies beyond its rows: its invoice_voided
+	// timeline event, before those of the money the void moves. The
+	// caller applies it in tx (jobs.Enqueue).
+	Effects billing.Effects
 	// TakeBacks are the rewards the invoice had earned its referrer.
 	TakeBacks []TakeBack
 }
@@ -199,10 +202,8 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, e
 	}
 
 	invID := id
-	if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: inv.AccountID, At: issuedAt, Kind: timeline.KindInvoiceVoided, InvoiceID: &invID,
-		Data: map[string]any{"number": p.Number, "credit_note": number, "reason": reason, "refunded": billing.FormatMoney(paid)}}}); err != nil {
-		return nil, err
-	}
+	v.Effects = billing.Effects{At: issuedAt, Timeline: []billing.TimelineEvent{{AccountID: inv.AccountID, At: issuedAt, Kind: billing.TimelineInvoiceVoided, InvoiceID: &invID,
+		Data: map[string]any{"number": p.Number, "credit_note": number, "reason": reason, "refunded": billing.FormatMoney(paid)}}}}
 	if v.Invoice, err = Get(ctx, tx, p.Number); err != nil {
 		return nil, err
 	}
@@ -214,15 +215,15 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, e
 
 // RecordReversal records a reward taken back: fromCredit came out of the
 // referrer's prepaid credit, the rest is charged on the referrer's next
-// invoice.
-func RecordReversal(ctx context.Context, tx pgx.Tx, creditNote *CreditNote, tb TakeBack, fromCredit decimal.Decimal, at time.Time) error {
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO referral_reversals (reward_id, referrer_account_id, referee_account_id, credit_note_id, amount, from_credit)
-		VALUES ($1, $2, $3, $4, $5, $6)`, tb.RewardID, tb.ReferrerID, tb.RefereeAccountID, creditNote.id, tb.Amount, fromCredit); err != nil {
-		return err
-	}
-	return timeline.Record(ctx, tx, []timeline.Event{{AccountID: tb.ReferrerID, At: at, Kind: timeline.KindReferralReversed,
+// invoice. It returns the reversal's referral_reversed timeline event, for
+// the caller to apply in tx (jobs.Enqueue).
+func RecordReversal(ctx context.Context, tx pgx.Tx, creditNote *CreditNote, tb TakeBack, fromCredit decimal.Decimal, at time.Time) (billing.TimelineEvent, error) {
+	ev := billing.TimelineEvent{AccountID: tb.ReferrerID, At: at, Kind: billing.TimelineReferralReversed,
 		Data: map[string]any{"referee_account_id": tb.RefereeAccountID, "invoice_number": creditNote.InvoiceNumber, "credit_note": creditNote.Number,
 			"amount": billing.FormatMoney(tb.Amount), "from_credit": billing.FormatMoney(fromCredit),
-			"next_invoice": billing.FormatMoney(tb.Amount.Sub(fromCredit))}}})
+			"next_invoice": billing.FormatMoney(tb.Amount.Sub(fromCredit))}}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO referral_reversals (reward_id, referrer_account_id, referee_account_id, credit_note_id, amount, from_credit)
+		VALUES ($1, $2, $3, $4, $5, $6)`, tb.RewardID, tb.ReferrerID, tb.RefereeAccountID, creditNote.id, tb.Amount, fromCredit)
+	return ev, err
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 )
@@ -222,8 +221,12 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 	if err != nil {
 		return false, false, err
 	}
-	var credited []string
-	var events []timeline.Event
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	// The invoices' invoice_issued events.
+	if _, err := Enqueue(ctx, tx, client, res.Effects); err != nil {
+		return false, false, err
+	}
+	var credit billing.Effects
 	for _, g := range res.Credits {
 		entry, created, err := payments.AddEntry(ctx, tx, payments.NewEntry{
 			AccountID: g.AccountID, Kind: payments.EntryReferralReward, Amount: g.Amount, Reference: g.Reference, InvoiceID: g.InvoiceID,
@@ -232,20 +235,18 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 			return false, false, err
 		}
 		if created {
-			credited = append(credited, g.AccountID)
-			events = append(events, timeline.Event{AccountID: g.AccountID, At: entry.CreatedAt, Kind: timeline.KindCreditAdded, InvoiceID: g.InvoiceID,
+			credit.CollectOpenInvoices = append(credit.CollectOpenInvoices, g.AccountID)
+			credit.Timeline = append(credit.Timeline, billing.TimelineEvent{AccountID: g.AccountID, At: entry.CreatedAt, Kind: billing.TimelineCreditAdded, InvoiceID: g.InvoiceID,
 				Data: map[string]any{"kind": string(payments.EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}})
 		}
-	}
-	if err := timeline.Record(ctx, tx, events); err != nil {
-		return false, false, err
 	}
 	if err := w.afterFinalize(ctx, tx, res.Invoices); err != nil {
 		return false, false, err
 	}
-	// Credit pays open invoices (SPEC §5): a referrer credited by this
-	// chunk may have some from earlier months.
-	if _, err := CollectOpenInvoices(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), credited); err != nil {
+	// The credit's credit_added events, and, since credit pays open
+	// invoices (SPEC §5), the collection of the open invoices of the
+	// referrers it credited: some may be from earlier months.
+	if _, err := Enqueue(ctx, tx, client, credit); err != nil {
 		return false, false, err
 	}
 	defer func() {

@@ -41,10 +41,12 @@ func voidOnce(ctx context.Context, pool *pgxpool.Pool, client *Client, cfg *invo
 		if err != nil || v.AlreadyVoid {
 			return err
 		}
-		if err := enqueueRenders(ctx, tx, client, v.CreditNote.Number); err != nil {
+		// The money the void moved: its timeline events, and the credited
+		// accounts' open invoices collected.
+		if _, err := Enqueue(ctx, tx, client, v.Effects); err != nil {
 			return err
 		}
-		if _, err := CollectOpenInvoices(ctx, tx, client, v.AccountsCredited); err != nil {
+		if err := enqueueRenders(ctx, tx, client, v.CreditNote.Number); err != nil {
 			return err
 		}
 		return AfterPayment(ctx, tx, client, v.Invoice.AccountID, now)

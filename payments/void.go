@@ -9,7 +9,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/invoices"
 )
 
@@ -41,6 +40,13 @@ type Voided struct {
 	// AccountsCredited are the accounts whose prepaid credit grew: their
 	// open invoices are worth collecting again.
 	AccountsCredited []string `json:"-"`
+	// Effects is what the void implies beyond its rows: the timeline
+	// events of the money it moved (refunded_to_credit, credit_added), in
+	// order after the invoice's invoice_voided and before the referral
+	// reversals' referral_reversed, and the collection of the credited
+	// accounts' open invoices.
+	// The caller applies it in tx (jobs.Enqueue).
+	Effects billing.Effects `json:"-"`
 }
 
 // Void voids an invoice and moves the money that follows (SPEC §3, §4), in
@@ -61,16 +67,15 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *invoices.Config, p invoices.VoidP
 	if v.Already {
 		return out, nil
 	}
+	out.Effects = v.Effects
 	accountID, invoiceID := v.Invoice.AccountID, v.Invoice.ID
 	if v.Refund.IsPositive() {
 		if _, _, err := AddEntry(ctx, tx, NewEntry{AccountID: accountID, Kind: EntryRefundToCredit, Amount: v.Refund,
 			Reference: "void:" + v.Invoice.Number, InvoiceID: &invoiceID}); err != nil {
 			return nil, err
 		}
-		if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: now, Kind: timeline.KindRefunded, InvoiceID: &invoiceID,
-			Data: map[string]any{"number": v.Invoice.Number, "credit_note": v.CreditNote.Number, "amount": billing.FormatMoney(v.Refund)}}}); err != nil {
-			return nil, err
-		}
+		out.Effects.Timeline = append(out.Effects.Timeline, billing.TimelineEvent{AccountID: accountID, At: now, Kind: billing.TimelineRefunded, InvoiceID: &invoiceID,
+			Data: map[string]any{"number": v.Invoice.Number, "credit_note": v.CreditNote.Number, "amount": billing.FormatMoney(v.Refund)}})
 		out.AccountsCredited = append(out.AccountsCredited, accountID)
 	}
 	for _, g := range v.Credits {
@@ -78,10 +83,8 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *invoices.Config, p invoices.VoidP
 			Reference: g.Reference, InvoiceID: g.InvoiceID}); err != nil {
 			return nil, err
 		}
-		if err := timeline.Record(ctx, tx, []timeline.Event{{AccountID: g.AccountID, At: now, Kind: timeline.KindCreditAdded, InvoiceID: g.InvoiceID,
-			Data: map[string]any{"kind": string(EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}}}); err != nil {
-			return nil, err
-		}
+		out.Effects.Timeline = append(out.Effects.Timeline, billing.TimelineEvent{AccountID: g.AccountID, At: now, Kind: billing.TimelineCreditAdded, InvoiceID: g.InvoiceID,
+			Data: map[string]any{"kind": string(EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}})
 		out.DiscountCredited = billing.FormatMoney(g.Amount)
 		out.AccountsCredited = append(out.AccountsCredited, g.AccountID)
 	}
@@ -97,12 +100,16 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *invoices.Config, p invoices.VoidP
 				return nil, err
 			}
 		}
-		if err := invoices.RecordReversal(ctx, tx, v.CreditNote, tb, take, now); err != nil {
+		reversed, err := invoices.RecordReversal(ctx, tx, v.CreditNote, tb, take, now)
+		if err != nil {
 			return nil, err
 		}
+		out.Effects.Timeline = append(out.Effects.Timeline, reversed)
 		out.Reversals = append(out.Reversals, Reversal{ReferrerAccountID: tb.ReferrerID, RefereeAccountID: tb.RefereeAccountID,
 			Amount: billing.FormatMoney(tb.Amount), FromCredit: billing.FormatMoney(take), NextInvoice: billing.FormatMoney(tb.Amount.Sub(take))})
 	}
+	out.Effects.CollectOpenInvoices = append([]string(nil), out.AccountsCredited...)
+	out.Effects.At = now
 	return out, nil
 }
 
