@@ -1,12 +1,13 @@
 // Package invoices owns invoices from draft to document: billing runs and
 // their shards, drafting (rating usage with package billing), finalization
 // (referral rewards, VAT, totals, gapless numbers), the invoice JSON of SPEC
-// §7 and, later, PDFs and credit notes.
+// §7, PDFs and credit notes.
 //
-// It writes only its own tables and the account timeline. It never imports
-// package payments or jobs: what must follow a finalization (collection,
-// credit for referral rewards, rendering) is returned to the caller, which
-// does it in the same transaction.
+// It writes only its own tables. It never imports package payments, jobs or
+// the timeline: what must follow a finalization or a void (timeline events,
+// collection, credit for referral rewards, rendering) is returned to the
+// caller as billing.Effects, which jobs.Enqueue applies in the same
+// transaction.
 package invoices
 
 import (
