@@ -35,7 +35,7 @@ type Effects struct {
 
 // TimelineKind names an event of an account's timeline. Kinds are part of
 // the timeline's JSON (SPEC §7): they never change. They are the values of
-// internal/timeline's Kind; a test keeps the two lists equal.
+// internal/accounts' EventKind; a test keeps the two lists equal.
 type TimelineKind string
 
 // The timeline's kinds.

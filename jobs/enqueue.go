@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/timeline"
+	"github.com/billingengine/engine/internal/accounts"
 )
 
 // Enqueued is what Enqueue did that an entry point reports.
@@ -52,15 +52,15 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client *Client, e billing.Effects) 
 	return out, enqueueRenders(ctx, tx, client, e.Render...)
 }
 
-// recordTimeline writes the effects' timeline events: internal/timeline
+// recordTimeline writes the effects' timeline events: internal/accounts
 // owns the table, billing says what to write.
 func recordTimeline(ctx context.Context, tx pgx.Tx, events []billing.TimelineEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	rows := make([]timeline.Event, len(events))
+	rows := make([]accounts.Event, len(events))
 	for i, ev := range events {
-		rows[i] = timeline.Event{AccountID: ev.AccountID, At: ev.At, Kind: timeline.Kind(ev.Kind), InvoiceID: ev.InvoiceID, Data: ev.Data}
+		rows[i] = accounts.Event{AccountID: ev.AccountID, At: ev.At, Kind: accounts.EventKind(ev.Kind), InvoiceID: ev.InvoiceID, Data: ev.Data}
 	}
-	return timeline.Record(ctx, tx, rows)
+	return accounts.RecordEvents(ctx, tx, rows)
 }

@@ -9,30 +9,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/testutil"
-	"github.com/billingengine/engine/internal/timeline"
 	"github.com/billingengine/engine/jobs"
 )
 
 // billing names the timeline's kinds for the effects it returns; they must
-// be the kinds internal/timeline records and reads.
+// be the kinds internal/accounts records and reads on the timeline.
 func TestTimelineKindsAreTheTimelines(t *testing.T) {
 	t.Parallel()
-	for b, tl := range map[billing.TimelineKind]timeline.Kind{
-		billing.TimelineInvoiceIssued:    timeline.KindInvoiceIssued,
-		billing.TimelineInvoiceVoided:    timeline.KindInvoiceVoided,
-		billing.TimelinePaymentSucceeded: timeline.KindPaymentSucceeded,
-		billing.TimelinePaymentDeclined:  timeline.KindPaymentDeclined,
-		billing.TimelinePaymentPending:   timeline.KindPaymentPending,
-		billing.TimelinePaymentFailed:    timeline.KindPaymentFailed,
-		billing.TimelineCreditAdded:      timeline.KindCreditAdded,
-		billing.TimelineCreditApplied:    timeline.KindCreditApplied,
-		billing.TimelineSuspended:        timeline.KindSuspended,
-		billing.TimelineReactivated:      timeline.KindReactivated,
-		billing.TimelineMethodChanged:    timeline.KindMethodChanged,
-		billing.TimelineReferralReversed: timeline.KindReferralReversed,
-		billing.TimelineRefunded:         timeline.KindRefunded,
+	for b, tl := range map[billing.TimelineKind]accounts.EventKind{
+		billing.TimelineInvoiceIssued:    accounts.KindInvoiceIssued,
+		billing.TimelineInvoiceVoided:    accounts.KindInvoiceVoided,
+		billing.TimelinePaymentSucceeded: accounts.KindPaymentSucceeded,
+		billing.TimelinePaymentDeclined:  accounts.KindPaymentDeclined,
+		billing.TimelinePaymentPending:   accounts.KindPaymentPending,
+		billing.TimelinePaymentFailed:    accounts.KindPaymentFailed,
+		billing.TimelineCreditAdded:      accounts.KindCreditAdded,
+		billing.TimelineCreditApplied:    accounts.KindCreditApplied,
+		billing.TimelineSuspended:        accounts.KindSuspended,
+		billing.TimelineReactivated:      accounts.KindReactivated,
+		billing.TimelineMethodChanged:    accounts.KindMethodChanged,
+		billing.TimelineReferralReversed: accounts.KindReferralReversed,
+		billing.TimelineRefunded:         accounts.KindRefunded,
 	} {
 		require.Equal(t, string(tl), string(b))
 	}

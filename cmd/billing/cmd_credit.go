@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/platform/config"
+	"github.com/billingengine/engine/internal/views"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/paypal"
@@ -98,7 +98,7 @@ func newCreditCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := accounts.Get(ctx, pool, buyAccount); err != nil {
+			if _, err := views.GetAccount(ctx, pool, buyAccount); err != nil {
 				return err
 			}
 			purchaser, err := a.purchaser()
@@ -163,7 +163,7 @@ type creditResult struct {
 func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) (*creditResult, error) {
 	res := &creditResult{AccountID: accountID, Amount: billing.FormatMoney(amount), Reference: shownRef}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := accounts.Get(ctx, tx, accountID); err != nil {
+		if _, err := views.GetAccount(ctx, tx, accountID); err != nil {
 			return err
 		}
 		credited, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: accountID, Kind: kind, Amount: amount, Reference: ledgerRef}, shownRef)
@@ -173,7 +173,7 @@ func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, acc
 		res.Created = credited.Created
 		res.Balance = billing.FormatMoney(credited.Entry.BalanceAfter)
 		if !credited.Created {
-			acc, err := accounts.Get(ctx, tx, accountID)
+			acc, err := views.GetAccount(ctx, tx, accountID)
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ func addCredit(ctx context.Context, pool *pgxpool.Pool, client *jobs.Client, acc
 		res.Collections = enq.Collections
 		return err
 	})
-	if errors.Is(err, accounts.ErrNotFound) {
+	if errors.Is(err, views.ErrAccountNotFound) {
 		return nil, err
 	}
 	var conflict *payments.ReferenceConflictError

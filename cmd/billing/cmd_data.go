@@ -17,7 +17,7 @@ import (
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/internal/platform/pgdb"
-	"github.com/billingengine/engine/internal/timeline"
+	"github.com/billingengine/engine/internal/views"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/stripe"
@@ -169,7 +169,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			acc, err := accounts.Get(cmd.Context(), pool, args[0])
+			acc, err := views.GetAccount(cmd.Context(), pool, args[0])
 			if err != nil {
 				return err
 			}
@@ -204,7 +204,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := accounts.Get(ctx, pool, args[0]); err != nil {
+			if _, err := views.GetAccount(ctx, pool, args[0]); err != nil {
 				return err
 			}
 			method := payments.Method{Type: t, ID: pmID}
@@ -241,7 +241,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			acc, err := accounts.Get(ctx, pool, args[0])
+			acc, err := views.GetAccount(ctx, pool, args[0])
 			if err != nil {
 				return err
 			}
@@ -261,16 +261,16 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := accounts.Get(cmd.Context(), pool, args[0]); err != nil {
+			if _, err := views.GetAccount(cmd.Context(), pool, args[0]); err != nil {
 				return err
 			}
-			events, err := timeline.List(cmd.Context(), pool, args[0])
+			events, err := accounts.Timeline(cmd.Context(), pool, args[0])
 			if err != nil {
 				return err
 			}
 			if tlJSON {
 				if events == nil {
-					events = []timeline.Event{}
+					events = []accounts.Event{}
 				}
 				return writeJSON(a.stdout, events)
 			}
@@ -295,7 +295,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func printAccount(w io.Writer, acc *accounts.Account) error {
+func printAccount(w io.Writer, acc *views.Account) error {
 	opt := func(s *string) string {
 		if s == nil {
 			return "-"

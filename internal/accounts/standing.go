@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/billingengine/engine/internal/timeline"
 )
 
 // An account's standing follows its overdue invoices (SPEC §5): it is
@@ -106,7 +104,7 @@ func Suspend(ctx context.Context, tx pgx.Tx, accountID string, at time.Time) (ov
 	if err != nil || tag.RowsAffected() == 0 {
 		return overdue, false, err
 	}
-	return overdue, true, timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: at, Kind: timeline.KindSuspended,
+	return overdue, true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: KindSuspended,
 		Data: map[string]any{"overdue_invoices": overdue}}})
 }
 
@@ -134,7 +132,7 @@ func ReactivateIfClear(ctx context.Context, tx pgx.Tx, accountID string, at time
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	return true, timeline.Record(ctx, tx, []timeline.Event{{AccountID: accountID, At: at, Kind: timeline.KindReactivated}})
+	return true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: KindReactivated}})
 }
 
 // StandingToReview lists the accounts whose standing disagrees with their

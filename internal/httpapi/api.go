@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/platform/auth"
+	"github.com/billingengine/engine/internal/views"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
@@ -198,7 +198,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 	}
 	ctx := r.Context()
 	for _, id := range body.AccountIDs {
-		if _, err := accounts.Get(ctx, s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+		if _, err := views.GetAccount(ctx, s.cfg.Pool, id); errors.Is(err, views.ErrAccountNotFound) {
 			writeError(w, http.StatusUnprocessableEntity, "unknown_account", err.Error())
 			return
 		} else if err != nil {
@@ -280,8 +280,8 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p *principal
 		notFound(w, "account")
 		return
 	}
-	acc, err := accounts.Get(r.Context(), s.cfg.Pool, id)
-	if errors.Is(err, accounts.ErrNotFound) {
+	acc, err := views.GetAccount(r.Context(), s.cfg.Pool, id)
+	if errors.Is(err, views.ErrAccountNotFound) {
 		notFound(w, "account")
 		return
 	}
@@ -298,7 +298,7 @@ func (s *Server) getAccountInvoices(w http.ResponseWriter, r *http.Request, p *p
 		notFound(w, "account")
 		return
 	}
-	if _, err := accounts.Get(r.Context(), s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+	if _, err := views.GetAccount(r.Context(), s.cfg.Pool, id); errors.Is(err, views.ErrAccountNotFound) {
 		notFound(w, "account")
 		return
 	} else if err != nil {
@@ -467,7 +467,7 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 		return
 	}
 	ctx := r.Context()
-	if _, err := accounts.Get(ctx, s.cfg.Pool, id); errors.Is(err, accounts.ErrNotFound) {
+	if _, err := views.GetAccount(ctx, s.cfg.Pool, id); errors.Is(err, views.ErrAccountNotFound) {
 		notFound(w, "account")
 		return
 	} else if err != nil {

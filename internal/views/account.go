@@ -1,8 +1,8 @@
-// Package accounts reads and changes customer accounts as a whole: the view
-// `billing accounts show` and GET /v1/accounts/{id} return, and the account
-// status. Payment methods belong to package payments; this package only
-// shows them.
-package accounts
+// Package views holds the read models of SPEC §7: the JSON the CLI and the
+// HTTP API show, joined from the tables the domain packages own. It reads
+// and never writes; an account's standing is decided in internal/accounts,
+// its payment methods in payments.
+package views
 
 import (
 	"context"
@@ -19,8 +19,8 @@ import (
 	"github.com/billingengine/engine/payments"
 )
 
-// ErrNotFound is returned for an account id that doesn't exist.
-var ErrNotFound = errors.New("account not found")
+// ErrAccountNotFound is returned for an account id that doesn't exist.
+var ErrAccountNotFound = errors.New("account not found")
 
 // Status is an account's standing.
 type Status string
@@ -44,16 +44,16 @@ type Account struct {
 	PaymentMethod *payments.Method `json:"payment_method"`
 }
 
-// Querier is what Get needs: a pool, a connection or a transaction.
+// Querier is what GetAccount needs: a pool, a connection or a transaction.
 type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Get returns the account's view, or ErrNotFound.
-func Get(ctx context.Context, q Querier, id string) (*Account, error) {
+// GetAccount returns the account's view, or ErrAccountNotFound.
+func GetAccount(ctx context.Context, q Querier, id string) (*Account, error) {
 	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		// Postgres refuses such text outright: no account has this id.
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", ErrAccountNotFound, id)
 	}
 	var a Account
 	var balance decimal.Decimal
@@ -62,7 +62,7 @@ func Get(ctx context.Context, q Querier, id string) (*Account, error) {
 		FROM accounts WHERE id = $1`, id).
 		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrAccountNotFound, id)
 	}
 	if err != nil {
 		return nil, err

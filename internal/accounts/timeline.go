@@ -1,8 +1,10 @@
-// Package timeline records what happens to an account (invoice issued,
-// payment outcomes, credit added, suspended, reactivated, invoice voided) in
-// account_events, in the transaction that makes it happen, and reads it back
-// in order for `billing accounts timeline`.
-package timeline
+package accounts
+
+// The timeline records what happens to an account (invoice issued, payment
+// outcomes, credit added, suspended, reactivated, invoice voided) in
+// account_events, in the transaction that makes it happen (the domain
+// packages return their events as effects, which jobs.Enqueue records), and
+// reads it back in order for `billing accounts timeline`.
 
 import (
 	"context"
@@ -12,27 +14,27 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Kind names an event. Kinds are part of the timeline's JSON: they never
+// EventKind names a timeline event. Kinds are part of the timeline's JSON: they never
 // change.
-type Kind string
+type EventKind string
 
 const (
-	KindInvoiceIssued    Kind = "invoice_issued"
-	KindInvoiceVoided    Kind = "invoice_voided"
-	KindPaymentSucceeded Kind = "payment_succeeded"
-	KindPaymentDeclined  Kind = "payment_declined"
-	KindPaymentPending   Kind = "payment_processing"
-	KindPaymentFailed    Kind = "payment_failed"
-	KindCreditAdded      Kind = "credit_added"
-	KindCreditApplied    Kind = "credit_applied"
-	KindSuspended        Kind = "suspended"
-	KindReactivated      Kind = "reactivated"
-	KindMethodChanged    Kind = "payment_method_changed"
+	KindInvoiceIssued    EventKind = "invoice_issued"
+	KindInvoiceVoided    EventKind = "invoice_voided"
+	KindPaymentSucceeded EventKind = "payment_succeeded"
+	KindPaymentDeclined  EventKind = "payment_declined"
+	KindPaymentPending   EventKind = "payment_processing"
+	KindPaymentFailed    EventKind = "payment_failed"
+	KindCreditAdded      EventKind = "credit_added"
+	KindCreditApplied    EventKind = "credit_applied"
+	KindSuspended        EventKind = "suspended"
+	KindReactivated      EventKind = "reactivated"
+	KindMethodChanged    EventKind = "payment_method_changed"
 	// KindReferralReversed: a reward this account earned was taken back,
 	// its referee's invoice having been voided.
-	KindReferralReversed Kind = "referral_reversed"
+	KindReferralReversed EventKind = "referral_reversed"
 	// KindRefunded: a payment on a void invoice went to prepaid credit.
-	KindRefunded Kind = "refunded_to_credit"
+	KindRefunded EventKind = "refunded_to_credit"
 )
 
 // Event is one entry of an account's timeline.
@@ -40,13 +42,13 @@ type Event struct {
 	ID        int64          `json:"id"`
 	AccountID string         `json:"account_id"`
 	At        time.Time      `json:"at"`
-	Kind      Kind           `json:"kind"`
+	Kind      EventKind      `json:"kind"`
 	InvoiceID *int64         `json:"-"`
 	Data      map[string]any `json:"data"`
 }
 
-// Record appends events in one round trip.
-func Record(ctx context.Context, tx pgx.Tx, events []Event) error {
+// RecordEvents appends events in one round trip.
+func RecordEvents(ctx context.Context, tx pgx.Tx, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -78,10 +80,10 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// List returns an account's events in the order they were recorded, which
+// Timeline returns an account's events in the order they were recorded, which
 // is the order they happened in (simulated dunning days may carry later
 // timestamps than what followed them).
-func List(ctx context.Context, q Querier, accountID string) ([]Event, error) {
+func Timeline(ctx context.Context, q Querier, accountID string) ([]Event, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, account_id, at, kind, invoice_id, data FROM account_events
 		WHERE account_id = $1 ORDER BY id`, accountID)
