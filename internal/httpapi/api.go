@@ -268,6 +268,16 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ *principal) {
 		s.internalError(w, r, err)
 		return
 	}
+	// Accounts the run could not bill, as `billing runs show` lists them:
+	// the rest of their shard was billed.
+	accounts, err := invoices.RunAccountFailures(r.Context(), s.cfg.Pool, id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	for _, f := range accounts {
+		failures = append(failures, jobs.JobFailure{Kind: "account", State: "failed", AccountID: f.AccountID, Error: f.Message})
+	}
 	if failures == nil {
 		failures = []jobs.JobFailure{}
 	}

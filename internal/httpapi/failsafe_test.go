@@ -65,3 +65,15 @@ func TestPayPalCreditBounds(t *testing.T) {
 	res, body := b.do(t, "account", "POST", "/v1/accounts/a1/credit/paypal", `{"amount":"10000.00"}`)
 	require.Equal(t, 201, res.StatusCode, "%s", body)
 }
+
+// GET /v1/runs/{id} lists the accounts a run could not bill, as `billing
+// runs show` does.
+func TestRunOverHTTPListsAccountsItCouldNotBill(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	_, err := b.db.Pool.Exec(t.Context(), `INSERT INTO billing_run_failures (run_id, account_id, shard, message) VALUES ($1, 'a2', 0, 'no price in force')`, b.runID)
+	require.NoError(t, err)
+	res, body := b.do(t, "finance", "GET", fmt.Sprintf("/v1/runs/%d", b.runID), "")
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"failures":[{"kind":"account","state":"failed","account_id":"a2","error":"no price in force"}]`)
+}
