@@ -33,9 +33,9 @@ type Effects struct {
 	At time.Time
 }
 
-// TimelineKind names an event of an account's timeline. Kinds are part of
-// the timeline's JSON (SPEC §7): they never change. They are the values of
-// internal/accounts' EventKind; a test keeps the two lists equal.
+// TimelineKind names an event of an account's timeline, as internal/accounts
+// records it and reads it back. Kinds are part of the timeline's JSON (SPEC
+// §7): they never change.
 type TimelineKind string
 
 // The timeline's kinds.
@@ -51,8 +51,11 @@ const (
 	TimelineSuspended        TimelineKind = "suspended"
 	TimelineReactivated      TimelineKind = "reactivated"
 	TimelineMethodChanged    TimelineKind = "payment_method_changed"
+	// TimelineReferralReversed: a reward this account earned was taken
+	// back, its referee's invoice having been voided.
 	TimelineReferralReversed TimelineKind = "referral_reversed"
-	TimelineRefunded         TimelineKind = "refunded_to_credit"
+	// TimelineRefunded: a payment on a void invoice went to prepaid credit.
+	TimelineRefunded TimelineKind = "refunded_to_credit"
 )
 
 // TimelineEvent is one event an operation adds to an account's timeline.

@@ -60,7 +60,7 @@ func recordTimeline(ctx context.Context, tx pgx.Tx, events []billing.TimelineEve
 	}
 	rows := make([]accounts.Event, len(events))
 	for i, ev := range events {
-		rows[i] = accounts.Event{AccountID: ev.AccountID, At: ev.At, Kind: accounts.EventKind(ev.Kind), InvoiceID: ev.InvoiceID, Data: ev.Data}
+		rows[i] = accounts.Event{AccountID: ev.AccountID, At: ev.At, Kind: ev.Kind, InvoiceID: ev.InvoiceID, Data: ev.Data}
 	}
 	return accounts.RecordEvents(ctx, tx, rows)
 }

@@ -9,34 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/jobs"
 )
-
-// billing names the timeline's kinds for the effects it returns; they must
-// be the kinds internal/accounts records and reads on the timeline.
-func TestTimelineKindsAreTheTimelines(t *testing.T) {
-	t.Parallel()
-	for b, tl := range map[billing.TimelineKind]accounts.EventKind{
-		billing.TimelineInvoiceIssued:    accounts.KindInvoiceIssued,
-		billing.TimelineInvoiceVoided:    accounts.KindInvoiceVoided,
-		billing.TimelinePaymentSucceeded: accounts.KindPaymentSucceeded,
-		billing.TimelinePaymentDeclined:  accounts.KindPaymentDeclined,
-		billing.TimelinePaymentPending:   accounts.KindPaymentPending,
-		billing.TimelinePaymentFailed:    accounts.KindPaymentFailed,
-		billing.TimelineCreditAdded:      accounts.KindCreditAdded,
-		billing.TimelineCreditApplied:    accounts.KindCreditApplied,
-		billing.TimelineSuspended:        accounts.KindSuspended,
-		billing.TimelineReactivated:      accounts.KindReactivated,
-		billing.TimelineMethodChanged:    accounts.KindMethodChanged,
-		billing.TimelineReferralReversed: accounts.KindReferralReversed,
-		billing.TimelineRefunded:         accounts.KindRefunded,
-	} {
-		require.Equal(t, string(tl), string(b))
-	}
-}
 
 // Enqueue applies every kind of effect in the caller's transaction: the
 // timeline rows, a suspended account with nothing overdue reactivated (its

@@ -90,9 +90,6 @@ func newCreditCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := billing.CheckCreditPurchase(amt, a.cfg.CreditPurchaseMax); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			pool, err := a.db(ctx)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/billing"
 )
 
 // An account's standing follows its overdue invoices (SPEC §5): it is
@@ -104,7 +106,7 @@ func Suspend(ctx context.Context, tx pgx.Tx, accountID string, at time.Time) (ov
 	if err != nil || tag.RowsAffected() == 0 {
 		return overdue, false, err
 	}
-	return overdue, true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: KindSuspended,
+	return overdue, true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: billing.TimelineSuspended,
 		Data: map[string]any{"overdue_invoices": overdue}}})
 }
 
@@ -132,7 +134,7 @@ func ReactivateIfClear(ctx context.Context, tx pgx.Tx, accountID string, at time
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	return true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: KindReactivated}})
+	return true, RecordEvents(ctx, tx, []Event{{AccountID: accountID, At: at, Kind: billing.TimelineReactivated}})
 }
 
 // StandingToReview lists the accounts whose standing disagrees with their

@@ -12,39 +12,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// EventKind names a timeline event. Kinds are part of the timeline's JSON: they never
-// change.
-type EventKind string
-
-const (
-	KindInvoiceIssued    EventKind = "invoice_issued"
-	KindInvoiceVoided    EventKind = "invoice_voided"
-	KindPaymentSucceeded EventKind = "payment_succeeded"
-	KindPaymentDeclined  EventKind = "payment_declined"
-	KindPaymentPending   EventKind = "payment_processing"
-	KindPaymentFailed    EventKind = "payment_failed"
-	KindCreditAdded      EventKind = "credit_added"
-	KindCreditApplied    EventKind = "credit_applied"
-	KindSuspended        EventKind = "suspended"
-	KindReactivated      EventKind = "reactivated"
-	KindMethodChanged    EventKind = "payment_method_changed"
-	// KindReferralReversed: a reward this account earned was taken back,
-	// its referee's invoice having been voided.
-	KindReferralReversed EventKind = "referral_reversed"
-	// KindRefunded: a payment on a void invoice went to prepaid credit.
-	KindRefunded EventKind = "refunded_to_credit"
+	"github.com/billingengine/engine/billing"
 )
 
 // Event is one entry of an account's timeline.
 type Event struct {
-	ID        int64          `json:"id"`
-	AccountID string         `json:"account_id"`
-	At        time.Time      `json:"at"`
-	Kind      EventKind      `json:"kind"`
-	InvoiceID *int64         `json:"-"`
-	Data      map[string]any `json:"data"`
+	ID        int64                `json:"id"`
+	AccountID string               `json:"account_id"`
+	At        time.Time            `json:"at"`
+	Kind      billing.TimelineKind `json:"kind"`
+	InvoiceID *int64               `json:"-"`
+	Data      map[string]any       `json:"data"`
 }
 
 // RecordEvents appends events in one round trip.
