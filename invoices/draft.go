@@ -318,9 +318,6 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 	if draftedAt != nil {
 		return &DraftResult{Already: true}, nil
 	}
-	if len(scope) == 0 {
-		scope = nil // an empty list is every account (SPEC §9)
-	}
 	p, err := billing.ParsePeriod(period)
 	if err != nil {
 		return nil, err

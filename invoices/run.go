@@ -215,7 +215,7 @@ func PlanRun(ctx context.Context, tx pgx.Tx, runID int64, shardSize int) ([]Shar
 			SELECT $1, rn / $4, min(id), max(id), count(*)
 			FROM (SELECT a.id, (row_number() OVER (ORDER BY a.id) - 1) AS rn
 			      FROM accounts a
-			      WHERE ($3::text[] IS NULL OR cardinality($3) = 0 OR a.id = ANY($3))
+			      WHERE ($3::text[] IS NULL OR a.id = ANY($3))
 			        AND NOT EXISTS (SELECT 1 FROM invoices i
 			                        WHERE i.account_id = a.id AND i.period = $2 AND i.status <> 'void')) s
 			GROUP BY rn / $4`, runID, period, ids, shardSize)
