@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // ErrCreditNoteNotFound is returned for a credit note number that doesn't
@@ -50,15 +51,15 @@ type creditNoteAmounts struct {
 }
 
 // GetCreditNote returns a credit note by number.
-func GetCreditNote(ctx context.Context, q Querier, number string) (*CreditNote, error) {
+func GetCreditNote(ctx context.Context, q pgdb.Executor, number string) (*CreditNote, error) {
 	return loadCreditNote(ctx, q, `c.number = $1`, number)
 }
 
-func creditNoteOf(ctx context.Context, q Querier, invoiceID int64) (*CreditNote, error) {
+func creditNoteOf(ctx context.Context, q pgdb.Executor, invoiceID int64) (*CreditNote, error) {
 	return loadCreditNote(ctx, q, `c.invoice_id = $1`, invoiceID)
 }
 
-func loadCreditNote(ctx context.Context, q Querier, where string, arg any) (*CreditNote, error) {
+func loadCreditNote(ctx context.Context, q pgdb.Executor, where string, arg any) (*CreditNote, error) {
 	var cn CreditNote
 	a := &cn.amounts
 	err := q.QueryRow(ctx, `

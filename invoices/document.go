@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // LoadDocument reads what an invoice's or a credit note's PDF shows.
-func LoadDocument(ctx context.Context, q Querier, number string) (*Document, error) {
+func LoadDocument(ctx context.Context, q pgdb.Executor, number string) (*Document, error) {
 	if IsCreditNoteNumber(number) {
 		return creditNoteDocument(ctx, q, number)
 	}
@@ -46,7 +46,7 @@ func invoiceDocument(st *storedInvoice) *Document {
 
 // creditNoteDocument is what a credit note's PDF shows: the invoice it
 // cancels, negated, and the refund.
-func creditNoteDocument(ctx context.Context, q Querier, number string) (*Document, error) {
+func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*Document, error) {
 	cn, err := GetCreditNote(ctx, q, number)
 	if err != nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (d DocumentLine) line() Line {
 
 // descriptions are the catalog's words for the resources of an invoice,
 // as in force at the end of its period.
-func descriptions(ctx context.Context, q Querier, inv *Invoice) (map[string]string, error) {
+func descriptions(ctx context.Context, q pgdb.Executor, inv *Invoice) (map[string]string, error) {
 	var resources []string
 	for _, l := range inv.Lines {
 		if l.Resource != "" {
@@ -139,7 +139,7 @@ type PDF struct {
 var ErrNoPDF = errors.New("no PDF yet")
 
 // LatestPDF returns the newest stored version of a document.
-func LatestPDF(ctx context.Context, q Querier, number string) (*PDF, error) {
+func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error) {
 	p := &PDF{Number: number}
 	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
 		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.RenderedAt)
@@ -200,15 +200,15 @@ type Renderer struct {
 
 // RenderInvoice renders an invoice (or a credit note) as it is now and
 // stores it.
-func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
-	doc, err := LoadDocument(ctx, pool, number)
+func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string) (*PDF, error) {
+	doc, err := LoadDocument(ctx, db, number)
 	if err != nil {
 		return nil, err
 	}
 	if doc.Kind == KindInvoice && doc.Status == StatusVoid {
 		// A voided invoice keeps the PDF it was issued with: its credit
 		// note tells the rest.
-		if p, err := LatestPDF(ctx, pool, number); err == nil || !errors.Is(err, ErrNoPDF) {
+		if p, err := LatestPDF(ctx, db, number); err == nil || !errors.Is(err, ErrNoPDF) {
 			return p, err
 		}
 	}
@@ -217,7 +217,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number
 		return nil, fmt.Errorf("rendering %s: %w", number, err)
 	}
 	var p *PDF
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		p, err = StorePDF(ctx, tx, doc, b)
 		return err
 	})
@@ -226,13 +226,13 @@ func (r *Renderer) RenderInvoice(ctx context.Context, pool *pgxpool.Pool, number
 
 // EnsurePDF returns the newest stored PDF, rendering it first if there is
 // none yet: what the CLI and the API serve.
-func (r *Renderer) EnsurePDF(ctx context.Context, pool *pgxpool.Pool, number string) (*PDF, error) {
-	p, err := LatestPDF(ctx, pool, number)
+func (r *Renderer) EnsurePDF(ctx context.Context, db pgdb.DB, number string) (*PDF, error) {
+	p, err := LatestPDF(ctx, db, number)
 	if errors.Is(err, ErrNoPDF) {
-		if _, err := LoadDocument(ctx, pool, number); err != nil {
+		if _, err := LoadDocument(ctx, db, number); err != nil {
 			return nil, err
 		}
-		return r.RenderInvoice(ctx, pool, number)
+		return r.RenderInvoice(ctx, db, number)
 	}
 	return p, err
 }

@@ -7,21 +7,20 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // loadCatalog reads every price. With lock, it first takes a share lock on
 // the resources, so that a catalog import can't add a price while a run is
 // rating with the old ones (the import locks the resources it prices).
-func loadCatalog(ctx context.Context, q Querier, lock bool) (billing.Catalog, error) {
+func loadCatalog(ctx context.Context, q pgdb.Executor, lock bool) (billing.Catalog, error) {
 	if lock {
 		rows, err := q.Query(ctx, `SELECT resource FROM resources ORDER BY resource FOR SHARE`)
 		if err != nil {
@@ -75,7 +74,7 @@ func (r *rated) subtotal() decimal.Decimal {
 
 // loadReversals attaches to the drafts the reversals still to be charged to
 // their accounts. With lock, the rows are locked: the caller charges them.
-func loadReversals(ctx context.Context, q Querier, drafts []rated, lock bool) error {
+func loadReversals(ctx context.Context, q pgdb.Executor, drafts []rated, lock bool) error {
 	if len(drafts) == 0 {
 		return nil
 	}
@@ -108,7 +107,7 @@ func loadReversals(ctx context.Context, q Querier, drafts []rated, lock bool) er
 
 // rateAll rates the accounts and adds the reversals charged on their next
 // invoice (locked when lock, as drafting does and a dry run must not).
-func rateAll(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time, lock bool) ([]rated, error) {
+func rateAll(ctx context.Context, q pgdb.Executor, cat billing.Catalog, ids []string, start, end time.Time, lock bool) ([]rated, error) {
 	var drafts []rated
 	if err := rateAccounts(ctx, q, cat, ids, start, end, func(r rated) error {
 		drafts = append(drafts, r)
@@ -124,7 +123,7 @@ func rateAll(ctx context.Context, q Querier, cat billing.Catalog, ids []string, 
 // usage are skipped. Memory holds one account's segments at a time. An
 // account whose usage cannot be rated is handed to fail, when set, and the
 // others go on; without fail its error ends the rating.
-func rateAccounts(ctx context.Context, q Querier, cat billing.Catalog, ids []string, start, end time.Time,
+func rateAccounts(ctx context.Context, q pgdb.Executor, cat billing.Catalog, ids []string, start, end time.Time,
 	fn func(rated) error, fail func(accountID string, err error)) error {
 	rows, err := q.Query(ctx, `
 		SELECT account_id, app, resource, quantity, started_at, ended_at
@@ -206,7 +205,7 @@ type AccountFailure struct {
 }
 
 // RunAccountFailures lists the accounts a run could not bill, by id.
-func RunAccountFailures(ctx context.Context, q Querier, runID int64) ([]AccountFailure, error) {
+func RunAccountFailures(ctx context.Context, q pgdb.Executor, runID int64) ([]AccountFailure, error) {
 	rows, err := q.Query(ctx, `SELECT account_id, shard, message, created_at FROM billing_run_failures WHERE run_id = $1 ORDER BY account_id`, runID)
 	if err != nil {
 		return nil, err
@@ -239,11 +238,7 @@ func checkFits(d *rated) error {
 // isDataError reports whether err is Postgres refusing a value (out of
 // range, a CHECK), which no retry changes: the draft's data is at fault.
 func isDataError(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	return strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == pgerrcode.CheckViolation || pgErr.Code == pgerrcode.NotNullViolation
+	return pgdb.DataException(err)
 }
 
 // writeDraftsIsolated writes the drafts in a savepoint; when Postgres

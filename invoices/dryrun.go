@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Preview is what a run would bill, computed without writing anything.
@@ -74,21 +75,20 @@ type PreviewTotals struct {
 // Partial set); a period that has not started is refused with a
 // *billing.PeriodNotEndedError. p.Now is the wall clock when zero, as for
 // CreateRun.
-func DryRun(ctx context.Context, db interface {
-	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
-}, cfg *Config, p RunParams) (*Preview, error) {
+func DryRun(ctx context.Context, db pgdb.SnapshotDB, cfg *Config, p RunParams) (*Preview, error) {
 	if p.Now.IsZero() {
 		p.Now = time.Now() // as CreateRun: the preview and the run agree on what has ended
 	}
 	if err := p.Period.CheckStarted(p.Now, cfg.Location); err != nil {
 		return nil, err
 	}
-	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	return preview(ctx, tx, cfg, p)
+	var out *Preview
+	err := pgdb.WithSnapshot(ctx, db, "dry run of "+p.Period.String(), func(tx pgx.Tx) error {
+		var err error
+		out, err = preview(ctx, tx, cfg, p)
+		return err
+	})
+	return out, err
 }
 
 type previewAccount struct {

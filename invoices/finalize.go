@@ -2,16 +2,15 @@ package invoices
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Finalized is a draft that became an invoice.
@@ -457,8 +456,7 @@ func writeRewards(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 // FinalizeChunk): the transaction is lost, and a retry sees the other's
 // reward and takes it.
 func refereeRace(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "referral_rewards_referee_invoice_id_key" {
+	if pgdb.UniqueViolation(err, "referral_rewards_referee_invoice_id_key") {
 		return fmt.Errorf("a referral reward was written concurrently for the same referee invoice; retry: %w", err)
 	}
 	return err

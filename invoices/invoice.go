@@ -21,6 +21,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Config is what drafting and finalization need to know of the world.
@@ -119,12 +120,6 @@ type Invoice struct {
 	RunID          int64                `json:"-"`
 }
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
 	i.discount, i.tax_rate, i.tax, i.total, i.credit_applied, i.amount_paid, i.vat_treatment, i.vat_mention,
 	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id,
@@ -169,7 +164,7 @@ func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 }
 
 // Get returns the finalized invoice with this number, lines included.
-func Get(ctx context.Context, q Querier, number string) (*Invoice, error) {
+func Get(ctx context.Context, q pgdb.Executor, number string) (*Invoice, error) {
 	st, err := getStored(ctx, q, number)
 	if err != nil {
 		return nil, err
@@ -177,7 +172,7 @@ func Get(ctx context.Context, q Querier, number string) (*Invoice, error) {
 	return st.inv, nil
 }
 
-func getStored(ctx context.Context, q Querier, number string) (*storedInvoice, error) {
+func getStored(ctx context.Context, q pgdb.Executor, number string) (*storedInvoice, error) {
 	st, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
@@ -199,7 +194,7 @@ type ListParams struct {
 
 // List returns finalized invoices (drafts are work in progress, not
 // invoices), by number.
-func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
+func List(ctx context.Context, q pgdb.Executor, p ListParams) ([]*Invoice, error) {
 	return queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i
 		WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1) AND ($2 = '' OR i.account_id = $2)
 		ORDER BY i.number`, p.Period, p.AccountID)
@@ -207,7 +202,7 @@ func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
 
 // queryInvoices runs a query of invoiceColumns and loads the invoices'
 // lines, in two queries whatever their number.
-func queryInvoices(ctx context.Context, q Querier, sql string, args ...any) ([]*Invoice, error) {
+func queryInvoices(ctx context.Context, q pgdb.Executor, sql string, args ...any) ([]*Invoice, error) {
 	sts, err := queryStored(ctx, q, sql, args...)
 	if err != nil {
 		return nil, err
@@ -219,7 +214,7 @@ func queryInvoices(ctx context.Context, q Querier, sql string, args ...any) ([]*
 	return invs, nil
 }
 
-func queryStored(ctx context.Context, q Querier, sql string, args ...any) ([]*storedInvoice, error) {
+func queryStored(ctx context.Context, q pgdb.Executor, sql string, args ...any) ([]*storedInvoice, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -236,7 +231,7 @@ func queryStored(ctx context.Context, q Querier, sql string, args ...any) ([]*st
 
 // loadLines reads the lines of invoices, typed for their Document and
 // formatted for their JSON.
-func loadLines(ctx context.Context, q Querier, sts []*storedInvoice) error {
+func loadLines(ctx context.Context, q pgdb.Executor, sts []*storedInvoice) error {
 	if len(sts) == 0 {
 		return nil
 	}

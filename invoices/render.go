@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // loadDocuments reads what the PDFs of many invoices show, in a few
 // queries whatever their number: the invoices, their lines, the catalog's
 // words. Unknown numbers are left out.
-func loadDocuments(ctx context.Context, q Querier, numbers []string) ([]*Document, error) {
+func loadDocuments(ctx context.Context, q pgdb.Executor, numbers []string) ([]*Document, error) {
 	sts, err := queryStored(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = ANY($1) ORDER BY i.number`, numbers)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ type latest struct {
 	stamp   string
 }
 
-func latestVersions(ctx context.Context, q Querier, numbers []string) (map[string]latest, error) {
+func latestVersions(ctx context.Context, q pgdb.Executor, numbers []string) (map[string]latest, error) {
 	// Planned with its parameters at every call (an unnamed statement), not
 	// once for good: documents grows from nothing to a row per invoice
 	// while a run's PDFs are drawn, and a plan cached while it was empty
@@ -104,11 +104,11 @@ func latestVersions(ctx context.Context, q Querier, numbers []string) (map[strin
 // void invoice that has its PDF, is skipped; one whose state changed while
 // drawing is left to the render that change asked for. It returns the
 // number of new versions stored.
-func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers []string) (int, error) {
+func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string) (int, error) {
 	var invs []string
 	for _, n := range numbers {
 		if IsCreditNoteNumber(n) {
-			if _, err := r.RenderInvoice(ctx, pool, n); err != nil {
+			if _, err := r.RenderInvoice(ctx, db, n); err != nil {
 				return 0, err
 			}
 			continue
@@ -118,11 +118,11 @@ func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers [
 	if len(invs) == 0 {
 		return 0, nil
 	}
-	docs, err := loadDocuments(ctx, pool, invs)
+	docs, err := loadDocuments(ctx, db, invs)
 	if err != nil {
 		return 0, err
 	}
-	have, err := latestVersions(ctx, pool, invs)
+	have, err := latestVersions(ctx, db, invs)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +159,7 @@ func (r *Renderer) RenderMany(ctx context.Context, pool *pgxpool.Pool, numbers [
 	}
 
 	stored := 0
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		stored = 0
 		// The payment status can't move until these versions are stored,
 		// and a concurrent render of the same invoices waits, then finds

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // RunState is where a billing run is. It is billing.RunState, which
@@ -164,7 +165,7 @@ func CreateRun(ctx context.Context, tx pgx.Tx, p RunParams) (run *Run, created b
 }
 
 // GetRun returns a run and its progress.
-func GetRun(ctx context.Context, q Querier, id int64) (*Run, error) {
+func GetRun(ctx context.Context, q pgdb.Executor, id int64) (*Run, error) {
 	var r Run
 	err := q.QueryRow(ctx, `
 		SELECT id, period, account_ids, schedule_key, requested_by, time_zone, period_start, period_end, state, shards_total, shards_done,
@@ -296,7 +297,7 @@ func StartRunChecked(ctx context.Context, tx pgx.Tx, p RunParams) (*Run, error) 
 }
 
 // ListRuns returns the most recent runs first.
-func ListRuns(ctx context.Context, q Querier, limit int) ([]*Run, error) {
+func ListRuns(ctx context.Context, q pgdb.Executor, limit int) ([]*Run, error) {
 	rows, err := q.Query(ctx, `SELECT id FROM billing_runs ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // DunningCandidate is an unpaid invoice and what the dunning rules need
@@ -52,7 +52,7 @@ func scanCandidates(rows pgx.Rows, now time.Time) ([]DunningCandidate, error) {
 // dunning pass reads it without locks: good enough to enqueue retries
 // (collection rechecks the invoice) and to name the accounts to look at,
 // not to suspend one (see DunningCandidatesOf).
-func DunningCandidates(ctx context.Context, q invoices.Querier, now time.Time) ([]DunningCandidate, error) {
+func DunningCandidates(ctx context.Context, q pgdb.Executor, now time.Time) ([]DunningCandidate, error) {
 	rows, err := q.Query(ctx, dunningSQL+` ORDER BY i.number`)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func DunningCandidates(ctx context.Context, q invoices.Querier, now time.Time) (
 // DunningCandidatesOf returns the accounts' open invoices that are not
 // overdue yet, in id order. Read behind accounts.LockStandings, it is the
 // state their suspensions are decided from.
-func DunningCandidatesOf(ctx context.Context, q invoices.Querier, accountIDs []string, now time.Time) ([]DunningCandidate, error) {
+func DunningCandidatesOf(ctx context.Context, q pgdb.Executor, accountIDs []string, now time.Time) ([]DunningCandidate, error) {
 	rows, err := q.Query(ctx, dunningSQL+` AND i.account_id = ANY($1) ORDER BY i.id`, accountIDs)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func DunningCandidatesOf(ctx context.Context, q invoices.Querier, accountIDs []s
 
 // DunningCandidateFor returns the invoice as a candidate, or nil when it is
 // not open or already overdue.
-func DunningCandidateFor(ctx context.Context, q invoices.Querier, invoiceID int64, now time.Time) (*DunningCandidate, error) {
+func DunningCandidateFor(ctx context.Context, q pgdb.Executor, invoiceID int64, now time.Time) (*DunningCandidate, error) {
 	rows, err := q.Query(ctx, dunningSQL+` AND i.id = $1`, invoiceID)
 	if err != nil {
 		return nil, err

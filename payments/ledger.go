@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // EntryKind is why prepaid credit moved.
@@ -180,9 +181,7 @@ func CreditAddedEffects(entry *Entry, shownRef string) billing.Effects {
 	}
 }
 
-func getEntry(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, kind EntryKind, reference string) (*Entry, error) {
+func getEntry(ctx context.Context, q pgdb.Executor, kind EntryKind, reference string) (*Entry, error) {
 	var e Entry
 	err := q.QueryRow(ctx, `
 		SELECT id, account_id, kind, amount, balance_after, reference, invoice_id, created_at

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // MethodType is the kind of a payment method.
@@ -118,9 +119,7 @@ func SetMethods(ctx context.Context, tx pgx.Tx, changes []MethodChange) ([]strin
 }
 
 // CurrentMethod returns the account's current payment method, or nil.
-func CurrentMethod(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, accountID string) (*Method, error) {
+func CurrentMethod(ctx context.Context, q pgdb.Executor, accountID string) (*Method, error) {
 	var m Method
 	err := q.QueryRow(ctx, `SELECT type, external_id FROM payment_methods WHERE account_id = $1 AND replaced_at IS NULL`, accountID).
 		Scan(&m.Type, &m.ID)

@@ -6,12 +6,13 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 )
 
 // AttachAttempts fills the invoices' attempts (SPEC §7), oldest first. An
 // attempt whose outcome is not known yet shows as processing.
-func AttachAttempts(ctx context.Context, q invoices.Querier, invs []*invoices.Invoice) error {
+func AttachAttempts(ctx context.Context, q pgdb.Executor, invs []*invoices.Invoice) error {
 	if len(invs) == 0 {
 		return nil
 	}
@@ -42,7 +43,7 @@ func AttachAttempts(ctx context.Context, q invoices.Querier, invs []*invoices.In
 }
 
 // GetInvoice is invoices.Get with the attempts attached.
-func GetInvoice(ctx context.Context, q invoices.Querier, number string) (*invoices.Invoice, error) {
+func GetInvoice(ctx context.Context, q pgdb.Executor, number string) (*invoices.Invoice, error) {
 	inv, err := invoices.Get(ctx, q, number)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func GetInvoice(ctx context.Context, q invoices.Querier, number string) (*invoic
 }
 
 // ListInvoices is invoices.List with the attempts attached.
-func ListInvoices(ctx context.Context, q invoices.Querier, p invoices.ListParams) ([]*invoices.Invoice, error) {
+func ListInvoices(ctx context.Context, q pgdb.Executor, p invoices.ListParams) ([]*invoices.Invoice, error) {
 	invs, err := invoices.List(ctx, q, p)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/billing"
@@ -35,12 +34,7 @@ Invariants:
 			if err != nil {
 				return err
 			}
-			tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback(ctx) //nolint:errcheck // read-only
-			rep, err := audit.Run(ctx, tx, period)
+			rep, err := audit.Snapshot(ctx, pool, period)
 			if err != nil {
 				return err
 			}

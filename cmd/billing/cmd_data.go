@@ -66,7 +66,7 @@ func (f *importFlags) register(cmd *cobra.Command) {
 // runImport opens FILE ("-" for stdin), runs do with the shared options and
 // prints problems as FILE:LINE: message on stderr and the result as JSON.
 func runImport(a *app, cmd *cobra.Command, file string, f *importFlags,
-	do func(ctx context.Context, pool ingest.Beginner, r io.Reader, o ingest.Options) (*ingest.Result, error)) error {
+	do func(ctx context.Context, pool pgdb.DB, r io.Reader, o ingest.Options) (*ingest.Result, error)) error {
 	if f.format != "" && f.format != string(ingest.FormatNDJSON) && f.format != string(ingest.FormatCSV) {
 		return usagef("--format must be ndjson or csv")
 	}
@@ -140,7 +140,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 		Short: "Import (upsert) accounts (NDJSON or CSV)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImport(a, cmd, args[0], &f, func(ctx context.Context, pool ingest.Beginner, r io.Reader, o ingest.Options) (*ingest.Result, error) {
+			return runImport(a, cmd, args[0], &f, func(ctx context.Context, pool pgdb.DB, r io.Reader, o ingest.Options) (*ingest.Result, error) {
 				p, err := a.db(ctx)
 				if err != nil {
 					return nil, err

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // An account's standing follows its overdue invoices (SPEC §5): it is
@@ -144,9 +145,7 @@ func ReactivateIfClear(ctx context.Context, tx pgx.Tx, accountID string, at time
 // reactivation that ignored a processing debit that then failed); the
 // dunning pass decides each of them again, under LockStandings. The read
 // takes no lock: it only names accounts to look at.
-func StandingToReview(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}) ([]string, error) {
+func StandingToReview(ctx context.Context, q pgdb.Executor) ([]string, error) {
 	rows, err := q.Query(ctx, `
 		SELECT a.id FROM accounts a
 		WHERE a.status = 'suspended' AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND `+overdueRemains+`)

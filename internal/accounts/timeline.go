@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Event is one entry of an account's timeline.
@@ -54,15 +55,10 @@ func RecordEvents(ctx context.Context, tx pgx.Tx, events []Event) error {
 	return err
 }
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // Timeline returns an account's events in the order they were recorded, which
 // is the order they happened in (simulated dunning days may carry later
 // timestamps than what followed them).
-func Timeline(ctx context.Context, q Querier, accountID string) ([]Event, error) {
+func Timeline(ctx context.Context, q pgdb.Executor, accountID string) ([]Event, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, account_id, at, kind, invoice_id, data FROM account_events
 		WHERE account_id = $1 ORDER BY id`, accountID)

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Violation is one broken invariant, about one object.
@@ -296,14 +298,22 @@ type Report struct {
 	Truncated []string `json:"truncated"`
 }
 
-// Querier is a pool or a transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// Snapshot runs every check over one snapshot of db (a read-only
+// repeatable-read transaction), so that no check sees a change another
+// did not: a payment committing mid-audit is seen by all or by none.
+func Snapshot(ctx context.Context, db pgdb.SnapshotDB, period string) (*Report, error) {
+	var rep *Report
+	err := pgdb.WithSnapshot(ctx, db, "audit", func(tx pgx.Tx) error {
+		var err error
+		rep, err = Run(ctx, tx, period)
+		return err
+	})
+	return rep, err
 }
 
 // Run runs every check, over one snapshot when q is a repeatable-read
-// transaction. period ” audits every period.
-func Run(ctx context.Context, q Querier, period string) (*Report, error) {
+// transaction. period "" audits every period.
+func Run(ctx context.Context, q pgdb.Executor, period string) (*Report, error) {
 	r := &Report{Period: period, Violations: []Violation{}, Truncated: []string{}}
 	// Every check reads whole tables. Right after a large run the planner's
 	// statistics may still describe nearly empty tables and choose nested

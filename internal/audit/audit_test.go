@@ -17,6 +17,7 @@ import (
 	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/sandbox"
@@ -96,7 +97,7 @@ func books(t *testing.T) *dbtest.DB {
 	return db
 }
 
-func violations(t *testing.T, q audit.Querier, period string) map[string][]string {
+func violations(t *testing.T, q pgdb.Executor, period string) map[string][]string {
 	t.Helper()
 	rep, err := audit.Run(context.Background(), q, period)
 	require.NoError(t, err)

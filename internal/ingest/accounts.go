@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -151,6 +152,6 @@ func decodeAccount(f *fieldReader) []any {
 // (stored, or in the same file). A payment_method on a line becomes the
 // account's current method; a line without one leaves the current method in
 // place, since methods are also set up through the payment flows.
-func ImportAccounts(ctx context.Context, db Beginner, r io.Reader, o AccountsOptions) (*Result, error) {
+func ImportAccounts(ctx context.Context, db pgdb.DB, r io.Reader, o AccountsOptions) (*Result, error) {
 	return run(ctx, db, r, accountsSpec(o), o.Options)
 }

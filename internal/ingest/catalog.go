@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 var catalogSpec = &spec{
@@ -71,7 +72,7 @@ var catalogSpec = &spec{
 // an instant. Re-importing a line is a no-op and a description may be
 // reworded, but a price once set never changes: a new price is a new line
 // with a later effective_from.
-func ImportCatalog(ctx context.Context, db Beginner, r io.Reader, o Options) (*Result, error) {
+func ImportCatalog(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
 	return run(ctx, db, r, catalogSpec, o)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 const catalog = `{"resource":"container:M","description":"M container","price_per_hour":"0.0278","effective_from":"2026-01-01T00:00:00Z"}
@@ -49,17 +50,17 @@ func (tb *testBundle) count(t *testing.T, q string, args ...any) int {
 }
 
 // importer runs one kind of import.
-type importer func(ctx context.Context, db ingest.Beginner, in string, o ingest.Options) (*ingest.Result, error)
+type importer func(ctx context.Context, db pgdb.DB, in string, o ingest.Options) (*ingest.Result, error)
 
-func usageImport(ctx context.Context, db ingest.Beginner, in string, o ingest.Options) (*ingest.Result, error) {
+func usageImport(ctx context.Context, db pgdb.DB, in string, o ingest.Options) (*ingest.Result, error) {
 	return ingest.ImportUsage(ctx, db, strings.NewReader(in), o)
 }
 
-func accountsImport(ctx context.Context, db ingest.Beginner, in string, o ingest.Options) (*ingest.Result, error) {
+func accountsImport(ctx context.Context, db pgdb.DB, in string, o ingest.Options) (*ingest.Result, error) {
 	return ingest.ImportAccounts(ctx, db, strings.NewReader(in), ingest.AccountsOptions{Options: o})
 }
 
-func catalogImport(ctx context.Context, db ingest.Beginner, in string, o ingest.Options) (*ingest.Result, error) {
+func catalogImport(ctx context.Context, db pgdb.DB, in string, o ingest.Options) (*ingest.Result, error) {
 	return ingest.ImportCatalog(ctx, db, strings.NewReader(in), o)
 }
 

@@ -8,13 +8,9 @@ import (
 	"runtime"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Beginner starts transactions: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx
-// (which makes the import a savepoint of the caller's transaction).
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+	"github.com/billingengine/engine/internal/platform/pgdb"
+)
 
 // spec describes one kind of import to the shared pipeline.
 type spec struct {
@@ -49,7 +45,7 @@ const problemsTable = "ingest_problems"
 
 // run is the pipeline every import shares: parse and stage, check as set
 // operations, then apply, all in one transaction.
-func run(ctx context.Context, db Beginner, r io.Reader, sp *spec, o Options) (*Result, error) {
+func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Result, error) {
 	o = o.withDefaults()
 	res := &Result{File: o.Name, Kind: sp.kind}
 	br := newReader(r)

@@ -2,16 +2,14 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 var usageSpec = &spec{
@@ -66,8 +64,7 @@ var usageSpec = &spec{
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO usage_segments (id, account_id, app, resource, quantity, started_at, ended_at)
 			SELECT id, account_id, app, resource, quantity, started_at, ended_at FROM ingest_stage`)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+		if pgdb.UniqueViolation(err, "") {
 			return false, nil
 		}
 		if err != nil {
@@ -192,6 +189,6 @@ func decodeUsage(f *fieldReader) []any {
 // ImportUsage loads usage segments (SPEC §2). Re-importing a segment with
 // identical content is a no-op; the only change allowed is setting or moving
 // its ended_at.
-func ImportUsage(ctx context.Context, db Beginner, r io.Reader, o Options) (*Result, error) {
+func ImportUsage(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
 	return run(ctx, db, r, usageSpec, o)
 }

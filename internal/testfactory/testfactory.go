@@ -23,20 +23,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
-
-// Executor is a pool, a connection or a transaction: factories given a
-// transaction write inside it (and Credit in a savepoint of it).
-type Executor interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // Ptr returns a pointer to v, for option fields.
 func Ptr[T any](v T) *T { return &v }
@@ -85,7 +77,7 @@ type AccountRow struct {
 }
 
 // Account inserts an account.
-func Account(ctx context.Context, tb testing.TB, exec Executor, opts *AccountOpts) *AccountRow {
+func Account(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *AccountOpts) *AccountRow {
 	tb.Helper()
 	if opts == nil {
 		opts = &AccountOpts{}
@@ -104,7 +96,7 @@ func Account(ctx context.Context, tb testing.TB, exec Executor, opts *AccountOpt
 }
 
 // accountFor returns id, or a new default account's id when id is nil.
-func accountFor(ctx context.Context, tb testing.TB, exec Executor, id *string) string {
+func accountFor(ctx context.Context, tb testing.TB, exec pgdb.DB, id *string) string {
 	tb.Helper()
 	if id != nil {
 		return *id
@@ -129,7 +121,7 @@ type PaymentMethodRow struct {
 
 // PaymentMethod makes a method the account's current one; a method it had
 // stays as history (replaced), as payments.SetMethods keeps it.
-func PaymentMethod(ctx context.Context, tb testing.TB, exec Executor, opts *PaymentMethodOpts) *PaymentMethodRow {
+func PaymentMethod(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *PaymentMethodOpts) *PaymentMethodRow {
 	tb.Helper()
 	if opts == nil {
 		opts = &PaymentMethodOpts{}
@@ -166,7 +158,7 @@ type RunOpts struct {
 // Run inserts a pending billing run in UTC (the schema computes its
 // bounds) and returns its id. Tests of runs themselves use
 // invoices.CreateRun; this is the run an invoice row must belong to.
-func Run(ctx context.Context, tb testing.TB, exec Executor, opts *RunOpts) int64 {
+func Run(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *RunOpts) int64 {
 	tb.Helper()
 	if opts == nil {
 		opts = &RunOpts{}
@@ -210,7 +202,7 @@ type InvoiceRow struct {
 
 // Draft inserts a draft invoice without lines: the state a run's drafting
 // leaves before finalization.
-func Draft(ctx context.Context, tb testing.TB, exec Executor, opts *DraftOpts) *InvoiceRow {
+func Draft(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *DraftOpts) *InvoiceRow {
 	tb.Helper()
 	if opts == nil {
 		opts = &DraftOpts{}
@@ -259,7 +251,7 @@ type InvoiceOpts struct {
 // Invoice inserts an open, finalized invoice (number, totals, buyer, issue
 // date) without lines, as testutil.OpenInvoice does: the state finalization
 // leaves for collection, payment and void to act on.
-func Invoice(ctx context.Context, tb testing.TB, exec Executor, opts *InvoiceOpts) *InvoiceRow {
+func Invoice(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *InvoiceOpts) *InvoiceRow {
 	tb.Helper()
 	if opts == nil {
 		opts = &InvoiceOpts{}
@@ -337,7 +329,7 @@ type CreditOpts struct {
 // Credit gives an account prepaid credit through payments.AddCredit, in a
 // transaction of its own (a savepoint when exec is a transaction), so the
 // ledger entry and the balance move together as in production.
-func Credit(ctx context.Context, tb testing.TB, exec Executor, opts *CreditOpts) *payments.Entry {
+func Credit(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *CreditOpts) *payments.Entry {
 	tb.Helper()
 	if opts == nil {
 		opts = &CreditOpts{}
@@ -375,7 +367,7 @@ type UsageOpts struct {
 
 // Usage inserts a usage segment, and its resource and price if missing:
 // by default 10 h of one unit at 1.00 in October 2026, which bills 10.00.
-func Usage(ctx context.Context, tb testing.TB, exec Executor, opts *UsageOpts) string {
+func Usage(ctx context.Context, tb testing.TB, exec pgdb.DB, opts *UsageOpts) string {
 	tb.Helper()
 	if opts == nil {
 		opts = &UsageOpts{}

@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -44,13 +45,8 @@ type Account struct {
 	PaymentMethod *payments.Method `json:"payment_method"`
 }
 
-// Querier is what GetAccount needs: a pool, a connection or a transaction.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // GetAccount returns the account's view, or ErrAccountNotFound.
-func GetAccount(ctx context.Context, q Querier, id string) (*Account, error) {
+func GetAccount(ctx context.Context, q pgdb.Executor, id string) (*Account, error) {
 	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		// Postgres refuses such text outright: no account has this id.
 		return nil, fmt.Errorf("%w: %q", ErrAccountNotFound, id)

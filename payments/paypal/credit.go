@@ -12,10 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -40,7 +40,7 @@ var ErrPurchasesOff = errors.New("credit purchases are switched off (BILLING_PAY
 // at once when the purchaser approves on its own (the sandbox). An amount
 // outside [billing.MinCreditPurchase, limit] is refused with a
 // *billing.PurchaseAmountError before PayPal is asked anything.
-func Buy(ctx context.Context, pool *pgxpool.Pool, p Purchaser, accountID string, amount, limit decimal.Decimal) (*Purchase, error) {
+func Buy(ctx context.Context, db pgdb.DB, p Purchaser, accountID string, amount, limit decimal.Decimal) (*Purchase, error) {
 	if p == nil {
 		return nil, ErrPurchasesOff
 	}
@@ -55,7 +55,7 @@ func Buy(ctx context.Context, pool *pgxpool.Pool, p Purchaser, accountID string,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pool.Exec(ctx, `
+	if _, err := db.Exec(ctx, `
 		INSERT INTO paypal_orders (order_id, account_id, amount, status, approve_url) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (order_id) DO NOTHING`, order.ID, accountID, amount, order.Status, order.ApproveURL); err != nil {
 		return nil, err

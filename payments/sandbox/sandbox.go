@@ -15,9 +15,9 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -46,7 +46,7 @@ var declines = map[string]string{
 
 // Processor is the sandbox processor.
 type Processor struct {
-	Pool *pgxpool.Pool
+	Pool pgdb.DB
 }
 
 var _ payments.Processor = (*Processor)(nil)

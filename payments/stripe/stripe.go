@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	sg "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -46,14 +46,14 @@ type Config struct {
 
 // Processor charges through Stripe.
 type Processor struct {
-	api  *client.API
-	pool *pgxpool.Pool
+	api *client.API
+	db  pgdb.DB
 }
 
 var _ payments.Processor = (*Processor)(nil)
 
 // New returns a Stripe processor; pool keeps the account → Customer map.
-func New(pool *pgxpool.Pool, cfg Config) *Processor {
+func New(db pgdb.DB, cfg Config) *Processor {
 	retries := cfg.MaxNetworkRetries
 	if retries == 0 {
 		retries = 2
@@ -65,7 +65,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Processor {
 	if cfg.HTTPClient != nil {
 		bc.HTTPClient = cfg.HTTPClient
 	}
-	return &Processor{api: client.New(cfg.SecretKey, sg.NewBackendsWithConfig(bc)), pool: pool}
+	return &Processor{api: client.New(cfg.SecretKey, sg.NewBackendsWithConfig(bc)), db: db}
 }
 
 func (p *Processor) Name() string { return Name }
@@ -75,7 +75,7 @@ func (p *Processor) Name() string { return Name }
 // create one Customer.
 func (p *Processor) customer(ctx context.Context, accountID string) (string, error) {
 	var id string
-	err := p.pool.QueryRow(ctx, `SELECT customer_id FROM processor_customers WHERE account_id = $1 AND processor = $2`, accountID, Name).Scan(&id)
+	err := p.db.QueryRow(ctx, `SELECT customer_id FROM processor_customers WHERE account_id = $1 AND processor = $2`, accountID, Name).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
@@ -83,7 +83,7 @@ func (p *Processor) customer(ctx context.Context, accountID string) (string, err
 		return "", err
 	}
 	var name, email string
-	if err := p.pool.QueryRow(ctx, `SELECT name, email FROM accounts WHERE id = $1`, accountID).Scan(&name, &email); err != nil {
+	if err := p.db.QueryRow(ctx, `SELECT name, email FROM accounts WHERE id = $1`, accountID).Scan(&name, &email); err != nil {
 		return "", err
 	}
 	params := &sg.CustomerParams{Name: sg.String(name), Email: sg.String(email), Metadata: map[string]string{"account_id": accountID}}
@@ -93,7 +93,7 @@ func (p *Processor) customer(ctx context.Context, accountID string) (string, err
 	if err != nil {
 		return "", classify("create customer", err)
 	}
-	if _, err := p.pool.Exec(ctx, `
+	if _, err := p.db.Exec(ctx, `
 		INSERT INTO processor_customers (account_id, processor, customer_id) VALUES ($1, $2, $3)
 		ON CONFLICT (account_id, processor) DO NOTHING`, accountID, Name, c.ID); err != nil {
 		return "", err

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Scope is what a token may do.
@@ -71,15 +73,9 @@ func hash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // Create makes a token and returns it with its secret, the only time the
 // secret exists outside the caller.
-func Create(ctx context.Context, q Querier, name string, scope Scope) (*Token, string, error) {
+func Create(ctx context.Context, q pgdb.Executor, name string, scope Scope) (*Token, string, error) {
 	if _, err := ParseScope(string(scope)); err != nil {
 		return nil, "", err
 	}
@@ -114,7 +110,7 @@ var ErrInvalidToken = errors.New("invalid or revoked token")
 
 // Authenticate returns the token a secret belongs to. It records when the
 // token was last used, at most once a minute.
-func Authenticate(ctx context.Context, q Querier, secret string) (*Token, error) {
+func Authenticate(ctx context.Context, q pgdb.Executor, secret string) (*Token, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 100 {
 		return nil, ErrInvalidToken
 	}
@@ -139,7 +135,7 @@ func Authenticate(ctx context.Context, q Querier, secret string) (*Token, error)
 }
 
 // List returns every token, newest first.
-func List(ctx context.Context, q Querier) ([]Token, error) {
+func List(ctx context.Context, q pgdb.Executor) ([]Token, error) {
 	rows, err := q.Query(ctx, `SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
@@ -155,7 +151,7 @@ func List(ctx context.Context, q Querier) ([]Token, error) {
 var ErrNotFound = errors.New("token not found")
 
 // Revoke revokes a token by id; revoking twice is harmless.
-func Revoke(ctx context.Context, q Querier, id int64) (*Token, error) {
+func Revoke(ctx context.Context, q pgdb.Executor, id int64) (*Token, error) {
 	t := &Token{}
 	err := q.QueryRow(ctx, `
 		UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1

@@ -233,12 +233,7 @@ func financeStory(ctx context.Context, c Config, pool *pgxpool.Pool, client *job
 	if err := c.PrintInvoices(w, invs); err != nil {
 		return err
 	}
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	rep, err := audit.Run(ctx, tx, "")
+	rep, err := audit.Snapshot(ctx, pool, "")
 	if err != nil {
 		return err
 	}
