@@ -13,6 +13,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -110,7 +111,8 @@ func retryDelay(attempt int, limit time.Duration) time.Duration {
 }
 
 func (w *collectWorker) Work(ctx context.Context, job *river.Job[CollectInvoiceArgs]) error {
-	return collect(ctx, w.d, job, []payments.CollectRequest{{Number: job.Args.InvoiceNumber, Slot: job.Args.DunningSlot}}, job.Args.Now, false)
+	err := collect(ctx, w.d, job, []payments.CollectRequest{{Number: job.Args.InvoiceNumber, Slot: job.Args.DunningSlot}}, job.Args.Now, false)
+	return pgdb.Wrap("collect invoice "+job.Args.InvoiceNumber, err)
 }
 
 type collectBatchWorker struct {
@@ -122,10 +124,17 @@ func (w *collectBatchWorker) NextRetry(job *river.Job[CollectInvoicesArgs]) time
 	return time.Now().Add(retryDelay(job.Attempt, w.d.cfg.RetryMax))
 }
 
-func (w *collectBatchWorker) Work(ctx context.Context, job *river.Job[CollectInvoicesArgs]) error {
-	if job.Args.Reconcile {
-		return reconcile(ctx, w.d, job)
+func (w *collectBatchWorker) Work(ctx context.Context, job *river.Job[CollectInvoicesArgs]) (err error) {
+	first := ""
+	if len(job.Args.Invoices) > 0 {
+		first = job.Args.Invoices[0].Number
 	}
+	if job.Args.Reconcile {
+		return pgdb.Wrap(fmt.Sprintf("reconcile %d invoices from %s", len(job.Args.Invoices), first), reconcile(ctx, w.d, job))
+	}
+	defer func() {
+		err = pgdb.Wrap(fmt.Sprintf("collect %d invoices from %s", len(job.Args.Invoices), first), err)
+	}()
 	reqs := make([]payments.CollectRequest, len(job.Args.Invoices))
 	for i, it := range job.Args.Invoices {
 		reqs[i] = payments.CollectRequest{Number: it.Number, Slot: it.Slot}

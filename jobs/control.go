@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 )
 
@@ -119,8 +119,8 @@ type RunReport struct {
 }
 
 // Report builds a run's report.
-func Report(ctx context.Context, pool *pgxpool.Pool, runID int64) (*RunReport, error) {
-	run, err := invoices.GetRun(ctx, pool, runID)
+func Report(ctx context.Context, db pgdb.DB, runID int64) (*RunReport, error) {
+	run, err := invoices.GetRun(ctx, db, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func Report(ctx context.Context, pool *pgxpool.Pool, runID int64) (*RunReport, e
 	for _, s := range []string{"draft", "open", "processing", "paid", "void"} {
 		r.InvoicesByStatus[s] = 0
 	}
-	rows, err := pool.Query(ctx, `SELECT status, count(*) FROM invoices WHERE run_id = $1 GROUP BY status`, runID)
+	rows, err := db.Query(ctx, `SELECT status, count(*) FROM invoices WHERE run_id = $1 GROUP BY status`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +146,11 @@ func Report(ctx context.Context, pool *pgxpool.Pool, runID int64) (*RunReport, e
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if err := pool.QueryRow(ctx, `SELECT to_char(coalesce(sum(total), 0), 'FM999999999990.00') FROM invoices WHERE run_id = $1 AND status <> 'draft'`, runID).
+	if err := db.QueryRow(ctx, `SELECT to_char(coalesce(sum(total), 0), 'FM999999999990.00') FROM invoices WHERE run_id = $1 AND status <> 'draft'`, runID).
 		Scan(&r.Billed); err != nil {
 		return nil, err
 	}
-	rows, err = pool.Query(ctx, `
+	rows, err = db.Query(ctx, `
 		SELECT id, kind, state, coalesce(errors[array_length(errors, 1)]->>'error', '')
 		FROM river_job
 		WHERE kind IN ('billing_run', 'billing_draft_shard', 'billing_finalize') AND (args->>'run_id')::bigint = $1
@@ -174,7 +174,7 @@ func Report(ctx context.Context, pool *pgxpool.Pool, runID int64) (*RunReport, e
 			r.Retrying = append(r.Retrying, j)
 		}
 	}
-	accounts, err := invoices.RunAccountFailures(ctx, pool, runID)
+	accounts, err := invoices.RunAccountFailures(ctx, db, runID)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,13 +14,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
 )
 
@@ -82,10 +80,10 @@ type DunningReport struct {
 // (decideStandings, a hundred accounts a transaction). A pass killed
 // anywhere is done again by its job: every step is idempotent. simulated
 // passes now on to the retries.
-func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now time.Time, simulated bool) (*DunningReport, error) {
+func RunDunningPass(ctx context.Context, db pgdb.DB, client *Client, now time.Time, simulated bool) (*DunningReport, error) {
 	rep := &DunningReport{Now: now, Retries: []string{}, Overdue: []string{}, Suspended: []string{}, Reactivated: []string{}}
 	var review []string
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		cands, err := payments.DunningCandidates(ctx, tx, now)
 		if err != nil {
 			return err
@@ -131,7 +129,7 @@ func RunDunningPass(ctx context.Context, pool *pgxpool.Pool, client *Client, now
 	slices.Sort(review)
 	for len(review) > 0 {
 		n := min(len(review), standingChunk)
-		decided, err := decideStandings(ctx, pool, client, review[:n], now)
+		decided, err := decideStandings(ctx, db, client, review[:n], now)
 		if err != nil {
 			return rep, err
 		}
@@ -165,10 +163,10 @@ type standings struct {
 // waits, and then sees the suspension and undoes it (afterPayments).
 // Postgres may break a deadlock with a path that locks accounts in another
 // order (an outcome batch, a void): the chunk is then simply decided again.
-func decideStandings(ctx context.Context, pool *pgxpool.Pool, client *Client, accountIDs []string, now time.Time) (s standings, err error) {
+func decideStandings(ctx context.Context, db pgdb.DB, client *Client, accountIDs []string, now time.Time) (s standings, err error) {
 	for try := 1; ; try++ {
 		s = standings{}
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			status, err := accounts.LockStandings(ctx, tx, accountIDs)
 			if err != nil {
 				return err
@@ -209,8 +207,7 @@ func decideStandings(ctx context.Context, pool *pgxpool.Pool, client *Client, ac
 			}
 			return nil
 		})
-		var pgErr *pgconn.PgError
-		if err != nil && try < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+		if try < 3 && pgdb.Retryable(err) {
 			continue
 		}
 		if err != nil {

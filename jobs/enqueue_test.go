@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/testfactory"
 	"github.com/billingengine/engine/internal/testutil"
 	"github.com/billingengine/engine/jobs"
 )
@@ -92,4 +94,37 @@ func TestEnqueueNothing(t *testing.T) {
 	got := testutil.ConsequencesOf(t, db.Pool, "acc_1")
 	require.JSONEq(t, `[]`, got.Timeline)
 	require.Empty(t, got.Collected)
+}
+
+// The worker entry point: referral credit that finalization adds (a
+// referrer with no usage of its own, so its reward carries over to
+// credit) has the consequences `credit add` has from the CLI and PayPal's
+// capture has over HTTP: credit_added on the timeline, and the account's
+// open invoices, here one of an earlier month, queued for collection in
+// the finalizing transaction.
+func TestFinalizationCreditConsequencesWorker(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	referrer := testfactory.Account(ctx, t, tb.pool, &testfactory.AccountOpts{ID: testfactory.Ptr("acc_ref")})
+	earlier := testfactory.Invoice(ctx, t, tb.pool, &testfactory.InvoiceOpts{AccountID: &referrer.ID, Period: testfactory.Ptr("2026-09"), Subtotal: testfactory.Ptr("30.00")})
+	testfactory.Account(ctx, t, tb.pool, &testfactory.AccountOpts{ID: testfactory.Ptr("acc_referee"), ReferredBy: &referrer.ID, CreatedAt: testfactory.Ptr(referrer.CreatedAt.Add(time.Hour))})
+	testfactory.Usage(ctx, t, tb.pool, &testfactory.UsageOpts{AccountID: testfactory.Ptr("acc_referee")}) // 10.00 in 2026-10
+
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	tb.waitIdle(t)
+
+	got := testutil.ConsequencesOf(t, tb.pool, referrer.ID)
+	require.Contains(t, got.Collected, earlier.Number, "the credit collected the referrer's open invoice of an earlier month")
+	var events []struct {
+		Kind string         `json:"kind"`
+		Data map[string]any `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(got.Timeline), &events))
+	require.GreaterOrEqual(t, len(events), 2, "%s", got.Timeline)
+	require.Equal(t, "credit_added", events[0].Kind, "%s", got.Timeline)
+	require.Equal(t, "referral_reward", events[0].Data["kind"])
+	require.Equal(t, "2.00", events[0].Data["amount"], "20% of the referee's 10.00")
+	require.Equal(t, "credit_applied", events[1].Kind, "the collection that followed used it: %s", got.Timeline)
 }

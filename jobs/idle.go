@@ -5,20 +5,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billingengine/engine/internal/platform/pgdb"
 )
 
 // Pending counts the jobs that still have to run: available, running (which
 // includes jobs orphaned by a killed process until the rescuer retries
 // them) and pending, plus scheduled or retryable jobs due within horizon.
 // With queues, only theirs.
-func Pending(ctx context.Context, pool *pgxpool.Pool, horizon time.Duration, queues ...string) (int, error) {
+func Pending(ctx context.Context, db pgdb.DB, horizon time.Duration, queues ...string) (int, error) {
 	var n int
 	var only []string
 	if len(queues) > 0 {
 		only = queues
 	}
-	err := pool.QueryRow(ctx, `
+	err := db.QueryRow(ctx, `
 		SELECT count(*) FROM river_job
 		WHERE (state IN ('available', 'running', 'pending')
 		       OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now() + make_interval(secs => $1)))
@@ -29,10 +30,10 @@ func Pending(ctx context.Context, pool *pgxpool.Pool, horizon time.Duration, que
 // WaitIdle returns once no job (of queues, when given) is due within
 // horizon, checked twice in a row a poll apart (a finishing job may be
 // inserting its successors).
-func WaitIdle(ctx context.Context, pool *pgxpool.Pool, horizon, poll time.Duration, queues ...string) error {
+func WaitIdle(ctx context.Context, db pgdb.DB, horizon, poll time.Duration, queues ...string) error {
 	quiet := 0
 	for {
-		n, err := Pending(ctx, pool, horizon, queues...)
+		n, err := Pending(ctx, db, horizon, queues...)
 		if err != nil {
 			return err
 		}
@@ -64,8 +65,8 @@ type JobFailure struct {
 }
 
 // RunFailures lists the run's jobs that will not run again.
-func RunFailures(ctx context.Context, pool *pgxpool.Pool, runID int64) ([]JobFailure, error) {
-	rows, err := pool.Query(ctx, `
+func RunFailures(ctx context.Context, db pgdb.DB, runID int64) ([]JobFailure, error) {
+	rows, err := db.Query(ctx, `
 		SELECT id, kind, state, coalesce(errors[array_length(errors, 1)]->>'error', '')
 		FROM river_job
 		WHERE kind IN ('billing_run', 'billing_draft_shard', 'billing_finalize')

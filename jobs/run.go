@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 )
@@ -66,8 +66,8 @@ func (FinalizeRunArgs) InsertOpts() river.InsertOpts {
 // prints its id, the API returns it). It refuses, with a
 // *invoices.RunInFlightError, while a run of the same period and an
 // overlapping scope is in flight.
-func StartRun(ctx context.Context, pool *pgxpool.Pool, client *Client, p invoices.RunParams) (run *invoices.Run, jobID int64, err error) {
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+func StartRun(ctx context.Context, db pgdb.DB, client *Client, p invoices.RunParams) (run *invoices.Run, jobID int64, err error) {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		run, err = invoices.StartRunChecked(ctx, tx, p)
 		if err != nil {
 			return err
@@ -87,10 +87,11 @@ type billingRunWorker struct {
 	d *deps
 }
 
-func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunArgs]) error {
+func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunArgs]) (err error) {
+	defer func() { err = pgdb.Wrap(planOp(job.Args), err) }()
 	p, err := billing.ParsePeriod(job.Args.Period)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("billing_run: %w", err))
+		return river.JobCancel(err)
 	}
 	tx, err := w.d.pool.Begin(ctx)
 	if err != nil {
@@ -110,7 +111,7 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 			// Inserted by another service for a month still running:
 			// billing it now would charge for usage not yet known.
 			w.d.cfg.Logger.WarnContext(ctx, "billing_run refused", "period", p.String(), "error", err)
-			return river.JobCancel(fmt.Errorf("billing_run: %w", err))
+			return river.JobCancel(err)
 		}
 		if err != nil {
 			return err
@@ -146,6 +147,14 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 	return complete(ctx, tx, job)
 }
 
+// planOp names a billing_run job's work for its errors.
+func planOp(a BillingRunArgs) string {
+	if a.RunID != 0 {
+		return fmt.Sprintf("plan run %d", a.RunID)
+	}
+	return "plan the run of " + a.Period
+}
+
 // complete marks job completed in tx and commits.
 func complete[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[T]) error {
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
@@ -159,7 +168,8 @@ type draftShardWorker struct {
 	d *deps
 }
 
-func (w *draftShardWorker) Work(ctx context.Context, job *river.Job[DraftShardArgs]) error {
+func (w *draftShardWorker) Work(ctx context.Context, job *river.Job[DraftShardArgs]) (err error) {
+	defer func() { err = pgdb.Wrap(fmt.Sprintf("draft shard %d of run %d", job.Args.Shard, job.Args.RunID), err) }()
 	tx, err := w.d.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -185,8 +195,12 @@ type finalizeRunWorker struct {
 	d *deps
 }
 
-func (w *finalizeRunWorker) Work(ctx context.Context, job *river.Job[FinalizeRunArgs]) error {
+func (w *finalizeRunWorker) Work(ctx context.Context, job *river.Job[FinalizeRunArgs]) (err error) {
 	started := time.Now()
+	chunks := 0
+	defer func() {
+		err = pgdb.Wrap(fmt.Sprintf("finalize chunk %d of run %d (this attempt)", chunks, job.Args.RunID), err)
+	}()
 	// The drafts were written seconds ago, faster than autovacuum looks:
 	// without fresh statistics the planner takes the drafts for a few
 	// rows and plans nested loops over them. ANALYZE samples a bounded
@@ -195,6 +209,7 @@ func (w *finalizeRunWorker) Work(ctx context.Context, job *river.Job[FinalizeRun
 		return err
 	}
 	for {
+		chunks++
 		done, busy, err := w.chunk(ctx, job)
 		if err != nil || done {
 			return err

@@ -2,13 +2,11 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
 )
@@ -18,24 +16,23 @@ import (
 // account got back pays its open invoices, and an account suspended for
 // this invoice alone is reactivated. A queued collect_invoice for the void
 // invoice charges nothing. Voiding twice returns the first credit note.
-func VoidInvoice(ctx context.Context, pool *pgxpool.Pool, client *Client, cfg *invoices.Config, p invoices.VoidParams, now time.Time) (v *payments.Voided, err error) {
+func VoidInvoice(ctx context.Context, db pgdb.DB, client *Client, cfg *invoices.Config, p invoices.VoidParams, now time.Time) (v *payments.Voided, err error) {
 	// A void locks the invoice, its referrer's reward and two accounts'
 	// credit; a finalization or a collection running beside it may lock
 	// some of those in another order. Postgres breaks such a deadlock by
 	// failing one side: the void is simply done again.
 	for try := 1; ; try++ {
-		v, err = voidOnce(ctx, pool, client, cfg, p, now)
-		var pgErr *pgconn.PgError
-		if try < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+		v, err = voidOnce(ctx, db, client, cfg, p, now)
+		if try < 3 && pgdb.Retryable(err) {
 			continue
 		}
 		return v, err
 	}
 }
 
-func voidOnce(ctx context.Context, pool *pgxpool.Pool, client *Client, cfg *invoices.Config, p invoices.VoidParams, now time.Time) (*payments.Voided, error) {
+func voidOnce(ctx context.Context, db pgdb.DB, client *Client, cfg *invoices.Config, p invoices.VoidParams, now time.Time) (*payments.Voided, error) {
 	var v *payments.Voided
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var err error
 		v, err = payments.Void(ctx, tx, cfg, p, now)
 		if err != nil || v.AlreadyVoid {
