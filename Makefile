@@ -24,9 +24,10 @@ demo: build ## Run the engine on the bundled sample data (fresh database billing
 	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox ./$(BIN) demo
 
 .PHONY: lint
-lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, errorlint, exhaustive, forbidigo: .golangci.yaml) and gofmt
+lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, errorlint, exhaustive, forbidigo: .golangci.yaml), scripts/check-layout and gofmt
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI) run ./...
+	scripts/check-layout
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: test
