@@ -105,7 +105,10 @@ var vatSyntax = map[string]*regexp.Regexp{
 // otherVAT is the shape accepted for a country outside the EU, whose tax
 // number only appears on documents: two letters then 2 to 13 letters or
 // digits.
-var otherVAT = regexp.MustCompile(`^[0-9A-Z+*]{2,13}$`)
+var (
+	otherVAT = regexp.MustCompile(`^[0-9A-Z+*]{2,13}$`)
+	vatChars = regexp.MustCompile(`^[0-9A-Z+*]+$`)
+)
 
 // VATPrefix is the prefix of VAT numbers of a country: its ISO code, except
 // EL for Greece (GR).
@@ -136,8 +139,8 @@ func vatErrorf(format string, args ...any) error {
 // general shape are checked. The error says what is wrong, without the
 // field's name.
 func CheckVATNumber(country, vat, siren string) error {
-	if len(vat) < 2 {
-		return vatErrorf("%q is not a VAT number: a country prefix then the number, without spaces", vat)
+	if len(vat) < 2 || !vatChars.MatchString(vat) {
+		return vatErrorf("%q is not a VAT number: the country prefix then the number, in upper-case letters and digits, without spaces or punctuation", vat)
 	}
 	prefix, rest := vat[:2], vat[2:]
 	want := VATPrefix(country)
@@ -239,3 +242,29 @@ func mod97(s string) int64 {
 	}
 	return new(big.Int).Mod(n, big.NewInt(97)).Int64()
 }
+
+// Language is the language of an account's documents and emails (SPEC §2).
+type Language string
+
+// The languages documents are written in.
+const (
+	LanguageFrench  Language = "fr"
+	LanguageEnglish Language = "en"
+)
+
+// Valid reports whether l is a language documents are written in.
+func (l Language) Valid() bool { return l == LanguageFrench || l == LanguageEnglish }
+
+// DefaultLanguage is the language of an account that names none: French
+// for French accounts, English for every other (SPEC §2). Migration 0012
+// applies the same rule to rows written without a language.
+func DefaultLanguage(country string) Language {
+	if country == "FR" {
+		return LanguageFrench
+	}
+	return LanguageEnglish
+}
+
+// EUVATPrefix reports whether prefix begins the VAT numbers of an EU member
+// state (EL for Greece) or of Northern Ireland (XI): those the VIES knows.
+func EUVATPrefix(prefix string) bool { _, ok := vatSyntax[prefix]; return ok }

@@ -74,7 +74,8 @@ func TestCheckVATNumber(t *testing.T) {
 		{country: "BE", vat: "BE2403170701", wantErr: "starting with 0 or 1"},
 		{country: "NL", vat: "NL004495445C01", wantErr: "NL then 9 digits, B and 2 digits"},
 		{country: "SE", vat: "SE556036079302", wantErr: "ending in 01"},
-		{country: "DE", vat: "DE 811569869", wantErr: "is not a valid DE VAT number"},
+		{country: "DE", vat: "DE 811569869", wantErr: "without spaces or punctuation"},
+		{country: "DE", vat: "de811569869", wantErr: "upper-case letters"},
 		{country: "FR", vat: "F", wantErr: "is not a VAT number"},
 		{country: "US", vat: "US1-2", wantErr: "is not a VAT number"},
 	} {
