@@ -144,7 +144,8 @@ func CheckVATNumber(country, vat, siren string) error {
 	}
 	prefix, rest := vat[:2], vat[2:]
 	want := VATPrefix(country)
-	if prefix != want && !(country == "GB" && prefix == "XI") {
+	northernIreland := country == "GB" && prefix == "XI"
+	if prefix != want && !northernIreland {
 		if country == "GR" && prefix == "GR" {
 			return vatErrorf("%q: Greek VAT numbers start with EL, not GR", vat)
 		}

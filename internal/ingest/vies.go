@@ -63,14 +63,17 @@ func (v *VIES) Check(ctx context.Context, country, number string) (bool, string,
 	if err != nil {
 		return false, "", fmt.Errorf("the VIES is unreachable: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // the answer is read before; closing cannot change it
+	// A refusal reads {"actionSucceed":false,"errorWrappers":[{"error":
+	// "MS_UNAVAILABLE"}]}; some answers carry the reason as userError.
 	var out struct {
-		Valid     bool   `json:"valid"`
-		Name      string `json:"name"`
-		ErrorWrap *struct {
+		Valid         bool   `json:"valid"`
+		Name          string `json:"name"`
+		UserError     string `json:"userError"`
+		ActionSucceed *bool  `json:"actionSucceed"`
+		ErrorWrappers []struct {
 			Error string `json:"error"`
 		} `json:"errorWrappers"`
-		ActionSucceed *bool `json:"actionSucceed"`
 	}
 	if resp.StatusCode != http.StatusOK {
 		return false, "", fmt.Errorf("the VIES answered %s", resp.Status)
@@ -78,8 +81,13 @@ func (v *VIES) Check(ctx context.Context, country, number string) (bool, string,
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return false, "", fmt.Errorf("the VIES answered something unreadable: %w", err)
 	}
-	if out.ActionSucceed != nil && !*out.ActionSucceed {
-		return false, "", errors.New("the VIES could not answer (the member state's service may be unavailable)")
+	if (out.ActionSucceed != nil && !*out.ActionSucceed) || len(out.ErrorWrappers) > 0 ||
+		(out.UserError != "" && out.UserError != "VALID" && out.UserError != "INVALID") {
+		reason := out.UserError
+		if len(out.ErrorWrappers) > 0 {
+			reason = out.ErrorWrappers[0].Error
+		}
+		return false, "", fmt.Errorf("the VIES could not answer (%s): try again later", reason)
 	}
 	if out.Name == "---" {
 		out.Name = ""
