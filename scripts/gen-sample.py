@@ -71,6 +71,18 @@ ACCOUNTS = [
     ("acc_marseille", "Calanques Data SAS", "FR", None, "2026-09-25T10:00:00Z", None, ("card", "pm_card_visa")),
 ]
 
+# Legal data of some business accounts (SPEC §2, since v2): SIREN (French
+# accounts: the one inside their VAT number), billing address, language.
+LEGAL = {
+    "acc_acme": {"siren": "303265045", "address": {"line1": "12 rue de la Paix", "line2": "", "postal_code": "75002", "city": "Paris"}},
+    "acc_veteran": {"siren": "404833048", "address": {"line1": "5 quai du Port", "line2": "Bâtiment B", "postal_code": "13002", "city": "Marseille"}},
+    "acc_lyon": {"siren": "552081317", "address": {"line1": "3 rue Mercière", "line2": "", "postal_code": "69002", "city": "Lyon"}},
+    "acc_big": {"siren": "431451186", "language": "en",
+                "address": {"line1": "1 esplanade de la Défense", "line2": "Tour Nuage", "postal_code": "92800", "city": "Puteaux"}},
+    "acc_muller": {"address": {"line1": "Hauptstraße 1", "line2": "", "postal_code": "10115", "city": "Berlin"}},
+    "acc_athens": {"address": {"line1": "Οδός Ερμού 10", "line2": "", "postal_code": "10563", "city": "Αθήνα"}},
+}
+
 SEP = "2026-09-01T00:00:00Z"
 OCT = "2026-10-01T00:00:00Z"
 NOV = "2026-11-01T00:00:00Z"
@@ -150,6 +162,7 @@ with open(os.path.join(OUT, "accounts.ndjson"), "w", encoding="utf-8") as f:
             row["referred_by"] = ref
         if pm:
             row["payment_method"] = {"type": pm[0], "id": pm[1]}
+        row.update(LEGAL.get(acc, {}))
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
 # September's usage as NDJSON, the rest as CSV: the demo imports both formats.
 sep = [u for u in usage if u["started_at"] < OCT]
