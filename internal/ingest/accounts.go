@@ -161,18 +161,20 @@ func decodeAccount(f *fieldReader) []any {
 	}
 	countryOK := ok && billing.ValidCountry(country)
 	var siren any
-	s, ok := f.str("siren", false)
-	if ok {
+	// validSIREN is what the VAT number is compared with: a SIREN that is
+	// wrong already has its own message.
+	var validSIREN string
+	if s, ok := f.str("siren", false); ok {
 		if !billing.ValidSIREN(s) {
 			f.fail("siren", "%q is not a SIREN: 9 digits, without spaces, whose last is the Luhn check digit", s)
 		} else {
-			siren = s
+			siren, validSIREN = s, s
 		}
 	}
 	var vat any
 	if v, ok := f.str("vat_number", false); ok {
 		if countryOK {
-			if err := billing.CheckVATNumber(country, v, s); err != nil {
+			if err := billing.CheckVATNumber(country, v, validSIREN); err != nil {
 				f.fail("vat_number", "%s", err)
 			}
 		}

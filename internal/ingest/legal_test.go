@@ -55,6 +55,14 @@ func TestAccountsLegalDataValidation(t *testing.T) {
 		})
 	}
 
+	t.Run("a wrong SIREN is reported once", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		_, problems, err := runImport(t, tb, accountsImport, "acc.ndjson", line(`,"siren":"303265046","vat_number":"FR40303265045"`)+"\n", false)
+		require.ErrorIs(t, err, ingest.ErrInvalid)
+		require.Equal(t, []string{`acc.ndjson:1: siren: "303265046" is not a SIREN: 9 digits, without spaces, whose last is the Luhn check digit`}, problems)
+	})
+
 	t.Run("CSV", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
