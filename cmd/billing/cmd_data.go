@@ -290,7 +290,16 @@ func newAccountsCmd(a *app) *cobra.Command {
 				sort.Strings(keys)
 				parts := make([]string, len(keys))
 				for i, k := range keys {
-					parts[i] = fmt.Sprintf("%s=%v", k, e.Data[k])
+					v := e.Data[k]
+					switch v.(type) {
+					case map[string]any, []any:
+						// Nested data (account_updated's changes) reads
+						// better as the JSON it is than as a Go map.
+						if b, err := json.Marshal(v); err == nil {
+							v = string(b)
+						}
+					}
+					parts[i] = fmt.Sprintf("%s=%v", k, v)
 				}
 				fmt.Fprintf(a.stdout, "%s  %-22s %s\n", e.At.Format(time.RFC3339), e.Kind, strings.Join(parts, " "))
 			}
