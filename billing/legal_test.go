@@ -2,6 +2,7 @@ package billing
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -185,4 +186,36 @@ func TestIBANBICCreditorID(t *testing.T) {
 		m := mutate(t, iban, rapid.IntRange(4, len(iban)-1).Draw(t, "at"))
 		require.False(t, ValidIBAN(m), "%s -> %s", iban, m)
 	})
+}
+
+// Whatever a member state's syntax admits is accepted for an account of
+// that state, and refused for an account of any other (the prefix).
+func TestVATSyntaxProperties(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		prefix := rapid.SampledFrom(sortedPrefixes()).Draw(t, "prefix")
+		if prefix == "FR" {
+			t.Skip("French numbers have a key: TestFrenchVATProperties")
+		}
+		re := vatSyntax[prefix].String()
+		rest := rapid.StringMatching(re[1:len(re)-1]).Draw(t, "rest")
+		country := map[string]string{"EL": "GR", "XI": "GB"}[prefix]
+		if country == "" {
+			country = prefix
+		}
+		require.NoError(t, CheckVATNumber(country, prefix+rest, ""))
+		other := rapid.SampledFrom([]string{"DE", "FR", "GR", "IT", "US"}).Draw(t, "other")
+		if other != country {
+			require.ErrorIs(t, CheckVATNumber(other, prefix+rest, ""), ErrVATNumber)
+		}
+	})
+}
+
+func sortedPrefixes() []string {
+	var out []string
+	for p := range vatSyntax {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
