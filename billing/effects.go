@@ -56,6 +56,10 @@ const (
 	TimelineReferralReversed TimelineKind = "referral_reversed"
 	// TimelineRefunded: a payment on a void invoice went to prepaid credit.
 	TimelineRefunded TimelineKind = "refunded_to_credit"
+	// TimelineAccountUpdated: a re-import changed the account's legal data
+	// (address, VAT number, SIREN or language); its data names the fields
+	// and holds their values before and after.
+	TimelineAccountUpdated TimelineKind = "account_updated"
 )
 
 // TimelineEvent is one event an operation adds to an account's timeline.

@@ -16,17 +16,45 @@ import (
 
 // Seller is who issues the invoices (config: BILLING_SELLER_*).
 type Seller struct {
-	Name      string
-	Legal     string // legal form, capital, registration: "SAS au capital de 50 000 € · RCS Paris 303 265 045"
+	Name  string
+	Legal string // the legal form, "SAS" (or, from older configurations, the whole mention)
+	// Capital is the share capital in euros and RCS the city of the trade
+	// register; with them the legal mention reads "SAS · capital 50000.00
+	// EUR · RCS Paris 303 265 045" (Mention).
+	Capital   decimal.Decimal
+	RCS       string
 	Address   string // lines separated by "\n"
 	VATNumber string
 	Email     string
 	SIREN     string
 	IBAN      string
 	BIC       string
+	// SEPACreditorID is the seller's SEPA creditor identifier, which SEPA
+	// debit pre-notifications and mandates carry (SPEC §12, §14).
+	SEPACreditorID string
 	// TestMode marks every page TEST MODE: the engine runs with the
 	// sandbox processors (SPEC §4), so the document bills nobody.
 	TestMode bool
+}
+
+// Mention is the seller's legal form, capital and registration as one
+// line: Legal alone when neither capital nor register is configured.
+func (s Seller) Mention() string {
+	parts := []string{}
+	if s.Legal != "" {
+		parts = append(parts, s.Legal)
+	}
+	if !s.Capital.IsZero() {
+		parts = append(parts, "capital "+billing.FormatMoney(s.Capital)+" EUR")
+	}
+	if s.RCS != "" {
+		rcs := "RCS " + s.RCS
+		if len(s.SIREN) == 9 {
+			rcs += " " + s.SIREN[:3] + " " + s.SIREN[3:6] + " " + s.SIREN[6:]
+		}
+		parts = append(parts, rcs)
+	}
+	return strings.Join(parts, " · ")
 }
 
 // DocKind is the kind of a document.
@@ -174,7 +202,7 @@ func newPDFDoc(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) *
 // allFitCP1252 decides the fonts once for the whole document.
 func (p *pdfDoc) allFitCP1252() bool {
 	d := p.doc
-	texts := []string{p.seller.Name, p.seller.Legal, p.seller.Address, p.seller.VATNumber, p.seller.Email,
+	texts := []string{p.seller.Name, p.seller.Mention(), p.seller.Address, p.seller.VATNumber, p.seller.Email,
 		d.BuyerName, d.BuyerEmail, d.BuyerAccount, d.BuyerVATNumber, d.Reason}
 	for _, l := range d.Lines {
 		texts = append(texts, l.App, l.Resource, l.RefereeAccountID, d.Descriptions[l.Resource])
@@ -343,7 +371,7 @@ func (p *pdfDoc) firstPageHeader() float64 {
 	p.grey(0)
 	y := p.paragraph(margin, margin, 100, 7, p.seller.Name, "B", 15)
 	p.grey(70)
-	for _, s := range []string{p.seller.Legal, p.seller.Address, nonEmpty("VAT number ", p.seller.VATNumber), p.seller.Email} {
+	for _, s := range []string{p.seller.Mention(), p.seller.Address, nonEmpty("VAT number ", p.seller.VATNumber), p.seller.Email} {
 		if s != "" {
 			y = p.paragraph(margin, y, 100, 4.2, s, "", 8.5)
 		}
@@ -612,8 +640,8 @@ func (p *pdfDoc) footer() {
 	p.f.Line(margin, pageH-16, pageW-margin, pageH-16)
 	p.grey(110)
 	left := p.seller.Name
-	if p.seller.Legal != "" {
-		left += " · " + p.seller.Legal
+	if m := p.seller.Mention(); m != "" {
+		left += " · " + m
 	}
 	if p.seller.VATNumber != "" {
 		left += " · VAT " + p.seller.VATNumber

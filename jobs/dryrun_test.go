@@ -24,6 +24,8 @@ func randomBook(seed uint64) (catalog, accounts, usage string) {
 {"resource":"db","description":"DB","price_per_hour":"0.0417","effective_from":"2025-01-01T00:00:00Z"}
 `
 	countries := []string{"FR", "FR", "DE", "IT", "PT", "US", "BE"}
+	// A VAT number valid for each country that gets one.
+	vat := map[string]string{"DE": "DE811569869", "IT": "IT00743110157", "PT": "PT123456789", "BE": "BE0403170701"}
 	var acc strings.Builder
 	start := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	n := 40
@@ -32,7 +34,7 @@ func randomBook(seed uint64) (catalog, accounts, usage string) {
 		country := countries[r.IntN(len(countries))]
 		extra := ""
 		if country != "FR" && country != "US" && r.IntN(2) == 0 {
-			extra += fmt.Sprintf(`,"vat_number":"%s123456789"`, country)
+			extra += fmt.Sprintf(`,"vat_number":%q`, vat[country])
 		}
 		if i > 0 && r.IntN(10) < 4 {
 			extra += fmt.Sprintf(`,"referred_by":"acc%02d"`, r.IntN(i))

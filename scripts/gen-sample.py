@@ -59,10 +59,10 @@ ACCOUNTS = [
     ("acc_london", "Thames Compute Ltd", "GB", "GB980780684", "2025-05-15T10:00:00Z", None, ("card", "pm_card_visa")),
     ("acc_zurich", "Zürcher Rechenzentrum AG", "CH", None, "2025-11-11T11:11:11Z", None, ("card", "pm_card_visa")),
     ("acc_oslo", "Fjord Apps AS", "NO", None, "2026-03-21T10:00:00Z", None, ("card", "pm_card_visa")),
-    ("acc_lyon", "Bouchon Lyonnais SAS", "FR", "FR26552081317", "2026-08-08T08:00:00Z", "acc_zoe", ("card", "pm_card_visa")),
+    ("acc_lyon", "Bouchon Lyonnais SAS", "FR", "FR03552081317", "2026-08-08T08:00:00Z", "acc_zoe", ("card", "pm_card_visa")),
     ("acc_nantes", "Atelier Nantais", "FR", None, "2026-09-12T10:00:00Z", "acc_acme", ("sepa_debit", "pm_sepa_debit_success")),
     ("acc_tiny", "Petit Projet", "FR", None, "2026-02-02T10:00:00Z", None, ("card", "pm_card_visa")),
-    ("acc_big", "MégaCorp Cloud SA", "FR", "FR62431451183", "2024-12-01T10:00:00Z", None, ("sepa_debit", "pm_sepa_debit_success")),
+    ("acc_big", "MégaCorp Cloud SA", "FR", "FR23431451186", "2024-12-01T10:00:00Z", None, ("sepa_debit", "pm_sepa_debit_success")),
     ("acc_sleepy", "Dormant Apps", "FR", None, "2025-01-15T10:00:00Z", None, ("card", "pm_card_visa")),
     ("acc_praha", "Vltava Software s.r.o.", "CZ", "CZ25596641", "2026-04-04T10:00:00Z", None, ("card", "pm_card_visa")),
     ("acc_helsinki", "Sauna Systems Oy", "FI", None, "2026-06-06T10:00:00Z", None, ("card", "pm_card_visa")),
@@ -70,6 +70,18 @@ ACCOUNTS = [
     ("acc_montreal", "Érable Numérique Inc", "CA", None, "2026-03-30T10:00:00Z", None, ("card", "pm_card_visa")),
     ("acc_marseille", "Calanques Data SAS", "FR", None, "2026-09-25T10:00:00Z", None, ("card", "pm_card_visa")),
 ]
+
+# Legal data of some business accounts (SPEC §2, since v2): SIREN (French
+# accounts: the one inside their VAT number), billing address, language.
+LEGAL = {
+    "acc_acme": {"siren": "303265045", "address": {"line1": "12 rue de la Paix", "line2": "", "postal_code": "75002", "city": "Paris"}},
+    "acc_veteran": {"siren": "404833048", "address": {"line1": "5 quai du Port", "line2": "Bâtiment B", "postal_code": "13002", "city": "Marseille"}},
+    "acc_lyon": {"siren": "552081317", "address": {"line1": "3 rue Mercière", "line2": "", "postal_code": "69002", "city": "Lyon"}},
+    "acc_big": {"siren": "431451186", "language": "en",
+                "address": {"line1": "1 esplanade de la Défense", "line2": "Tour Nuage", "postal_code": "92800", "city": "Puteaux"}},
+    "acc_muller": {"address": {"line1": "Hauptstraße 1", "line2": "", "postal_code": "10115", "city": "Berlin"}},
+    "acc_athens": {"address": {"line1": "Οδός Ερμού 10", "line2": "", "postal_code": "10563", "city": "Αθήνα"}},
+}
 
 SEP = "2026-09-01T00:00:00Z"
 OCT = "2026-10-01T00:00:00Z"
@@ -150,6 +162,7 @@ with open(os.path.join(OUT, "accounts.ndjson"), "w", encoding="utf-8") as f:
             row["referred_by"] = ref
         if pm:
             row["payment_method"] = {"type": pm[0], "id": pm[1]}
+        row.update(LEGAL.get(acc, {}))
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
 # September's usage as NDJSON, the rest as CSV: the demo imports both formats.
 sep = [u for u in usage if u["started_at"] < OCT]

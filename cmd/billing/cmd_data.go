@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
 	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/platform/config"
@@ -153,7 +155,13 @@ func newAccountsCmd(a *app) *cobra.Command {
 					MethodsChanged: func(ctx context.Context, tx pgx.Tx, ids []string) error {
 						_, err := methodsChanged(ctx, tx, client, ids)
 						return err
-					}})
+					},
+					Apply: func(ctx context.Context, tx pgx.Tx, e billing.Effects) error {
+						_, err := jobs.Enqueue(ctx, tx, client, e)
+						return err
+					},
+					VATChecker: a.vatChecker(),
+				})
 			})
 		},
 	}
@@ -282,7 +290,16 @@ func newAccountsCmd(a *app) *cobra.Command {
 				sort.Strings(keys)
 				parts := make([]string, len(keys))
 				for i, k := range keys {
-					parts[i] = fmt.Sprintf("%s=%v", k, e.Data[k])
+					v := e.Data[k]
+					switch v.(type) {
+					case map[string]any, []any:
+						// Nested data (account_updated's changes) reads
+						// better as the JSON it is than as a Go map.
+						if b, err := json.Marshal(v); err == nil {
+							v = string(b)
+						}
+					}
+					parts[i] = fmt.Sprintf("%s=%v", k, v)
 				}
 				fmt.Fprintf(a.stdout, "%s  %-22s %s\n", e.At.Format(time.RFC3339), e.Kind, strings.Join(parts, " "))
 			}
@@ -306,9 +323,13 @@ func printAccount(w io.Writer, acc *views.Account) error {
 	if acc.PaymentMethod != nil {
 		pm = string(acc.PaymentMethod.Type) + " " + acc.PaymentMethod.ID
 	}
-	_, err := fmt.Fprintf(w, "%s  %s <%s>\n  country %s, VAT number %s, %s since %s\n  referred by %s\n  credit balance %s EUR, payment method %s\n",
-		acc.ID, acc.Name, acc.Email, acc.Country, opt(acc.VATNumber), acc.Status, acc.CreatedAt.Format("2006-01-02"),
-		opt(acc.ReferredBy), acc.CreditBalance, pm)
+	addr := "-"
+	if a := acc.Address; a != nil {
+		addr = strings.Join(slices.DeleteFunc([]string{a.Line1, a.Line2, a.PostalCode + " " + a.City, a.Country}, func(s string) bool { return s == "" }), ", ")
+	}
+	_, err := fmt.Fprintf(w, "%s  %s <%s>\n  country %s, VAT number %s, SIREN %s, language %s, %s since %s\n  address %s\n  referred by %s\n  credit balance %s EUR, payment method %s\n",
+		acc.ID, acc.Name, acc.Email, acc.Country, opt(acc.VATNumber), opt(acc.SIREN), acc.Language, acc.Status, acc.CreatedAt.Format("2006-01-02"),
+		addr, opt(acc.ReferredBy), acc.CreditBalance, pm)
 	return err
 }
 

@@ -55,10 +55,11 @@ func TestNoSandboxPayPalBesideStripe(t *testing.T) {
 	c.env["BILLING_PROCESSOR"] = "stripe"
 	c.env["STRIPE_SECRET_KEY"] = "sk_test_123"
 	delete(c.env, "BILLING_PAYPAL")
-	for k, v := range map[string]string{"NAME": "Cloud SAS", "LEGAL": "SAS au capital de 10 000 €", "ADDRESS": "1 rue A|75001 Paris",
+	for k, v := range map[string]string{"NAME": "Cloud SAS", "LEGAL": "SAS", "CAPITAL": "10000.00", "RCS": "Paris", "ADDRESS": "1 rue A|75001 Paris",
 		"VAT_NUMBER": "FR40303265045", "SIREN": "303265045", "IBAN": "FR7630006000011234567890189", "BIC": "AGRIFRPP", "EMAIL": "b@cloud.test"} {
 		c.env["BILLING_SELLER_"+k] = v
 	}
+	c.env["BILLING_SEPA_CREDITOR_ID"] = "FR72ZZZ123456"
 	c.ok("migrate")
 	c.ok("accounts", "import", writeFile(t, "accounts.ndjson", testAccounts))
 	code, _, stderr := c.run("credit", "buy", "--account", "acc_1", "--amount", "50000.00")
@@ -118,11 +119,24 @@ func TestSellerRequiredOutsideSandbox(t *testing.T) {
 		code, _, stderr := c.run(args...)
 		require.Equal(t, exitUsage, code, "billing %v: %s", args, stderr)
 		require.Contains(t, stderr, "the seller's identity is not configured", args)
-		for _, v := range []string{"BILLING_SELLER_LEGAL", "BILLING_SELLER_ADDRESS", "BILLING_SELLER_VAT_NUMBER", "BILLING_SELLER_SIREN",
-			"BILLING_SELLER_IBAN", "BILLING_SELLER_BIC", "BILLING_SELLER_EMAIL"} {
+		for _, v := range []string{"BILLING_SELLER_LEGAL", "BILLING_SELLER_CAPITAL", "BILLING_SELLER_RCS", "BILLING_SELLER_ADDRESS",
+			"BILLING_SELLER_VAT_NUMBER", "BILLING_SELLER_SIREN", "BILLING_SELLER_IBAN", "BILLING_SELLER_BIC", "BILLING_SELLER_EMAIL",
+			"BILLING_SEPA_CREDITOR_ID"} {
 			require.Contains(t, stderr, v, args)
 		}
 		require.NotContains(t, stderr, "BILLING_SELLER_NAME,", args)
+	}
+	// Every variable set, one of them wrong: still refused, naming it.
+	for k, v := range map[string]string{"LEGAL": "SAS", "CAPITAL": "10000.00", "RCS": "Paris", "ADDRESS": "1 rue A|75001 Paris",
+		"VAT_NUMBER": "FR41303265045", "SIREN": "303265045", "IBAN": "FR7630006000011234567890189", "BIC": "AGRIFRPP", "EMAIL": "b@cloud.test"} {
+		c.env["BILLING_SELLER_"+k] = v
+	}
+	c.env["BILLING_SEPA_CREDITOR_ID"] = "FR72ZZZ123456"
+	for _, args := range [][]string{{"worker", "--until-idle"}, {"run", "--period", "2026-10"}} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, exitUsage, code, "billing %v: %s", args, stderr)
+		require.Contains(t, stderr, `BILLING_SELLER_VAT_NUMBER: "FR41303265045": the key 41 does not match the SIREN 303265045`, args)
+		require.NotContains(t, stderr, "set BILLING_", args)
 	}
 }
 

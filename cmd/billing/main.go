@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
@@ -234,4 +235,18 @@ func newRoot(a *app) *cobra.Command {
 	}
 	walk(root)
 	return root
+}
+
+// vatChecker is the register the accounts import asks about VAT numbers
+// (BILLING_VIES), or nil when it asks none.
+func (a *app) vatChecker() ingest.VATChecker {
+	switch a.cfg.VIES {
+	case config.VIESLive:
+		return &ingest.VIES{}
+	case config.VIESSandbox:
+		return ingest.SandboxVIES{}
+	case config.VIESOff:
+		return nil
+	}
+	return nil
 }

@@ -102,6 +102,7 @@ func TestImportCommands(t *testing.T) {
 		"vat_number": "FR40303265045", "status": "active", "created_at": "2026-03-04T10:00:00Z",
 		"referred_by": nil, "credit_balance": "0.00",
 		"payment_method": map[string]any{"type": "card", "id": "pm_card_visa"},
+		"address":        nil, "siren": nil, "language": "fr",
 	}, acc)
 
 	out = c.ok("accounts", "set-payment-method", "acc_1", "--type", "sepa_debit", "--id", "pm_sepa_debit_success")

@@ -108,11 +108,14 @@ func writeDataset(t *testing.T, dir string, n int) {
 		fmt.Fprintln(w, `{"resource":"addon:pg","description":"PostgreSQL","price_per_hour":"0.0417","effective_from":"2026-01-01T00:00:00Z"}`)
 	})
 	countries := []string{"FR", "DE", "US", "IT", "FR"}
+	// A VAT number valid for each country (the US one only has to look
+	// like one: outside the EU it changes nothing).
+	vat := map[string]string{"FR": "FR40303265045", "DE": "DE811569869", "US": "US123456789", "IT": "IT00743110157"}
 	write("accounts.ndjson", func(w *bufio.Writer) {
 		for i := range n {
 			extra := ""
 			if i%4 == 1 {
-				extra += `,"vat_number":"DE811569869"`
+				extra += fmt.Sprintf(`,"vat_number":%q`, vat[countries[i%5]])
 			}
 			if i%10 == 9 {
 				extra += fmt.Sprintf(`,"referred_by":"acc%05d"`, i-7)

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/billingengine/engine/billing"
 )
 
 // decodeFile runs the database-free half of an import (splitting, parsing,
@@ -124,6 +126,8 @@ func FuzzDecodeAccounts(f *testing.F) {
 		`{"id":"acc_1","name":"Łódź Ωmega 株式会社","email":"a@b.example","country":"PL","vat_number":"PL5260250995","created_at":"2026-01-01T00:00:00Z","referred_by":"acc_0","payment_method":{"type":"card","id":"pm_card_visa"}}`,
 		"id,name,email,country,created_at,payment_method.type,payment_method.id\nacc_1,A,a@b.example,FR,2026-01-01T00:00:00Z,sepa_debit,pm_x\n",
 		`{"id":"acc_1","name":"\u0000","email":"not an email","country":"fr","created_at":"2026-13-01T00:00:00Z"}`,
+		`{"id":"acc_1","name":"A","email":"a@b.example","country":"FR","vat_number":"FR40303265045","siren":"303265045","language":"en","created_at":"2026-01-01T00:00:00Z","address":{"line1":"12 rue de la Paix","line2":"","postal_code":"75002","city":"Paris","country":"FR"}}`,
+		"id,name,email,country,created_at,vat_number,siren,address_line1,address_postal_code,address_city\nacc_1,A,a@b.example,GR,2026-01-01T00:00:00Z,EL094259216,,Ermou 10,10563,Athens\n",
 	)
 	f.Fuzz(func(t *testing.T, data []byte, csv bool) {
 		sp := accountsSpec(AccountsOptions{})
@@ -137,6 +141,23 @@ func FuzzDecodeAccounts(f *testing.F) {
 			checkTime(t, "created_at", r[5])
 			if (r[7] == nil) != (r[8] == nil) {
 				t.Fatalf("half a payment method accepted: %v %v", r[7], r[8])
+			}
+			// The legal data accepted is what migration 0012 and the
+			// documents expect.
+			siren, _ := r[14].(string)
+			if r[14] != nil && !billing.ValidSIREN(siren) {
+				t.Fatalf("SIREN %q accepted", siren)
+			}
+			if r[4] != nil {
+				if err := billing.CheckVATNumber(r[3].(string), r[4].(string), siren); err != nil {
+					t.Fatalf("VAT number accepted: %v", err)
+				}
+			}
+			if !billing.Language(r[15].(string)).Valid() {
+				t.Fatalf("language %q accepted", r[15])
+			}
+			if whole := r[9] != nil && r[11] != nil && r[12] != nil && r[13] != nil; !whole && (r[9] != nil || r[10] != nil || r[11] != nil || r[12] != nil || r[13] != nil) {
+				t.Fatalf("part of an address accepted: %v", r[9:14])
 			}
 		}
 	})

@@ -148,6 +148,11 @@ type csvReader struct {
 var csvAliases = map[string]string{
 	"payment_method_type": "payment_method.type",
 	"payment_method_id":   "payment_method.id",
+	"address_line1":       "address.line1",
+	"address_line2":       "address.line2",
+	"address_postal_code": "address.postal_code",
+	"address_city":        "address.city",
+	"address_country":     "address.country",
 }
 
 func newCSVReader(br *bufio.Reader, max int, fields fieldSet, required []string) (*csvReader, error) {

@@ -27,6 +27,10 @@ type spec struct {
 	// decode turns a record into staged values; it reports problems through
 	// the fieldReader and returns nil then.
 	decode func(*fieldReader) []any
+	// preChecks, when set, runs once after the rows are staged and before
+	// checks, and reports problems of its own through add (a register's
+	// answers, which are asked once per import).
+	preChecks func(ctx context.Context, tx pgx.Tx, add func(line int, msg string)) error
 	// checks are statements that insert (line, message) rows into
 	// ingest_problems for staged rows that conflict with the database or with
 	// each other.
@@ -154,6 +158,21 @@ func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Re
 		return nil
 	}
 
+	// A register is not asked about a file that is rejected already.
+	var before int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+problemsTable).Scan(&before); err != nil {
+		return nil, err
+	}
+	if sp.preChecks != nil && (before == 0 || (o.SkipInvalid && !fatal)) {
+		var found [][]any
+		err := sp.preChecks(ctx, tx, func(line int, msg string) { found = append(found, []any{line, msg}) })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Name, err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{problemsTable}, []string{"line", "message"}, pgx.CopyFromRows(found)); err != nil {
+			return nil, fmt.Errorf("%s: staging problems: %w", o.Name, err)
+		}
+	}
 	if err := check(sp.checks); err != nil {
 		return nil, err
 	}

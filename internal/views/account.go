@@ -43,6 +43,20 @@ type Account struct {
 	ReferredBy    *string          `json:"referred_by"`
 	CreditBalance string           `json:"credit_balance"`
 	PaymentMethod *payments.Method `json:"payment_method"`
+	// Since v2 (SPEC §2): the billing address (null when none was
+	// imported), the SIREN of a French business and the documents' language.
+	Address  *Address         `json:"address"`
+	SIREN    *string          `json:"siren"`
+	Language billing.Language `json:"language"`
+}
+
+// Address is an account's billing address; Line2 is "" when it has none.
+type Address struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2"`
+	PostalCode string `json:"postal_code"`
+	City       string `json:"city"`
+	Country    string `json:"country"`
 }
 
 // GetAccount returns the account's view, or ErrAccountNotFound.
@@ -53,10 +67,13 @@ func GetAccount(ctx context.Context, q pgdb.Executor, id string) (*Account, erro
 	}
 	var a Account
 	var balance decimal.Decimal
+	var line1, line2, postal, city, addrCountry *string
 	err := q.QueryRow(ctx, `
-		SELECT id, name, email, country, vat_number, status, created_at, referred_by, credit_balance
+		SELECT id, name, email, country, vat_number, status, created_at, referred_by, credit_balance,
+		       address_line1, address_line2, address_postal_code, address_city, address_country, siren, language
 		FROM accounts WHERE id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance)
+		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance,
+			&line1, &line2, &postal, &city, &addrCountry, &a.SIREN, &a.Language)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrAccountNotFound, id)
 	}
@@ -64,6 +81,13 @@ func GetAccount(ctx context.Context, q pgdb.Executor, id string) (*Account, erro
 		return nil, err
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
+	if line1 != nil {
+		// The schema keeps an address whole: the other parts are there.
+		a.Address = &Address{Line1: *line1, PostalCode: *postal, City: *city, Country: *addrCountry}
+		if line2 != nil {
+			a.Address.Line2 = *line2
+		}
+	}
 	a.CreditBalance = billing.FormatMoney(balance)
 	if a.PaymentMethod, err = payments.CurrentMethod(ctx, q, id); err != nil {
 		return nil, err

@@ -79,15 +79,23 @@ type Config struct {
 	// (BILLING_CREDIT_PURCHASE_MAX, default 10000.00); the least is 5.00.
 	CreditPurchaseMax decimal.Decimal
 	// Seller identity printed on documents (SPEC §6): BILLING_SELLER_NAME,
-	// _LEGAL (legal form, capital, registration), _ADDRESS (lines separated
-	// by "\n" or "|"), _VAT_NUMBER, _SIREN, _IBAN, _BIC, _EMAIL. Required
-	// outside sandbox mode; in sandbox mode, unset, a demo seller that says
-	// TEST MODE (SellerDemo).
+	// _LEGAL (the legal form, "SAS"), _CAPITAL (the share capital in euros,
+	// "10000.00"), _RCS (the city of the trade register, "Paris"), _ADDRESS
+	// (lines separated by "\n" or "|"), _VAT_NUMBER, _SIREN, _IBAN, _BIC,
+	// _EMAIL, and BILLING_SEPA_CREDITOR_ID (SPEC §12). Required outside
+	// sandbox mode, and checked (SIREN Luhn, VAT number syntax and key, IBAN
+	// and creditor id mod 97, BIC syntax); in sandbox mode, with none set, a
+	// demo seller that says TEST MODE (SellerDemo).
 	SellerName, SellerLegal, SellerAddress, SellerVATNumber, SellerEmail string
-	SellerSIREN, SellerIBAN, SellerBIC                                   string
+	SellerSIREN, SellerIBAN, SellerBIC, SellerRCS, SEPACreditorID        string
+	SellerCapital                                                        decimal.Decimal
 	SellerDemo                                                           bool
-	// sellerMissing names the seller variables left unset.
-	sellerMissing []string
+	// sellerMissing names the seller variables left unset, sellerInvalid
+	// says what is wrong with those set.
+	sellerMissing, sellerInvalid []string
+	// VIES is whether the accounts import asks a register about EU VAT
+	// numbers (BILLING_VIES: off, vies or sandbox; default off).
+	VIES VIESMode
 	// PDFFallbackFont is a .ttf for scripts the embedded fonts lack
 	// (BILLING_PDF_FALLBACK_FONT; default: Debian's DroidSansFallbackFull.ttf
 	// when installed; "none" disables it).
@@ -106,6 +114,15 @@ const (
 	ProcessorUnset   ProcessorMode = ""
 	ProcessorStripe  ProcessorMode = "stripe"
 	ProcessorSandbox ProcessorMode = "sandbox"
+)
+
+// VIESMode says which register the accounts import asks about VAT numbers.
+type VIESMode string
+
+const (
+	VIESOff     VIESMode = "off"
+	VIESLive    VIESMode = "vies"
+	VIESSandbox VIESMode = "sandbox"
 )
 
 // PayPalMode says where credit purchases go.
@@ -148,10 +165,15 @@ func (c *Config) RequirePayPal() error {
 // RequireSeller is nil when documents can name their seller: every seller
 // variable is set, or sandbox mode lends a demo seller.
 func (c *Config) RequireSeller() error {
-	if len(c.sellerMissing) == 0 || c.SellerDemo {
+	if c.SellerDemo || (len(c.sellerMissing) == 0 && len(c.sellerInvalid) == 0) {
 		return nil
 	}
-	return fmt.Errorf("the seller's identity is not configured (invoices must name it, SPEC §6): set %s", strings.Join(c.sellerMissing, ", "))
+	var parts []string
+	if len(c.sellerMissing) > 0 {
+		parts = append(parts, "set "+strings.Join(c.sellerMissing, ", "))
+	}
+	parts = append(parts, c.sellerInvalid...)
+	return fmt.Errorf("the seller's identity is not configured (invoices must name it, SPEC §6): %s", strings.Join(parts, "; "))
 }
 
 // RequireCharging is what a command that finalizes or charges needs: a
@@ -167,13 +189,16 @@ func (c *Config) RequireCharging() error {
 // SIREN and VAT number that pass their checks but belong to nobody we bill.
 const (
 	demoSellerName    = "Demo Seller SAS (TEST MODE)"
-	demoSellerLegal   = "SAS au capital de 1 000 € · RCS Paris 000 000 000 (TEST MODE)"
+	demoSellerLegal   = "SAS"
+	demoSellerCapital = "1000.00"
+	demoSellerRCS     = "Paris"
 	demoSellerAddress = "1 rue de l'Exemple|75001 Paris|France"
-	demoSellerVAT     = "FR00000000000"
+	demoSellerVAT     = "FR12000000000"
 	demoSellerSIREN   = "000000000"
 	demoSellerIBAN    = "FR7630006000011234567890189"
 	demoSellerBIC     = "AGRIFRPPXXX"
 	demoSellerEmail   = "billing@seller.invalid"
+	demoSEPACreditor  = "FR72ZZZ123456"
 )
 
 // FromEnv reads the configuration from the process environment.
@@ -238,6 +263,12 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	c.readSeller(get)
+	switch m := VIESMode(get("BILLING_VIES", string(VIESOff))); m {
+	case VIESOff, VIESLive, VIESSandbox:
+		c.VIES = m
+	default:
+		return nil, fmt.Errorf("BILLING_VIES: want off, vies or sandbox, got %q", m)
+	}
 	c.PDFFallbackFont = get("BILLING_PDF_FALLBACK_FONT", "")
 	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
 	c.SuspensionWebhookSecret = get("SUSPENSION_WEBHOOK_SECRET", "")
@@ -328,8 +359,10 @@ func liveStripeKey(key string) bool {
 
 // readSeller reads the seller's identity; sandbox mode, with none of it
 // set, lends the demo seller. A partly configured seller is never topped up
-// with demo values: every missing variable is named instead.
+// with demo values: every missing variable is named instead, and every one
+// whose value fails its check.
 func (c *Config) readSeller(get func(k, def string) string) {
+	var capital string
 	vars := []struct {
 		name string
 		dst  *string
@@ -337,12 +370,15 @@ func (c *Config) readSeller(get func(k, def string) string) {
 	}{
 		{"BILLING_SELLER_NAME", &c.SellerName, demoSellerName},
 		{"BILLING_SELLER_LEGAL", &c.SellerLegal, demoSellerLegal},
+		{"BILLING_SELLER_CAPITAL", &capital, demoSellerCapital},
+		{"BILLING_SELLER_RCS", &c.SellerRCS, demoSellerRCS},
 		{"BILLING_SELLER_ADDRESS", &c.SellerAddress, demoSellerAddress},
 		{"BILLING_SELLER_VAT_NUMBER", &c.SellerVATNumber, demoSellerVAT},
 		{"BILLING_SELLER_SIREN", &c.SellerSIREN, demoSellerSIREN},
 		{"BILLING_SELLER_IBAN", &c.SellerIBAN, demoSellerIBAN},
 		{"BILLING_SELLER_BIC", &c.SellerBIC, demoSellerBIC},
 		{"BILLING_SELLER_EMAIL", &c.SellerEmail, demoSellerEmail},
+		{"BILLING_SEPA_CREDITOR_ID", &c.SEPACreditorID, demoSEPACreditor},
 	}
 	for _, v := range vars {
 		*v.dst = strings.TrimSpace(get(v.name, ""))
@@ -357,4 +393,45 @@ func (c *Config) readSeller(get func(k, def string) string) {
 		c.SellerDemo, c.sellerMissing = true, nil
 	}
 	c.SellerAddress = strings.ReplaceAll(c.SellerAddress, "|", "\n")
+	// IBANs are often written in groups of four.
+	c.SellerIBAN = strings.ToUpper(strings.ReplaceAll(c.SellerIBAN, " ", ""))
+	c.checkSeller(capital)
+}
+
+// checkSeller records what is wrong with each seller variable that is set.
+func (c *Config) checkSeller(capital string) {
+	bad := func(name, format string, args ...any) {
+		c.sellerInvalid = append(c.sellerInvalid, name+": "+fmt.Sprintf(format, args...))
+	}
+	if capital != "" {
+		d, err := billing.ParseAmount(capital)
+		if err != nil {
+			bad("BILLING_SELLER_CAPITAL", "want the share capital in euros such as 10000.00, got %q", capital)
+		}
+		c.SellerCapital = d
+	}
+	if s := c.SellerSIREN; s != "" && !billing.ValidSIREN(s) {
+		bad("BILLING_SELLER_SIREN", "%q is not a SIREN: 9 digits whose last is the Luhn check digit", s)
+	}
+	if v := c.SellerVATNumber; v != "" {
+		siren := c.SellerSIREN
+		if !billing.ValidSIREN(siren) {
+			siren = ""
+		}
+		if err := billing.CheckVATNumber(c.SellerCountry, v, siren); err != nil {
+			bad("BILLING_SELLER_VAT_NUMBER", "%v (SELLER_COUNTRY is %s)", err, c.SellerCountry)
+		}
+	}
+	if s := c.SellerIBAN; s != "" && !billing.ValidIBAN(s) {
+		bad("BILLING_SELLER_IBAN", "%q is not an IBAN (country, check digits and account number, mod-97 check)", s)
+	}
+	if s := c.SellerBIC; s != "" && !billing.ValidBIC(s) {
+		bad("BILLING_SELLER_BIC", "%q is not a BIC: 8 or 11 letters and digits such as AGRIFRPPXXX", s)
+	}
+	if s := c.SEPACreditorID; s != "" && !billing.ValidSEPACreditorID(s) {
+		bad("BILLING_SEPA_CREDITOR_ID", "%q is not a SEPA creditor identifier such as FR72ZZZ123456 (mod-97 check)", s)
+	}
+	if s := c.SellerEmail; s != "" && !strings.Contains(s, "@") {
+		bad("BILLING_SELLER_EMAIL", "%q is not an email address", s)
+	}
 }

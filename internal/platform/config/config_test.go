@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/billing"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -18,9 +20,23 @@ func env(kv ...string) func(string) (string, bool) {
 }
 
 var fullSeller = []string{
-	"BILLING_SELLER_NAME", "Cloud SAS", "BILLING_SELLER_LEGAL", "SAS au capital de 10 000 €", "BILLING_SELLER_ADDRESS", "1 rue A|75001 Paris",
-	"BILLING_SELLER_VAT_NUMBER", "FR40303265045", "BILLING_SELLER_SIREN", "303265045", "BILLING_SELLER_IBAN", "FR7630006000011234567890189",
-	"BILLING_SELLER_BIC", "AGRIFRPP", "BILLING_SELLER_EMAIL", "billing@cloud.test",
+	"BILLING_SELLER_NAME", "Cloud SAS", "BILLING_SELLER_LEGAL", "SAS", "BILLING_SELLER_CAPITAL", "10000.00", "BILLING_SELLER_RCS", "Paris",
+	"BILLING_SELLER_ADDRESS", "1 rue A|75001 Paris",
+	"BILLING_SELLER_VAT_NUMBER", "FR40303265045", "BILLING_SELLER_SIREN", "303265045", "BILLING_SELLER_IBAN", "FR76 3000 6000 0112 3456 7890 189",
+	"BILLING_SELLER_BIC", "AGRIFRPP", "BILLING_SELLER_EMAIL", "billing@cloud.test", "BILLING_SEPA_CREDITOR_ID", "FR72ZZZ123456",
+}
+
+// sellerWith is fullSeller with the given variables replaced ("" unsets).
+func sellerWith(kv ...string) []string {
+	out := append([]string{"STRIPE_SECRET_KEY", "sk_live_x"}, fullSeller...)
+	for i := 0; i+1 < len(kv); i += 2 {
+		for j := 0; j+1 < len(out); j += 2 {
+			if out[j] == kv[i] {
+				out[j+1] = kv[i+1]
+			}
+		}
+	}
+	return out
 }
 
 // The processor and PayPal modes are explicit or follow from their keys;
@@ -84,7 +100,8 @@ func TestSellerRequired(t *testing.T) {
 	c, err := FromLookup(env("STRIPE_SECRET_KEY", "sk_live_x", "BILLING_SELLER_NAME", "Cloud SAS"))
 	require.NoError(t, err)
 	require.EqualError(t, c.RequireSeller(), "the seller's identity is not configured (invoices must name it, SPEC §6): set "+
-		"BILLING_SELLER_LEGAL, BILLING_SELLER_ADDRESS, BILLING_SELLER_VAT_NUMBER, BILLING_SELLER_SIREN, BILLING_SELLER_IBAN, BILLING_SELLER_BIC, BILLING_SELLER_EMAIL")
+		"BILLING_SELLER_LEGAL, BILLING_SELLER_CAPITAL, BILLING_SELLER_RCS, BILLING_SELLER_ADDRESS, BILLING_SELLER_VAT_NUMBER, BILLING_SELLER_SIREN, "+
+		"BILLING_SELLER_IBAN, BILLING_SELLER_BIC, BILLING_SELLER_EMAIL, BILLING_SEPA_CREDITOR_ID")
 	require.Error(t, c.RequireCharging())
 
 	c, err = FromLookup(env(append([]string{"STRIPE_SECRET_KEY", "sk_live_x"}, fullSeller...)...))
@@ -92,17 +109,79 @@ func TestSellerRequired(t *testing.T) {
 	require.NoError(t, c.RequireCharging())
 	require.False(t, c.SellerDemo)
 	require.Equal(t, "1 rue A\n75001 Paris", c.SellerAddress)
+	require.Equal(t, "FR7630006000011234567890189", c.SellerIBAN)
+	require.Equal(t, "10000.00", billing.FormatMoney(c.SellerCapital))
+	require.Equal(t, "Paris", c.SellerRCS)
+	require.Equal(t, "FR72ZZZ123456", c.SEPACreditorID)
 
 	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox"))
 	require.NoError(t, err)
 	require.NoError(t, c.RequireCharging())
 	require.True(t, c.SellerDemo)
 	require.Contains(t, c.SellerName, "TEST MODE")
+	// The demo seller passes the checks a real one must.
+	c.sellerMissing, c.SellerDemo = nil, false
+	c.checkSeller(demoSellerCapital)
+	require.Empty(t, c.sellerInvalid)
 
 	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_SELLER_NAME", "Cloud SAS"))
 	require.NoError(t, err)
 	require.False(t, c.SellerDemo)
 	require.ErrorContains(t, c.RequireSeller(), "set BILLING_SELLER_LEGAL, ")
+}
+
+// A configured seller's identifiers are checked, each failure naming its
+// variable; a partly wrong seller is refused like a partly missing one.
+func TestSellerChecks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"SIREN Luhn", []string{"BILLING_SELLER_SIREN", "303265046", "BILLING_SELLER_VAT_NUMBER", "FR41303265046"},
+			`BILLING_SELLER_SIREN: "303265046" is not a SIREN`},
+		{"French key", []string{"BILLING_SELLER_VAT_NUMBER", "FR41303265045"},
+			`BILLING_SELLER_VAT_NUMBER: "FR41303265045": the key 41 does not match the SIREN 303265045 (expected FR40303265045) (SELLER_COUNTRY is FR)`},
+		{"VAT of another SIREN", []string{"BILLING_SELLER_VAT_NUMBER", "FR83404833048"},
+			`BILLING_SELLER_VAT_NUMBER: "FR83404833048" carries the SIREN 404833048, not the account's SIREN 303265045`},
+		{"VAT of another country", []string{"BILLING_SELLER_VAT_NUMBER", "DE811569869"},
+			`BILLING_SELLER_VAT_NUMBER: "DE811569869" does not start with FR`},
+		{"IBAN", []string{"BILLING_SELLER_IBAN", "FR7630006000011234567890188"},
+			`BILLING_SELLER_IBAN: "FR7630006000011234567890188" is not an IBAN`},
+		{"BIC", []string{"BILLING_SELLER_BIC", "AGRI FRPP"}, `BILLING_SELLER_BIC: "AGRI FRPP" is not a BIC`},
+		{"creditor id", []string{"BILLING_SEPA_CREDITOR_ID", "FR73ZZZ123456"},
+			`BILLING_SEPA_CREDITOR_ID: "FR73ZZZ123456" is not a SEPA creditor identifier`},
+		{"capital", []string{"BILLING_SELLER_CAPITAL", "10 000 €"}, `BILLING_SELLER_CAPITAL: want the share capital in euros such as 10000.00, got "10 000 €"`},
+		{"missing and wrong", []string{"BILLING_SELLER_RCS", "", "BILLING_SELLER_BIC", "X"},
+			`set BILLING_SELLER_RCS; BILLING_SELLER_BIC: "X" is not a BIC`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := FromLookup(env(sellerWith(tc.env...)...))
+			require.NoError(t, err, "a wrong seller stops only what finalizes")
+			require.ErrorContains(t, c.RequireSeller(), tc.want)
+			require.Error(t, c.RequireCharging())
+		})
+	}
+	// A German seller's VAT number is checked as German.
+	c, err := FromLookup(env(append(sellerWith("BILLING_SELLER_VAT_NUMBER", "DE811569869"), "SELLER_COUNTRY", "DE")...))
+	require.NoError(t, err)
+	require.NoError(t, c.RequireSeller())
+}
+
+func TestVIESMode(t *testing.T) {
+	t.Parallel()
+	c, err := FromLookup(env())
+	require.NoError(t, err)
+	require.Equal(t, VIESOff, c.VIES)
+	for _, m := range []VIESMode{VIESOff, VIESLive, VIESSandbox} {
+		c, err := FromLookup(env("BILLING_VIES", string(m)))
+		require.NoError(t, err)
+		require.Equal(t, m, c.VIES)
+	}
+	_, err = FromLookup(env("BILLING_VIES", "on"))
+	require.EqualError(t, err, `BILLING_VIES: want off, vies or sandbox, got "on"`)
 }
 
 func TestCreditPurchaseMax(t *testing.T) {
