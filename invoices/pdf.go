@@ -24,6 +24,11 @@ type Seller struct {
 	SIREN     string
 	IBAN      string
 	BIC       string
+	// Country is the seller's ISO country (SELLER_COUNTRY), for the
+	// e-invoice's address; SEPACreditorID is its SEPA creditor identifier
+	// (BILLING_SEPA_CREDITOR_ID), which a debited e-invoice names.
+	Country        string
+	SEPACreditorID string
 	// TestMode marks every page TEST MODE: the engine runs with the
 	// sandbox processors (SPEC §4), so the document bills nobody.
 	TestMode bool
@@ -43,16 +48,26 @@ const (
 type Document struct {
 	Kind   DocKind
 	Number string
-	// Reverses is the invoice a credit note cancels.
-	Reverses string
-	Reason   string
-	Issued   time.Time
-	Due      time.Time
-	Period   string
-	Start    time.Time
-	End      time.Time
+	// Reverses is the invoice a credit note cancels, issued on
+	// ReversesIssued.
+	Reverses       string
+	ReversesIssued time.Time
+	Reason         string
+	Issued         time.Time
+	Due            time.Time
+	Period         string
+	Start          time.Time
+	End            time.Time
 
 	BuyerAccount, BuyerName, BuyerEmail, BuyerCountry, BuyerVATNumber string
+	// BuyerSIREN and BuyerAddress are empty until invoices store them
+	// (SPEC §2's account address and SIREN); the e-invoice writes them
+	// when set.
+	BuyerSIREN   string
+	BuyerAddress BuyerAddress
+	// Payment is the account's payment method, for the e-invoice's payment
+	// means.
+	Payment DocumentPayment
 
 	Lines        []DocumentLine
 	Descriptions map[string]string // resource -> catalog description

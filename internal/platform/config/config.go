@@ -86,6 +86,10 @@ type Config struct {
 	SellerName, SellerLegal, SellerAddress, SellerVATNumber, SellerEmail string
 	SellerSIREN, SellerIBAN, SellerBIC                                   string
 	SellerDemo                                                           bool
+	// SellerSEPACreditorID is the seller's SEPA creditor identifier
+	// (BILLING_SEPA_CREDITOR_ID), which the e-invoice of a debited invoice
+	// names (SPEC §12, §13). Optional; the demo seller has one.
+	SellerSEPACreditorID string
 	// sellerMissing names the seller variables left unset.
 	sellerMissing []string
 	// PDFFallbackFont is a .ttf for scripts the embedded fonts lack
@@ -174,6 +178,7 @@ const (
 	demoSellerIBAN    = "FR7630006000011234567890189"
 	demoSellerBIC     = "AGRIFRPPXXX"
 	demoSellerEmail   = "billing@seller.invalid"
+	demoSellerSEPAID  = "FR00ZZZ000000"
 )
 
 // FromEnv reads the configuration from the process environment.
@@ -357,4 +362,8 @@ func (c *Config) readSeller(get func(k, def string) string) {
 		c.SellerDemo, c.sellerMissing = true, nil
 	}
 	c.SellerAddress = strings.ReplaceAll(c.SellerAddress, "|", "\n")
+	c.SellerSEPACreditorID = strings.TrimSpace(get("BILLING_SEPA_CREDITOR_ID", ""))
+	if c.SellerDemo && c.SellerSEPACreditorID == "" {
+		c.SellerSEPACreditorID = demoSellerSEPAID
+	}
 }
