@@ -134,12 +134,14 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	_, err = conn.Exec(ctx, `UPDATE payment_methods SET mandate_id = 'MANDATE-0001' WHERE account_id = 'acc_sepa' AND replaced_at IS NULL`)
 	require.NoError(t, err)
 
-	c.ok("run", "--period", "2026-10", "--wait")
+	c.ok("run", "--period", "2026-10")
 	c.ok("worker", "--until-idle")
 	var invs []struct {
-		Number, AccountID, Status                              string
-		Subtotal, Discount, Tax, Total, AmountPaid, AmountDue string
-		CreditApplied                                         string
+		Number, Status, Subtotal, Discount, Tax, Total string
+		AccountID                                      string `json:"account_id"`
+		AmountPaid                                     string `json:"amount_paid"`
+		AmountDue                                      string `json:"amount_due"`
+		CreditApplied                                  string `json:"credit_applied"`
 	}
 	c.json(&invs, "invoices", "list", "--period", "2026-10", "--json")
 	require.Len(t, invs, 8)
@@ -169,7 +171,7 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	write := func(number string) {
 		f := filepath.Join(dir, number+".xml")
 		out := c.ok("invoices", "xml", number, "-o", f)
-		require.Contains(t, out, `"number":"`+number+`"`)
+		require.Contains(t, out, `"number": "`+number+`"`)
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		files, file[number], xmls[number] = append(files, f), f, b
