@@ -183,3 +183,14 @@ func TestTextAndPrices(t *testing.T) {
 	require.Contains(t, x, "<ram:ChargeAmount>0.123457</ram:ChargeAmount>")
 	require.Contains(t, x, "<ram:ChargeAmount>3.00</ram:ChargeAmount>")
 }
+
+// BenchmarkGenerate measures one typical e-invoice (SPEC §10 wants 2,000
+// documents a second, PDF and e-invoice together).
+func BenchmarkGenerate(b *testing.B) {
+	in := sample()
+	for b.Loop() {
+		if _, err := Generate(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
