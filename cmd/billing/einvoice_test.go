@@ -224,6 +224,15 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	require.Contains(t, stderr, referee+": account acc_referee is a consumer: no e-invoice (SPEC §13)")
 	require.NoFileExists(t, filepath.Join(dir, "consumer.xml"))
 
+	// Every version of a business document was stored with its e-invoice,
+	// in the same row; the consumer's never.
+	var businessWithout, consumerWith int
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE xml IS NULL AND number <> $1), count(*) FILTER (WHERE xml IS NOT NULL AND number = $1)
+		FROM documents`, referee).Scan(&businessWithout, &consumerWith))
+	require.Zero(t, businessWithout)
+	require.Zero(t, consumerWith)
+
 	// Asking again serves the stored bytes.
 	again := filepath.Join(dir, "again.xml")
 	c.ok("invoices", "xml", invs[byAccount["acc_de"]].Number, "-o", again)
