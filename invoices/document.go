@@ -1,6 +1,7 @@
 package invoices
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,14 +61,18 @@ func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*D
 	}
 	a := cn.amounts
 	doc := &Document{
-		Kind: KindCreditNote, Number: cn.Number, Reverses: cn.InvoiceNumber, Reason: cn.Reason, Issued: cn.IssuedAt, Due: cn.IssuedAt,
+		Kind: KindCreditNote, Number: cn.Number, Reverses: cn.InvoiceNumber, ReversesIssued: inv.IssuedAt, Reason: cn.Reason, Issued: cn.IssuedAt, Due: cn.IssuedAt,
 		Period: inv.Period, Start: inv.PeriodStart, End: inv.PeriodEnd,
 		BuyerAccount: inv.AccountID, BuyerName: inv.BuyerName, BuyerEmail: inv.BuyerEmail,
 		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
 		Lines: lines, Subtotal: a.subtotal, Discount: a.discount, TaxRate: st.taxRate, Tax: a.tax, Total: a.total,
 		AmountPaid: a.refunded, VATTreatment: inv.VATTreatment,
 	}
-	doc.Descriptions, err = descriptions(ctx, q, inv)
+	if doc.Descriptions, err = descriptions(ctx, q, inv); err != nil {
+		return nil, err
+	}
+	pay, err := loadPayments(ctx, q, []string{inv.AccountID})
+	doc.Payment = pay[inv.AccountID]
 	return doc, err
 }
 
@@ -126,13 +131,24 @@ func (d *Document) Stamp() string {
 	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
 }
 
-// PDF is a stored document.
+// PDF is a stored document: the PDF and, for a business buyer, its
+// e-invoice (SPEC §13), stored together in one version.
 type PDF struct {
 	Number     string    `json:"number"`
 	Version    int       `json:"version"`
 	SHA256     string    `json:"sha256"`
 	Bytes      []byte    `json:"-"`
+	XML        []byte    `json:"-"`
 	RenderedAt time.Time `json:"rendered_at"`
+}
+
+// XMLSHA256 is the hex SHA-256 of the e-invoice, "" without one.
+func (p *PDF) XMLSHA256() string {
+	if p.XML == nil {
+		return ""
+	}
+	sum := sha256.Sum256(p.XML)
+	return hex.EncodeToString(sum[:])
 }
 
 // ErrNoPDF is returned when a document has not been rendered yet.
@@ -141,8 +157,8 @@ var ErrNoPDF = errors.New("no PDF yet")
 // LatestPDF returns the newest stored version of a document.
 func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error) {
 	p := &PDF{Number: number}
-	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
-		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.RenderedAt)
+	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, xml, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
+		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.XML, &p.RenderedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNoPDF, number)
 	}
@@ -153,7 +169,7 @@ func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error
 // invoice's current state (a render of an older state is dropped: a newer
 // render follows) and differs from the newest version. It returns the
 // stored or current version.
-func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf []byte) (*PDF, error) {
+func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf, xml []byte) (*PDF, error) {
 	current, err := LoadDocument(ctx, tx, doc.Number)
 	if err != nil {
 		return nil, err
@@ -169,25 +185,25 @@ func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf []byte) (*PDF, 
 		}
 		return latest, err
 	}
-	return storeBytes(ctx, tx, doc.Number, doc.Stamp(), pdf)
+	return storeBytes(ctx, tx, doc.Number, doc.Stamp(), pdf, xml)
 }
 
-func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, pdf []byte) (*PDF, error) {
+func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, pdf, xml []byte) (*PDF, error) {
 	sum := sha256.Sum256(pdf)
 	hexSum := hex.EncodeToString(sum[:])
 	latest, err := LatestPDF(ctx, tx, number)
 	if err != nil && !errors.Is(err, ErrNoPDF) {
 		return nil, err
 	}
-	if latest != nil && latest.SHA256 == hexSum {
+	if latest != nil && latest.SHA256 == hexSum && bytes.Equal(latest.XML, xml) {
 		return latest, nil
 	}
-	p := &PDF{Number: number, Version: 1, SHA256: hexSum, Bytes: pdf}
+	p := &PDF{Number: number, Version: 1, SHA256: hexSum, Bytes: pdf, XML: xml}
 	if latest != nil {
 		p.Version = latest.Version + 1
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO documents (number, version, sha256, pdf, stamp) VALUES ($1, $2, $3, $4, $5) RETURNING rendered_at`,
-		number, p.Version, hexSum, pdf, stamp).Scan(&p.RenderedAt)
+	err = tx.QueryRow(ctx, `INSERT INTO documents (number, version, sha256, pdf, xml, stamp) VALUES ($1, $2, $3, $4, $5, $6) RETURNING rendered_at`,
+		number, p.Version, hexSum, pdf, xml, stamp).Scan(&p.RenderedAt)
 	return p, err
 }
 
@@ -207,8 +223,24 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 	}
 	if doc.Kind == KindInvoice && doc.Status == StatusVoid {
 		// A voided invoice keeps the PDF it was issued with: its credit
-		// note tells the rest.
-		if p, err := LatestPDF(ctx, db, number); err == nil || !errors.Is(err, ErrNoPDF) {
+		// note tells the rest. One stored before e-invoices gets its
+		// e-invoice beside the same PDF.
+		p, err := LatestPDF(ctx, db, number)
+		if err != nil && !errors.Is(err, ErrNoPDF) {
+			return nil, err
+		}
+		if p != nil && (p.XML != nil || !doc.IsBusiness()) {
+			return p, nil
+		}
+		if p != nil {
+			x, err := renderXML(doc, r.Seller, r.Location)
+			if err != nil {
+				return nil, fmt.Errorf("e-invoice of %s: %w", number, err)
+			}
+			err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				p, err = storeBytes(ctx, tx, number, doc.Stamp(), p.Bytes, x)
+				return err
+			})
 			return p, err
 		}
 	}
@@ -216,9 +248,13 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", number, err)
 	}
+	x, err := renderXML(doc, r.Seller, r.Location)
+	if err != nil {
+		return nil, fmt.Errorf("e-invoice of %s: %w", number, err)
+	}
 	var p *PDF
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		p, err = StorePDF(ctx, tx, doc, b)
+		p, err = StorePDF(ctx, tx, doc, b, x)
 		return err
 	})
 	return p, err

@@ -30,7 +30,10 @@ type Seller struct {
 	IBAN      string
 	BIC       string
 	// SEPACreditorID is the seller's SEPA creditor identifier, which SEPA
-	// debit pre-notifications and mandates carry (SPEC §12, §14).
+	// debit pre-notifications, mandates and a debited e-invoice carry
+	// (SPEC §12, §13, §14). Country is the seller's ISO country
+	// (SELLER_COUNTRY), for the e-invoice's address.
+	Country        string
 	SEPACreditorID string
 	// TestMode marks every page TEST MODE: the engine runs with the
 	// sandbox processors (SPEC §4), so the document bills nobody.
@@ -71,16 +74,26 @@ const (
 type Document struct {
 	Kind   DocKind
 	Number string
-	// Reverses is the invoice a credit note cancels.
-	Reverses string
-	Reason   string
-	Issued   time.Time
-	Due      time.Time
-	Period   string
-	Start    time.Time
-	End      time.Time
+	// Reverses is the invoice a credit note cancels, issued on
+	// ReversesIssued.
+	Reverses       string
+	ReversesIssued time.Time
+	Reason         string
+	Issued         time.Time
+	Due            time.Time
+	Period         string
+	Start          time.Time
+	End            time.Time
 
 	BuyerAccount, BuyerName, BuyerEmail, BuyerCountry, BuyerVATNumber string
+	// BuyerSIREN and BuyerAddress are empty until invoices store them
+	// (SPEC §2's account address and SIREN); the e-invoice writes them
+	// when set.
+	BuyerSIREN   string
+	BuyerAddress BuyerAddress
+	// Payment is the account's payment method, for the e-invoice's payment
+	// means.
+	Payment DocumentPayment
 
 	Lines        []DocumentLine
 	Descriptions map[string]string // resource -> catalog description

@@ -39,6 +39,9 @@ func TestCLIRefusesUnstorableInputClearly(t *testing.T) {
 		{[]string{"invoices", "void", inv.Number, "--reason", strings.Repeat("x", 1001)}, "--reason: the reason is 1001 characters long: at most 1000"},
 		{[]string{"invoices", "show", "\xff"}, "not valid UTF-8"},
 		{[]string{"invoices", "pdf", "INV\x00", "-o", "-"}, "contains control characters"},
+		{[]string{"invoices", "xml", "INV\x00", "-o", "-"}, "contains control characters"},
+		{[]string{"invoices", "xml", "INV-2026-999999", "-o", "-"}, "invoice not found: INV-2026-999999"},
+		{[]string{"invoices", "xml", inv.Number, "-o", "-"}, inv.Number + ": account acc_1 is a consumer: no e-invoice (SPEC §13)"},
 	} {
 		code, _, stderr := c.run(tc.args...)
 		require.Equal(t, exitFail, code, "%q: %s", tc.args, stderr)

@@ -122,6 +122,48 @@ func newInvoicesCmd(a *app) *cobra.Command {
 	}
 	pdf.Flags().StringVarP(&out, "output", "o", "", "where to write the PDF (- for stdout)")
 
+	var xmlOut string
+	xml := &cobra.Command{
+		Use:   "xml NUMBER -o FILE",
+		Short: "Write the e-invoice (Factur-X EN16931 CII XML, SPEC §13) of a business account's invoice or credit note",
+		Long: `Write the e-invoice of an invoice or a credit note: the CII XML of
+Factur-X 1.09, profile EN16931, stored with the newest version of its PDF
+(rendered now if it hasn't been yet). Only business accounts (a VAT number
+or a SIREN) have one; a consumer's document exits 1. Check it with the
+official validators: ../shared/einvoice/validate FILE.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if xmlOut == "" {
+				return usagef("-o FILE is required (- for stdout)")
+			}
+			if err := checkText("invoice number", args[0]); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := a.renderer()
+			if err != nil {
+				return err
+			}
+			p, err := r.EnsureXML(ctx, pool, args[0])
+			if err != nil {
+				return err
+			}
+			if xmlOut == "-" {
+				_, err = a.stdout.Write(p.XML)
+				return err
+			}
+			if err := os.WriteFile(xmlOut, p.XML, 0o644); err != nil {
+				return err
+			}
+			return writeJSON(a.stdout, map[string]any{"number": p.Number, "file": xmlOut, "bytes": len(p.XML), "sha256": p.XMLSHA256(), "version": p.Version})
+		},
+	}
+	xml.Flags().StringVarP(&xmlOut, "output", "o", "", "where to write the XML (- for stdout)")
+
 	var reason string
 	void := &cobra.Command{
 		Use:   "void NUMBER --reason TEXT",
@@ -160,7 +202,7 @@ Voiding a void invoice prints its credit note again and changes nothing.`,
 	}
 	void.Flags().StringVar(&reason, "reason", "", "why (printed on the credit note)")
 
-	cmd.AddCommand(list, show, pdf, void)
+	cmd.AddCommand(list, show, pdf, xml, void)
 	return cmd
 }
 

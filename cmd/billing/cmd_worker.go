@@ -288,7 +288,7 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 	a.pdf = &invoices.Renderer{Fonts: fonts, Location: c.Location, Seller: invoices.Seller{
 		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
 		SIREN: c.SellerSIREN, IBAN: c.SellerIBAN, BIC: c.SellerBIC, TestMode: c.Sandbox() || c.SellerDemo,
-		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID,
+		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID, Country: c.SellerCountry,
 	}}
 	return a.pdf, nil
 }

@@ -153,6 +153,7 @@ func (s *Server) apiRoutes() {
 	s.handle("POST /v1/accounts/{id}/credit/paypal", allowFinance|allowAccount, s.postPayPalCredit)
 	s.handle("GET /v1/invoices/{number}", allowFinance|allowAccount, s.getInvoice)
 	s.handle("GET /v1/invoices/{number}/pdf", allowFinance|allowAccount, s.getInvoicePDF)
+	s.handle("GET /v1/invoices/{number}/xml", allowFinance|allowAccount, s.getInvoiceXML)
 	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
 	s.handle("POST /v1/invoices/{number}/void", allowFinance, s.postVoid)
 }
@@ -405,6 +406,44 @@ func (s *Server) getInvoicePDF(w http.ResponseWriter, r *http.Request, p *princi
 	w.Header().Set("Content-Disposition", `inline; filename="`+number+`.pdf"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(pdf.Bytes)))
 	_, _ = w.Write(pdf.Bytes)
+}
+
+// getInvoiceXML serves the e-invoice of a business account's invoice or
+// credit note (SPEC §13); a consumer's has none: 404 no_einvoice.
+func (s *Server) getInvoiceXML(w http.ResponseWriter, r *http.Request, p *principal) {
+	var number string
+	if invoices.IsCreditNoteNumber(r.PathValue("number")) {
+		cn, ok := s.creditNoteFor(w, r, p)
+		if !ok {
+			return
+		}
+		number = cn.Number
+	} else {
+		inv, ok := s.invoiceFor(w, r, p)
+		if !ok {
+			return
+		}
+		number = inv.Number
+	}
+	doc, err := s.cfg.Renderer.EnsureXML(r.Context(), s.cfg.Pool, number)
+	if errors.Is(err, invoices.ErrConsumer) {
+		writeError(w, http.StatusNotFound, "no_einvoice", err.Error())
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	etag := `"` + doc.XMLSHA256() + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Disposition", `inline; filename="`+number+`.xml"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(doc.XML)))
+	_, _ = w.Write(doc.XML)
 }
 
 // postCollect enqueues collect_invoice. An invoice with nothing to collect

@@ -62,6 +62,7 @@ func setupAPI(t *testing.T) *apiBundle {
 	b := &apiBundle{db: db, srv: srv, api: api, tokens: map[string]string{}, inv: map[string]testutil.Invoice{}}
 	b.inv["a1"] = testutil.OpenInvoice(t, db.Pool, "a1", 1, "12.00")
 	b.inv["a2"] = testutil.OpenInvoice(t, db.Pool, "a2", 2, "20.00")
+	b.inv["a1-business"] = businessInvoice(t, b, "a1", 3)
 	_, err = db.Pool.Exec(ctx, `INSERT INTO resources VALUES ('c'); INSERT INTO prices VALUES ('c', '2026-01-01Z', 0.10, 'C')`)
 	require.NoError(t, err)
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT id FROM billing_runs ORDER BY id LIMIT 1`).Scan(&b.runID))
@@ -77,6 +78,25 @@ func setupAPI(t *testing.T) *apiBundle {
 	b.tokens["bad"] = "bt_not-a-real-token"
 	b.tokens["none"] = ""
 	return b
+}
+
+// businessInvoice is an open invoice of account with a VAT number, so it
+// has an e-invoice: one usage line, French VAT.
+func businessInvoice(t *testing.T, b *apiBundle, account string, n int) testutil.Invoice {
+	t.Helper()
+	ctx := context.Background()
+	inv := testutil.Invoice{Number: fmt.Sprintf("INV-2026-%06d", n)}
+	err := b.db.Pool.QueryRow(ctx, `
+		INSERT INTO invoices (number, account_id, period, period_start, period_end, run_id, status, subtotal, discount,
+		                      tax_rate, vat_treatment, tax, total, issued_at, buyer_name, buyer_email, buyer_country, buyer_vat_number)
+		VALUES ($1, $2, '2026-09', '2026-09-01Z', '2026-10-01Z', (SELECT min(id) FROM billing_runs), 'open', 10.00, 0, 20, 'domestic', 2.00, 12.00,
+		        '2026-10-01T00:30:00Z', 'Acme SAS', 'billing@acme.test', 'FR', 'FR40303265045')
+		RETURNING id`, inv.Number, account).Scan(&inv.ID)
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO invoice_lines (invoice_id, position, type, app, resource, hours, prices, amount)
+		VALUES ($1, 1, 'usage', 'web', 'c', 100, '[{"price_per_hour": "0.10", "hours": "100.000000"}]', 10.00)`, inv.ID)
+	require.NoError(t, err)
+	return inv
 }
 
 func (b *apiBundle) do(t *testing.T, principal, method, path, body string) (*http.Response, []byte) {
@@ -123,6 +143,12 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"GET", "/v1/invoices/" + other, ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/" + own + "/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/invoices/" + other + "/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/" + b.inv["a1-business"].Number + "/xml", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		// A consumer's invoice has no e-invoice (no_einvoice), another
+		// account's is not found.
+		{call{"GET", "/v1/invoices/" + own + "/xml", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/" + other + "/xml", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
+		{call{"GET", "/v1/invoices/INV-2026-999999/xml", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
 		{call{"POST", "/v1/invoices/" + other + "/collect", ""}, map[string]int{"finance": 202, "service": 202, "account": 403}},
 		{call{"GET", "/v1/accounts/ghost", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/INV-2026-999999", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
@@ -132,6 +158,7 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"POST", "/v1/invoices/" + other + "/void", `{}`}, map[string]int{"finance": 400, "service": 403, "account": 403}},
 		{call{"GET", "/v1/invoices/CN-2026-000001", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/invoices/CN-2026-000001/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
+		{call{"GET", "/v1/invoices/CN-2026-000001/xml", ""}, map[string]int{"finance": 404, "service": 403, "account": 404}},
 		{call{"POST", "/v1/invoices/" + other + "/void", `{"reason":"duplicate"}`}, map[string]int{"finance": 200, "service": 403, "account": 403}},
 		{call{"GET", "/v1/invoices/CN-2026-000002", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/invoices/CN-2026-000002/pdf", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
@@ -236,6 +263,46 @@ func TestCollectAndPDFOverHTTP(t *testing.T) {
 	require.Equal(t, `"`+stored.SHA256+`"`, res.Header.Get("ETag"))
 	_, again := b.do(t, "finance", "GET", "/v1/invoices/"+n+"/pdf", "")
 	require.Equal(t, pdf, again)
+}
+
+// The e-invoice served is the one stored with the PDF, byte for byte, as
+// application/xml; a consumer's invoice answers 404 no_einvoice, another
+// account's 404 not_found.
+func TestEInvoiceOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	ctx := context.Background()
+	n := b.inv["a1-business"].Number
+	res, body := b.do(t, "account", "GET", "/v1/invoices/"+n+"/xml", "")
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Equal(t, "application/xml", res.Header.Get("Content-Type"))
+	require.Contains(t, string(body), "<ram:ID>urn:cen.eu:en16931:2017</ram:ID>")
+	require.Contains(t, string(body), "<ram:DuePayableAmount>12.00</ram:DuePayableAmount>")
+	stored, err := invoices.LatestPDF(ctx, b.db.Pool, n)
+	require.NoError(t, err)
+	require.Equal(t, stored.XML, body)
+	require.Equal(t, `"`+stored.XMLSHA256()+`"`, res.Header.Get("ETag"))
+	req, _ := http.NewRequest("GET", b.srv.URL+"/v1/invoices/"+n+"/xml", nil)
+	req.Header.Set("Authorization", "Bearer "+b.tokens["finance"])
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	again, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	again.Body.Close()
+	require.Equal(t, 304, again.StatusCode)
+
+	errorCode := func(body []byte) string {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+		return e.Error.Code + ": " + e.Error.Message
+	}
+	res, body = b.do(t, "finance", "GET", "/v1/invoices/"+b.inv["a1"].Number+"/xml", "")
+	require.Equal(t, 404, res.StatusCode)
+	require.Equal(t, "no_einvoice: "+b.inv["a1"].Number+": account a1 is a consumer: no e-invoice (SPEC §13)", errorCode(body))
+	res, body = b.do(t, "account", "GET", "/v1/invoices/"+b.inv["a2"].Number+"/xml", "")
+	require.Equal(t, 404, res.StatusCode)
+	require.Equal(t, "not_found: invoice not found", errorCode(body))
 }
 
 func TestRunOverHTTP(t *testing.T) {

@@ -42,6 +42,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"GET", "/v1/accounts/" + strings.Repeat("x", 5000) + "/invoices", "", 404},
 		{"GET", "/v1/invoices/" + url.PathEscape(`INV-2026-000001' OR '1'='1`), "", 404},
 		{"GET", "/v1/invoices/INV-2026-000001%00/pdf", "", 404},
+		{"GET", "/v1/invoices/INV-2026-000001%00/xml", "", 404},
 		{"GET", "/v1/runs/1;DELETE", "", 404},
 		{"GET", "/v1/runs/99999999999999999999999", "", 404},
 		{"POST", "/v1/runs", `{"period":"2026-10'; --"}`, 400},
