@@ -116,10 +116,10 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
 	for k, v := range map[string]string{
-		"BILLING_SELLER_NAME": "Cloud SAS", "BILLING_SELLER_LEGAL": "SAS au capital de 10 000 € · RCS Paris 303 265 045",
+		"BILLING_SELLER_NAME": "Cloud SAS", "BILLING_SELLER_LEGAL": "SAS", "BILLING_SELLER_CAPITAL": "10000.00", "BILLING_SELLER_RCS": "Paris",
 		"BILLING_SELLER_ADDRESS": "1 rue de l'Exemple|Bâtiment B|75001 Paris|France", "BILLING_SELLER_VAT_NUMBER": "FR40303265045",
 		"BILLING_SELLER_SIREN": "303265045", "BILLING_SELLER_IBAN": "FR7630006000011234567890189", "BILLING_SELLER_BIC": "AGRIFRPPXXX",
-		"BILLING_SELLER_EMAIL": "billing@cloud.test", "BILLING_SEPA_CREDITOR_ID": "FR12ZZZ123456",
+		"BILLING_SELLER_EMAIL": "billing@cloud.test", "BILLING_SEPA_CREDITOR_ID": "FR72ZZZ123456",
 	} {
 		c.env[k] = v
 	}
@@ -210,7 +210,7 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	require.Contains(t, x("acc_ref"), `<ram:Reason>Referral rewards (1 referred accounts)</ram:Reason>`)
 	require.NotContains(t, x("acc_ref"), "acc_referee", "a referrer's document never names another customer's account")
 	require.Contains(t, x("acc_sepa"), `<ram:DirectDebitMandateID>MANDATE-0001</ram:DirectDebitMandateID>`)
-	require.Contains(t, x("acc_sepa"), `<ram:CreditorReferenceID>FR12ZZZ123456</ram:CreditorReferenceID>`)
+	require.Contains(t, x("acc_sepa"), `<ram:CreditorReferenceID>FR72ZZZ123456</ram:CreditorReferenceID>`)
 	require.Contains(t, x("acc_sepa"), `<ram:TypeCode>59</ram:TypeCode>`)
 	require.Contains(t, x("acc_declined"), `<ram:TypeCode>48</ram:TypeCode>`)
 	require.Contains(t, x("acc_declined"), `<ram:IBANID>FR7630006000011234567890189</ram:IBANID>`)
