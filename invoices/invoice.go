@@ -205,6 +205,13 @@ func List(ctx context.Context, q Querier, p ListParams) ([]*Invoice, error) {
 		ORDER BY i.number`, p.Period, p.AccountID)
 }
 
+// ByIDs returns the finalized invoices with these ids, lines included, in
+// two queries whatever their number (the events of a finalization chunk).
+func ByIDs(ctx context.Context, q Querier, ids []int64) ([]*Invoice, error) {
+	return queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i
+		WHERE i.id = ANY($1) AND i.status <> 'draft' ORDER BY i.id`, ids)
+}
+
 // queryInvoices runs a query of invoiceColumns and loads the invoices'
 // lines, in two queries whatever their number.
 func queryInvoices(ctx context.Context, q Querier, sql string, args ...any) ([]*Invoice, error) {
