@@ -105,6 +105,8 @@ type Config struct {
 	// WebhookSweepInterval is how often deliveries that are due get a job
 	// (retries, and a job lost to a killed process).
 	WebhookSweepInterval time.Duration
+	// WebhookRetryDelay replaces SPEC §11's retry schedule (tests only).
+	WebhookRetryDelay func(n int) time.Duration
 	// EventsRetention is how long events are kept (BILLING_EVENTS_RETENTION).
 	EventsRetention time.Duration
 	// Queues are the queues this process works (nil: all of them), so that

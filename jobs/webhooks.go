@@ -121,7 +121,8 @@ func (w *deliverWebhooksWorker) Timeout(*river.Job[DeliverWebhooksArgs]) time.Du
 }
 
 func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[DeliverWebhooksArgs]) error {
-	s := &notify.Sender{HTTP: w.d.cfg.WebhookHTTPClient, Log: w.d.cfg.Logger, PerEndpoint: w.d.cfg.WebhookPerEndpoint}
+	s := &notify.Sender{HTTP: w.d.cfg.WebhookHTTPClient, Log: w.d.cfg.Logger, PerEndpoint: w.d.cfg.WebhookPerEndpoint,
+		RetryDelay: w.d.cfg.WebhookRetryDelay}
 	st, err := s.Deliver(ctx, w.d.pool, job.Args.EndpointID)
 	if err != nil {
 		return err

@@ -258,7 +258,7 @@ type outcome struct {
 // record stores a POST's outcome: delivered on a 2xx; otherwise the next
 // attempt after RetryDelay, or failed once that falls past the retry
 // window. It returns the state the delivery is left in.
-func record(ctx context.Context, q Executor, m message, o outcome, now time.Time) (DeliveryState, error) {
+func record(ctx context.Context, q Executor, m message, o outcome, now time.Time, delay func(int) time.Duration) (DeliveryState, error) {
 	var status *int
 	if o.status != 0 {
 		s := o.status
@@ -271,7 +271,7 @@ func record(ctx context.Context, q Executor, m message, o outcome, now time.Time
 			WHERE id = $1 AND state = 'pending'`, m.deliveryID, now, status)
 		return DeliveryDelivered, err
 	}
-	next := now.Add(RetryDelay(m.attempts + 1))
+	next := now.Add(delay(m.attempts + 1))
 	state := DeliveryPending
 	if next.After(m.giveUpAt) {
 		state = DeliveryFailed

@@ -32,6 +32,9 @@ type Sender struct {
 	Budget time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// RetryDelay is the wait after the n-th failed attempt: RetryDelay
+	// (SPEC §11's schedule) when nil. Tests shorten it.
+	RetryDelay func(n int) time.Duration
 }
 
 // Stats is what one Deliver did.
@@ -89,7 +92,7 @@ func (s *Sender) Deliver(ctx context.Context, q Executor, endpointID string) (St
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				o := s.post(ctx, ep, m)
-				state, err := record(ctx, q, m, o, s.now())
+				state, err := record(ctx, q, m, o, s.now(), s.retryDelay())
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -127,6 +130,13 @@ func outcomeLabel(s DeliveryState) string {
 		return "failed"
 	}
 	return string(s)
+}
+
+func (s *Sender) retryDelay() func(int) time.Duration {
+	if s.RetryDelay != nil {
+		return s.RetryDelay
+	}
+	return RetryDelay
 }
 
 func (s *Sender) now() time.Time {
