@@ -113,16 +113,14 @@ type deliverWebhooksWorker struct {
 	d *deps
 }
 
-// Timeout: a batch of POSTs to a dead endpoint may take notify.Timeout
-// each, PerEndpoint at a time, and the sender stops claiming after its
-// budget.
-func (w *deliverWebhooksWorker) Timeout(*river.Job[DeliverWebhooksArgs]) time.Duration {
-	return 5 * time.Minute
-}
-
 func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[DeliverWebhooksArgs]) error {
+	// The job runs within JobTimeout, which is below RescueAfter (a job
+	// running longer would be rescued and run twice at once): the sender
+	// stops claiming early enough for its last batch of POSTs (each at
+	// most notify.Timeout) to end in time.
+	budget := max(w.d.cfg.JobTimeout-notify.Timeout-5*time.Second, w.d.cfg.JobTimeout/2)
 	s := &notify.Sender{HTTP: w.d.cfg.WebhookHTTPClient, Log: w.d.cfg.Logger, PerEndpoint: w.d.cfg.WebhookPerEndpoint,
-		RetryDelay: w.d.cfg.WebhookRetryDelay}
+		RetryDelay: w.d.cfg.WebhookRetryDelay, Budget: budget}
 	st, err := s.Deliver(ctx, w.d.pool, job.Args.EndpointID)
 	if err != nil {
 		return err

@@ -25,10 +25,9 @@ type Sender struct {
 	// PerEndpoint bounds the POSTs in flight to one endpoint (4 when
 	// zero): a slow endpoint holds that many connections, not a queue's.
 	PerEndpoint int
-	// Batch is the number of deliveries claimed at a time (50 when zero).
-	Batch int
-	// Budget bounds one call of Deliver (1 minute when zero): what is left
-	// is the next job's, so that no job outlives its timeout.
+	// Budget bounds one call of Deliver (10 seconds when zero): it claims
+	// no more after it, and what is left is the next call's, so that a job
+	// ends within its timeout (a batch started may take Timeout more).
 	Budget time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -59,20 +58,18 @@ func (s *Sender) Deliver(ctx context.Context, q Executor, endpointID string) (St
 	if err != nil {
 		return st, err
 	}
-	per, batch, budget := s.PerEndpoint, s.Batch, s.Budget
+	per, budget := s.PerEndpoint, s.Budget
 	if per <= 0 {
 		per = 4
 	}
-	if batch <= 0 {
-		batch = 50
-	}
 	if budget <= 0 {
-		budget = time.Minute
+		budget = 10 * time.Second
 	}
 	deadline := time.Now().Add(budget)
-	// The lease outlasts every POST of a batch (each at most Timeout, per
-	// at a time) with a margin.
-	lease := Timeout*time.Duration((batch+per-1)/per) + 30*time.Second
+	// A batch is as many deliveries as are posted at once, so that the
+	// lease need only outlast one POST (Timeout) with a margin: a worker
+	// killed mid-batch holds its deliveries back that long, no longer.
+	batch, lease := per, Timeout+15*time.Second
 	for {
 		if time.Now().After(deadline) {
 			st.More = true
@@ -92,7 +89,11 @@ func (s *Sender) Deliver(ctx context.Context, q Executor, endpointID string) (St
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				o := s.post(ctx, ep, m)
-				state, err := record(ctx, q, m, o, s.now(), s.retryDelay())
+				// What the receiver said is recorded even if the job's time
+				// ran out meanwhile: otherwise it is sent again.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				state, err := record(rctx, q, m, o, s.now(), s.retryDelay())
+				cancel()
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
