@@ -71,7 +71,7 @@ type Event struct {
 }
 
 // PaymentFailureDates are the dates an invoice.payment_failed event
-// announces for an invoice first collected at t0 whose attempt failed at
+// announces for an invoice issued (and first collected) at t0 whose attempt failed at
 // at: the next daily retry (nil when none is left, SPEC §5), and when the
 // account is suspended if the invoice stays unpaid (t0 + 5 days, once the
 // last retry has failed).

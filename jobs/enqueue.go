@@ -112,8 +112,9 @@ func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.Ne
 				return nil, fmt.Errorf("%s event: invoice %d not found", ev.Type, *ev.InvoiceID)
 			}
 			base = inv
-			if ev.Type == billing.EventInvoicePaymentFailed && len(inv.Attempts) > 0 {
-				next, susp := billing.PaymentFailureDates(inv.Attempts[0].At, ev.At)
+			if ev.Type == billing.EventInvoicePaymentFailed {
+				// t0 is the issue, as dunning counts it (SPEC §5).
+				next, susp := billing.PaymentFailureDates(inv.IssuedAt, ev.At)
 				extra = maps.Clone(extra)
 				if extra == nil {
 					extra = map[string]any{}

@@ -417,3 +417,57 @@ func ctxPoll(timeout time.Duration, f func() (bool, error)) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Dunning's events, in the order they happened: each declined attempt
+// (with the next retry while one is left, and the suspension date), the
+// invoice overdue, the account suspended; then credit added pays the
+// invoice and reactivates the account. The suspension webhook of SPEC §5
+// is still posted (TestDunningDecliningCard checks its receiver).
+func TestDunningEvents(t *testing.T) {
+	t.Parallel()
+	b := setupDunning(t, 0)
+	for d := 1; d <= 5; d++ {
+		b.day(t, float64(d))
+	}
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		c, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: "declined", Kind: payments.EntryManualCredit,
+			Amount: decimal.NewFromInt(20), Reference: "rescue"}, "rescue")
+		if err != nil {
+			return err
+		}
+		_, err = jobs.Enqueue(ctx, tx, b.client, c.Effects)
+		return err
+	}))
+	b.waitIdle(t)
+
+	var got []string
+	var failures []map[string]any
+	for _, e := range b.allEvents(t) {
+		if e.AccountID == nil || *e.AccountID != "declined" {
+			continue
+		}
+		got = append(got, string(e.Type))
+		if e.Type == billing.EventInvoicePaymentFailed {
+			var data map[string]any
+			require.NoError(t, json.Unmarshal(e.Data, &data))
+			failures = append(failures, data)
+		}
+	}
+	require.Equal(t, []string{"invoice.finalized",
+		"invoice.payment_failed", "invoice.payment_failed", "invoice.payment_failed", "invoice.payment_failed", "invoice.payment_failed", "invoice.payment_failed",
+		"invoice.overdue", "account.suspended", "credit.added", "invoice.paid", "account.reactivated"}, got)
+	var t0 time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT issued_at FROM invoices WHERE account_id = 'declined'`).Scan(&t0))
+	t0 = t0.UTC()
+	for i, f := range failures {
+		require.EqualValues(t, i+1, f["attempt"])
+		require.Equal(t, "generic_decline", f["code"])
+		require.Equal(t, t0.Add(5*24*time.Hour).Format(time.RFC3339Nano), f["suspension_at"])
+		if i < 5 {
+			require.NotNil(t, f["next_retry_at"], "attempt %d", i+1)
+		} else {
+			require.Nil(t, f["next_retry_at"], "no retry after the last")
+		}
+	}
+}
