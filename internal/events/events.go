@@ -17,11 +17,13 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -101,16 +103,8 @@ func Record(ctx context.Context, tx pgx.Tx, evs []New) ([]Recorded, error) {
 		return nil, err
 	}
 	// RETURNING does not promise the insertion order: seq does.
-	sortBySeq(out)
+	slices.SortFunc(out, func(a, b Recorded) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
-}
-
-func sortBySeq(rs []Recorded) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Seq < rs[j-1].Seq; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
 }
 
 // ErrBadCursor is returned for an after= that is not an event id.
