@@ -172,8 +172,11 @@ func buildTemplate() (string, error) {
 	if _, err := conn.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{building}.Sanitize()+` RENAME TO `+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", err
 	}
-	// Templates of older schemas are dead weight once a migration changed.
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'billing\_tmpl\_%' AND datname <> $1`, name)
+	// Templates of older schemas are dead weight once a migration changed,
+	// but not the few newest: checkouts of other branches testing on the
+	// same server (each with its own schema) would lose theirs mid-run.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'billing\_tmpl\_%' AND datname <> $1
+		ORDER BY oid DESC OFFSET 4`, name)
 	if err == nil {
 		old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, o := range old {
