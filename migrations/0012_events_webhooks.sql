@@ -12,7 +12,9 @@ CREATE TABLE events (
     type       text NOT NULL,
     account_id text COLLATE "C",
     created_at timestamptz NOT NULL,
-    data       jsonb NOT NULL,
+    -- json, not jsonb: kept as written, so bodies show the fields in the
+    -- order of SPEC §7, and nothing is parsed again on the way in.
+    data       json NOT NULL,
     PRIMARY KEY (txid, seq)
 );
 CREATE UNIQUE INDEX events_id ON events (id);

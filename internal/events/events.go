@@ -88,7 +88,7 @@ func Record(ctx context.Context, tx pgx.Tx, evs []New) ([]Recorded, error) {
 	// which is the order the operation emitted them.
 	rows, err := tx.Query(ctx, `
 		INSERT INTO events (type, account_id, created_at, data)
-		SELECT t, a, c, d FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]) WITH ORDINALITY AS u(t, a, c, d, ord)
+		SELECT t, a, c, d FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::json[]) WITH ORDINALITY AS u(t, a, c, d, ord)
 		ORDER BY ord
 		RETURNING txid, seq, type`, types, accounts, ats, data)
 	if err != nil {
