@@ -18,6 +18,7 @@ import (
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/notify"
+	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 )
@@ -93,6 +94,11 @@ func (r *hookReceiver) snapshot() (accepted map[string]int, bodies map[string]js
 	return accepted, bodies
 }
 
+// visibleWithin bounds the wait for events to become visible to readers:
+// a long transaction anywhere on the test server (another package's
+// import, a benchmark loading millions of segments) holds them back.
+const visibleWithin = 3 * time.Minute
+
 // fastWebhooks shortens the retry schedule and the sweep, so that a test
 // sees retries in seconds instead of minutes.
 func fastWebhooks(tb *testBundle) {
@@ -116,7 +122,7 @@ func (tb *testBundle) addEndpoint(t *testing.T, r *hookReceiver, url string, typ
 // theirs meanwhile).
 func (tb *testBundle) allEvents(t *testing.T) []events.Event {
 	t.Helper()
-	require.NoError(t, ctxPoll(30*time.Second, func() (bool, error) {
+	require.NoError(t, ctxPoll(visibleWithin, func() (bool, error) {
 		var visible bool
 		err := tb.pool.QueryRow(context.Background(), `
 			SELECT coalesce(max(txid), 0) < pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM events`).Scan(&visible)
@@ -203,6 +209,9 @@ func TestWebhooksDeliverEveryEvent(t *testing.T) {
 		}
 	}
 	require.Positive(t, retried, "the receiver failed some first tries: those were retried")
+	require.Positive(t, gathered(t, "billing_webhook_deliveries_total", "delivered"))
+	require.Positive(t, gathered(t, "billing_webhook_deliveries_total", "retry"))
+	require.Positive(t, gathered(t, "billing_webhook_delivery_seconds", ""))
 	require.Len(t, accepted, len(evs), "nothing but the events")
 
 	paid, _ := paidOnly.snapshot()
@@ -470,4 +479,28 @@ func TestDunningEvents(t *testing.T) {
 			require.Nil(t, f["next_retry_at"], "no retry after the last")
 		}
 	}
+}
+
+// gathered reads a metric of the engine's registry: a counter's value
+// with the outcome label, or a histogram's count.
+func gathered(t *testing.T, name, outcome string) float64 {
+	t.Helper()
+	fams, err := metrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

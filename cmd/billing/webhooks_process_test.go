@@ -128,9 +128,16 @@ func TestKilledWorkerDeliversEveryEvent(t *testing.T) {
 	var evs []struct {
 		ID string `json:"id"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(p.ok("events", "list", "--limit", "1000", "--json")), &evs))
 	var total int
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total))
+	// Readers see the events once the transactions older than them have
+	// ended, other tests' on the server too.
+	for deadline := time.Now().Add(visibleWithin); ; time.Sleep(50 * time.Millisecond) {
+		require.NoError(t, json.Unmarshal([]byte(p.ok("events", "list", "--limit", "1000", "--json")), &evs))
+		if len(evs) >= total || time.Now().After(deadline) {
+			break
+		}
+	}
 	require.Len(t, evs, total, "every event is listed once no transaction is in flight")
 	require.Greater(t, total, 300)
 	mu.Lock()

@@ -13,6 +13,11 @@ import (
 	"github.com/billingengine/engine/internal/events"
 )
 
+// visibleWithin bounds the wait for events to become visible to readers:
+// a long transaction anywhere on the test server (another package's
+// import, a benchmark loading millions of segments) holds them back.
+const visibleWithin = 3 * time.Minute
+
 func record(t *testing.T, tx pgx.Tx, account string) {
 	t.Helper()
 	_, err := events.Record(context.Background(), tx, []events.New{{Type: billing.EventCreditAdded, AccountID: account, At: time.Now(), Data: []byte(`{}`)}})
@@ -23,7 +28,7 @@ func record(t *testing.T, tx pgx.Tx, account string) {
 // (other tests' too, on the same server), or fails after a while.
 func waitList(t *testing.T, q events.Executor, p events.ListParams, n int) []events.Event {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(visibleWithin)
 	for {
 		evs, err := events.List(context.Background(), q, p)
 		require.NoError(t, err)
