@@ -148,7 +148,10 @@ func (c *Config) Defaults() {
 		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	if c.WebhookHTTPClient == nil {
-		c.WebhookHTTPClient = &http.Client{}
+		// A redirect is not followed: a POST would become a GET elsewhere,
+		// and a 3xx is not the receiver's 2xx, so it is retried, listed
+		// with its status for whoever fixes the URL.
+		c.WebhookHTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if c.WebhookWorkers == 0 {
 		c.WebhookWorkers = 8

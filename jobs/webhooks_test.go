@@ -504,3 +504,33 @@ func gathered(t *testing.T, name, outcome string) float64 {
 	}
 	return 0
 }
+
+// A receiver that redirects is not followed (a POST would turn into a GET
+// elsewhere): the 3xx is a failure, retried and listed with its status.
+func TestWebhookRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	fastWebhooks(tb)
+	target, targetSrv := newHookReceiver(t)
+	redirect := httptest.NewServer(http.RedirectHandler(targetSrv.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	ep := tb.addEndpoint(t, target, redirect.URL)
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+		_, err := jobs.Enqueue(ctx, tx, client, billing.Effects{Events: []billing.Event{{Type: billing.EventCreditAdded, AccountID: "visa", At: time.Now()}}})
+		return err
+	}))
+	require.NoError(t, ctxPoll(30*time.Second, func() (bool, error) {
+		ds, err := notify.Deliveries(ctx, tb.pool, notify.DeliveryParams{EndpointID: ep.ID})
+		return len(ds) == 1 && ds[0].Attempts >= 2, err
+	}))
+	ds, err := notify.Deliveries(ctx, tb.pool, notify.DeliveryParams{EndpointID: ep.ID})
+	require.NoError(t, err)
+	require.Equal(t, notify.DeliveryPending, ds[0].State)
+	require.Equal(t, http.StatusTemporaryRedirect, *ds[0].LastStatus)
+	require.Contains(t, ds[0].LastError, "307")
+	accepted, _ := target.snapshot()
+	require.Empty(t, accepted)
+}
