@@ -534,3 +534,30 @@ func TestWebhookRedirectIsNotFollowed(t *testing.T) {
 	accepted, _ := target.snapshot()
 	require.Empty(t, accepted)
 }
+
+// The daily prune runs when a worker starts and deletes the events older
+// than the retention, keeping the others.
+func TestPruneEventsJob(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.cfg.EventsRetention = 30 * 24 * time.Hour
+	ctx := context.Background()
+	client, err := jobs.NewInsertClient(tb.pool)
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error {
+		_, err := jobs.Enqueue(ctx, tx, client, billing.Effects{Events: []billing.Event{
+			{Type: billing.EventCreditAdded, AccountID: "old", At: time.Now().Add(-31 * 24 * time.Hour)},
+			{Type: billing.EventCreditAdded, AccountID: "recent", At: time.Now().Add(-29 * 24 * time.Hour)},
+		}})
+		return err
+	}))
+	tb.startWorker(t)
+	require.NoError(t, ctxPoll(30*time.Second, func() (bool, error) {
+		var n int
+		err := tb.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE account_id = 'old'`).Scan(&n)
+		return n == 0, err
+	}), "the old event was not pruned")
+	evs := tb.allEvents(t)
+	require.Len(t, evs, 1)
+	require.Equal(t, "recent", *evs[0].AccountID)
+}
