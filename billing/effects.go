@@ -25,6 +25,10 @@ type Effects struct {
 	// Timeline is the events to append to the accounts' timelines, in
 	// order, after those already written in the transaction.
 	Timeline []TimelineEvent
+	// Events is what other services learn of the operation (SPEC §11), in
+	// order: Enqueue writes them in the transaction, with their webhook
+	// deliveries.
+	Events []Event
 	// Render names invoices and credit notes whose PDF must be rendered
 	// (again): what they show changed.
 	Render []string
@@ -87,6 +91,7 @@ func (e Effects) Merge(o Effects) Effects {
 		CollectOpenInvoices: concat(e.CollectOpenInvoices, o.CollectOpenInvoices),
 		CheckStanding:       concat(e.CheckStanding, o.CheckStanding),
 		Timeline:            concat(e.Timeline, o.Timeline),
+		Events:              concat(e.Events, o.Events),
 		Render:              concat(e.Render, o.Render),
 		At:                  at,
 	}
@@ -94,7 +99,7 @@ func (e Effects) Merge(o Effects) Effects {
 
 // Empty reports whether e implies nothing.
 func (e Effects) Empty() bool {
-	return len(e.CollectOpenInvoices) == 0 && len(e.CheckStanding) == 0 && len(e.Timeline) == 0 && len(e.Render) == 0
+	return len(e.CollectOpenInvoices) == 0 && len(e.CheckStanding) == 0 && len(e.Timeline) == 0 && len(e.Events) == 0 && len(e.Render) == 0
 }
 
 // concat copies, so that merged Effects never share an array with their

@@ -2,6 +2,7 @@ package invoices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -232,17 +233,19 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	}
 
 	events := make([]billing.TimelineEvent, 0, len(drafts))
+	finalized := make([]billing.Event, 0, len(drafts))
 	for _, d := range drafts {
 		id := d.id
 		res.Invoices = append(res.Invoices, Finalized{InvoiceID: d.id, Number: d.number, AccountID: d.accountID, Total: d.totals.Total, IssuedAt: issuedAt})
 		events = append(events, billing.TimelineEvent{AccountID: d.accountID, At: issuedAt, Kind: billing.TimelineInvoiceIssued, InvoiceID: &id,
 			Data: map[string]any{"number": d.number, "period": period, "total": billing.FormatMoney(d.totals.Total)}})
+		finalized = append(finalized, billing.Event{Type: billing.EventInvoiceFinalized, AccountID: d.accountID, At: issuedAt, InvoiceID: &id})
 		if d.referrals.Carryover.IsPositive() {
 			res.Credits = append(res.Credits, CreditGrant{AccountID: d.accountID, Amount: d.referrals.Carryover,
 				Reference: "referral_carryover:" + d.number, InvoiceID: &id})
 		}
 	}
-	res.Effects = billing.Effects{Timeline: events, At: issuedAt}
+	res.Effects = billing.Effects{Timeline: events, Events: finalized, At: issuedAt}
 	if _, err := tx.Exec(ctx, `UPDATE billing_runs SET invoices_finalized = invoices_finalized + $2 WHERE id = $1`, runID, len(drafts)); err != nil {
 		return nil, err
 	}
@@ -261,8 +264,21 @@ func completeIfDone(ctx context.Context, tx pgx.Tx, runID int64, res *FinalizeRe
 		return nil
 	}
 	res.Done = true
-	_, err := tx.Exec(ctx, `UPDATE billing_runs SET state = 'completed', finished_at = now() WHERE id = $1 AND state <> 'completed'`, runID)
-	return err
+	var period string
+	var accounts, finalized int
+	var finished time.Time
+	err := tx.QueryRow(ctx, `
+		UPDATE billing_runs SET state = 'completed', finished_at = now() WHERE id = $1 AND state <> 'completed'
+		RETURNING period, accounts_total, invoices_finalized, finished_at`, runID).Scan(&period, &accounts, &finalized, &finished)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // completed already: its event was written then
+	}
+	if err != nil {
+		return err
+	}
+	res.Effects.Events = append(res.Effects.Events, billing.Event{Type: billing.EventRunCompleted, At: finished,
+		Data: map[string]any{"run_id": runID, "period": period, "accounts": accounts, "invoices": finalized}})
+	return nil
 }
 
 func loadAccounts(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*accountInfo, error) {

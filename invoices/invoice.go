@@ -200,6 +200,30 @@ func List(ctx context.Context, q pgdb.Executor, p ListParams) ([]*Invoice, error
 		ORDER BY i.number`, p.Period, p.AccountID)
 }
 
+// ByIDs returns the finalized invoices with these ids, lines included, in
+// two queries whatever their number: their JSON (SPEC §7) for the events
+// of a finalization chunk or a collection batch, so without the lines'
+// prices, which only the PDF shows.
+func ByIDs(ctx context.Context, q pgdb.Executor, ids []int64) ([]*Invoice, error) {
+	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i
+		WHERE i.id = ANY($1) AND i.status <> 'draft' ORDER BY i.id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	sts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*storedInvoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return nil, err
+	}
+	if err := loadLinesOf(ctx, q, sts, false); err != nil {
+		return nil, err
+	}
+	invs := make([]*Invoice, len(sts))
+	for i, st := range sts {
+		invs[i] = st.inv
+	}
+	return invs, nil
+}
+
 // queryInvoices runs a query of invoiceColumns and loads the invoices'
 // lines, in two queries whatever their number.
 func queryInvoices(ctx context.Context, q pgdb.Executor, sql string, args ...any) ([]*Invoice, error) {
@@ -232,6 +256,11 @@ func queryStored(ctx context.Context, q pgdb.Executor, sql string, args ...any) 
 // loadLines reads the lines of invoices, typed for their Document and
 // formatted for their JSON.
 func loadLines(ctx context.Context, q pgdb.Executor, sts []*storedInvoice) error {
+	return loadLinesOf(ctx, q, sts, true)
+}
+
+// loadLinesOf is loadLines, reading each line's prices only withPrices.
+func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, withPrices bool) error {
 	if len(sts) == 0 {
 		return nil
 	}
@@ -242,9 +271,9 @@ func loadLines(ctx context.Context, q pgdb.Executor, sts []*storedInvoice) error
 		ids[i] = st.inv.ID
 	}
 	rows, err := q.Query(ctx, `
-		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), hours, prices,
+		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), hours, CASE WHEN $2 THEN prices END,
 		       coalesce(referee_account_id, ''), amount
-		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids)
+		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids, withPrices)
 	if err != nil {
 		return err
 	}

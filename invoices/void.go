@@ -203,7 +203,11 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, e
 
 	invID := id
 	v.Effects = billing.Effects{At: issuedAt, Timeline: []billing.TimelineEvent{{AccountID: inv.AccountID, At: issuedAt, Kind: billing.TimelineInvoiceVoided, InvoiceID: &invID,
-		Data: map[string]any{"number": p.Number, "credit_note": number, "reason": reason, "refunded": billing.FormatMoney(paid)}}}}
+		Data: map[string]any{"number": p.Number, "credit_note": number, "reason": reason, "refunded": billing.FormatMoney(paid)}}},
+		Events: []billing.Event{
+			{Type: billing.EventInvoiceVoided, AccountID: inv.AccountID, At: issuedAt, InvoiceID: &invID},
+			{Type: billing.EventCreditNoteIssued, AccountID: inv.AccountID, At: issuedAt, CreditNote: number},
+		}}
 	if v.Invoice, err = Get(ctx, tx, p.Number); err != nil {
 		return nil, err
 	}

@@ -3,14 +3,12 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
+	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/payments"
@@ -185,7 +184,7 @@ func decideStandings(ctx context.Context, db pgdb.DB, client *Client, accountIDs
 			for _, acc := range accountIDs {
 				switch status[acc] {
 				case "suspended":
-					if err := payments.MarkOverdue(ctx, tx, overdue[acc], now); err != nil {
+					if err := markOverdue(ctx, tx, client, overdue[acc], now); err != nil {
 						return err
 					}
 					back, err := reactivate(ctx, tx, client, acc, now)
@@ -221,7 +220,7 @@ func decideStandings(ctx context.Context, db pgdb.DB, client *Client, accountIDs
 // found them overdue) and suspends their account if it has an overdue
 // invoice unpaid, with its webhook listing the overdue invoices, in tx.
 func becameOverdue(ctx context.Context, tx pgx.Tx, client *Client, accountID string, invoiceIDs []int64, now time.Time) (bool, error) {
-	if err := payments.MarkOverdue(ctx, tx, invoiceIDs, now); err != nil {
+	if err := markOverdue(ctx, tx, client, invoiceIDs, now); err != nil {
 		return false, err
 	}
 	overdue, suspended, err := accounts.Suspend(ctx, tx, accountID, now)
@@ -229,9 +228,23 @@ func becameOverdue(ctx context.Context, tx pgx.Tx, client *Client, accountID str
 		return false, err
 	}
 	metrics.Suspensions.Inc()
+	if _, err := Enqueue(ctx, tx, client, billing.Effects{At: now, Events: []billing.Event{{Type: billing.EventAccountSuspended,
+		AccountID: accountID, At: now, Data: map[string]any{"overdue_invoices": overdue}}}}); err != nil {
+		return false, err
+	}
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("suspended", accountID, now), Event: "account.suspended",
 		AccountID: accountID, At: now, OverdueInvoices: overdue}, nil)
 	return true, err
+}
+
+// markOverdue marks invoices overdue, with their invoice.overdue events.
+func markOverdue(ctx context.Context, tx pgx.Tx, client *Client, invoiceIDs []int64, now time.Time) error {
+	e, err := payments.MarkOverdue(ctx, tx, invoiceIDs, now)
+	if err != nil {
+		return err
+	}
+	_, err = Enqueue(ctx, tx, client, e)
+	return err
 }
 
 func webhookID(event, account string, at time.Time) string {
@@ -344,6 +357,10 @@ func reactivate(ctx context.Context, tx pgx.Tx, client *Client, accountID string
 		return false, err
 	}
 	metrics.Reactivations.Inc()
+	if _, err := Enqueue(ctx, tx, client, billing.Effects{At: now, Events: []billing.Event{{Type: billing.EventAccountReactivated,
+		AccountID: accountID, At: now}}}); err != nil {
+		return false, err
+	}
 	_, err = client.InsertTx(ctx, tx, AccountWebhookArgs{ID: webhookID("reactivated", accountID, now), Event: "account.reactivated",
 		AccountID: accountID, At: now}, nil)
 	return true, err
@@ -419,19 +436,6 @@ func (w *accountWebhookWorker) NextRetry(job *river.Job[AccountWebhookArgs]) tim
 	return time.Now().Add(min(time.Second<<min(job.Attempt-1, 20), time.Hour))
 }
 
-// SignatureHeader carries the webhook's signature: t=<unix seconds>,
-// v1=<hex HMAC-SHA256 of "<t>.<body>" with SUSPENSION_WEBHOOK_SECRET>.
-const SignatureHeader = "X-Billing-Signature"
-
-// SignWebhook returns the signature header value for body at t.
-func SignWebhook(secret string, body []byte, t time.Time) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
 func (w *accountWebhookWorker) Work(ctx context.Context, job *river.Job[AccountWebhookArgs]) error {
 	url := w.d.cfg.SuspensionWebhookURL
 	if url == "" {
@@ -449,7 +453,7 @@ func (w *accountWebhookWorker) Work(ctx context.Context, job *river.Job[AccountW
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "billing-engine")
-	req.Header.Set(SignatureHeader, SignWebhook(w.d.cfg.SuspensionWebhookSecret, body, time.Now()))
+	req.Header.Set(notify.SuspensionSignatureHeader, notify.SignSuspension(w.d.cfg.SuspensionWebhookSecret, body, time.Now()))
 	res, err := w.d.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("posting %s: %w", job.Args.Event, err)

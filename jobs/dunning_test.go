@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/internal/audit"
+	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 	"github.com/billingengine/engine/payments/sandbox"
@@ -43,7 +44,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
-	if !validSignature(req.Header.Get(jobs.SignatureHeader), body) {
+	if !validSignature(req.Header.Get(notify.SuspensionSignatureHeader), body) {
 		r.badSigs++
 	}
 	if r.failing > 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/platform/metrics"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/payments"
@@ -94,6 +95,20 @@ type Config struct {
 	Renderer *invoices.Renderer
 	// DocumentWorkers render PDFs in this process.
 	DocumentWorkers int
+	// WebhookHTTPClient posts events to webhook endpoints (a client
+	// without its own timeout: each POST has notify.Timeout).
+	WebhookHTTPClient *http.Client
+	// WebhookWorkers is the number of endpoints served at a time by this
+	// process; WebhookPerEndpoint the POSTs in flight to one endpoint.
+	WebhookWorkers     int
+	WebhookPerEndpoint int
+	// WebhookSweepInterval is how often deliveries that are due get a job
+	// (retries, and a job lost to a killed process).
+	WebhookSweepInterval time.Duration
+	// WebhookRetryDelay replaces SPEC §11's retry schedule (tests only).
+	WebhookRetryDelay func(n int) time.Duration
+	// EventsRetention is how long events are kept (BILLING_EVENTS_RETENTION).
+	EventsRetention time.Duration
 	// Queues are the queues this process works (nil: all of them), so that
 	// an operator can run, say, dedicated PDF workers.
 	Queues []string
@@ -131,6 +146,24 @@ func (c *Config) Defaults() {
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if c.WebhookHTTPClient == nil {
+		// A redirect is not followed: a POST would become a GET elsewhere,
+		// and a 3xx is not the receiver's 2xx, so it is retried, listed
+		// with its status for whoever fixes the URL.
+		c.WebhookHTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if c.WebhookWorkers == 0 {
+		c.WebhookWorkers = 8
+	}
+	if c.WebhookPerEndpoint == 0 {
+		c.WebhookPerEndpoint = 4
+	}
+	if c.WebhookSweepInterval == 0 {
+		c.WebhookSweepInterval = 5 * time.Second
+	}
+	if c.EventsRetention == 0 {
+		c.EventsRetention = events.DefaultRetention
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 10 * time.Minute
@@ -192,6 +225,9 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &accountWebhookWorker{d: d})
 	river.AddWorker(w, &renderWorker{d: d})
 	river.AddWorker(w, &renderManyWorker{d: d})
+	river.AddWorker(w, &deliverWebhooksWorker{d: d})
+	river.AddWorker(w, &sweepWebhooksWorker{d: d})
+	river.AddWorker(w, &pruneEventsWorker{d: d})
 	return w
 }
 
@@ -208,13 +244,14 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		QueueBilling:   {MaxWorkers: cfg.BillingWorkers},
 		QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
 		QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
+		QueueWebhooks:  {MaxWorkers: cfg.WebhookWorkers},
 	}
 	if cfg.Queues != nil {
 		chosen := map[string]river.QueueConfig{}
 		for _, q := range cfg.Queues {
 			qc, ok := queues[q]
 			if !ok {
-				return nil, fmt.Errorf("unknown queue %q (queues: %s, %s, %s, %s)", q, QueueBilling, QueuePayments, QueueDocuments, QueueDefault)
+				return nil, fmt.Errorf("unknown queue %q (queues: %s, %s, %s, %s, %s)", q, QueueBilling, QueuePayments, QueueDocuments, QueueWebhooks, QueueDefault)
 			}
 			chosen[q] = qc
 		}
@@ -247,6 +284,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		}
 		rc.PeriodicJobs = append(rc.PeriodicJobs, pj)
 	}
+	rc.PeriodicJobs = append(rc.PeriodicJobs, webhookPeriodics(d)...)
 	return river.NewClient(riverpgxv5.New(pool), rc)
 }
 

@@ -253,6 +253,7 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 			credit.CollectOpenInvoices = append(credit.CollectOpenInvoices, g.AccountID)
 			credit.Timeline = append(credit.Timeline, billing.TimelineEvent{AccountID: g.AccountID, At: entry.CreatedAt, Kind: billing.TimelineCreditAdded, InvoiceID: g.InvoiceID,
 				Data: map[string]any{"kind": string(payments.EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}})
+			credit.Events = append(credit.Events, payments.CreditAddedEvent(g.AccountID, entry.CreatedAt, g.Amount, payments.EntryReferralReward, g.Reference))
 		}
 	}
 	if err := w.afterFinalize(ctx, tx, res.Invoices); err != nil {

@@ -310,6 +310,7 @@ func PrepareCollections(ctx context.Context, tx pgx.Tx, reqs []CollectRequest, p
 			id := r.id
 			p.Effects.Timeline = append(p.Effects.Timeline, billing.TimelineEvent{AccountID: r.accountID, At: now, Kind: billing.TimelinePaymentSucceeded, InvoiceID: &id,
 				Data: map[string]any{"number": r.number, "method": "credit", "amount": billing.FormatMoney(p.CreditApplied)}})
+			p.Effects.Events = append(p.Effects.Events, billing.Event{Type: billing.EventInvoicePaid, AccountID: r.accountID, At: now, InvoiceID: &id})
 			p.Effects.At = now
 			p.Done, p.Reason = true, ReasonPaidByCredit
 			continue
@@ -736,11 +737,30 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 			Data: map[string]any{"number": a.InvoiceNumber, "attempt": a.Attempt, "method": string(a.Method.Type),
 				"amount": billing.FormatMoney(a.Amount), "code": d.code}})
 	}
-	credit, err := creditAfterFailure(ctx, tx, invoices, todo, now)
+	credit, creditPaid, err := creditAfterFailure(ctx, tx, invoices, todo, now)
 	if err != nil {
 		return e, err
 	}
 	events = append(events, credit...)
+	// The events other services see: an attempt's failure, or its
+	// invoice paid in full; then what credit paid after a failure.
+	paidSeen := map[int64]bool{}
+	for _, d := range todo {
+		a := d.rec.Attempt
+		invID := a.InvoiceID
+		switch d.outcome {
+		case OutcomeDeclined, OutcomeFailed:
+			e.Events = append(e.Events, billing.Event{Type: billing.EventInvoicePaymentFailed, AccountID: a.AccountID, At: now, InvoiceID: &invID,
+				Data: map[string]any{"attempt": a.Attempt, "code": d.code}})
+		case OutcomeSucceeded:
+			if inv := invoices[invID]; inv.status == "paid" && !paidSeen[invID] {
+				paidSeen[invID] = true
+				e.Events = append(e.Events, billing.Event{Type: billing.EventInvoicePaid, AccountID: a.AccountID, At: now, InvoiceID: &invID})
+			}
+		default: // processing, pending: nothing other services act on yet
+		}
+	}
+	e.Events = append(e.Events, creditPaid...)
 	for _, d := range todo {
 		d.rec.Status = invoices[d.rec.Attempt.InvoiceID].status
 	}
@@ -774,6 +794,7 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 		// Paid after it was voided: the money is credit now, and credit
 		// pays the account's open invoices (SPEC §5).
 		e.Timeline = append(e.Timeline, ev)
+		e.Events = append(e.Events, CreditAddedEvent(a.AccountID, now, a.Amount, EntryRefundToCredit, "late_payment:"+a.IdempotencyKey))
 		e.CollectOpenInvoices = append(e.CollectOpenInvoices, a.AccountID)
 	}
 	e.Timeline = append(e.Timeline, events...)
@@ -791,7 +812,7 @@ func decide(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, t
 // PrepareCollections), so credit being added concurrently either is seen
 // here or commits after this, when the invoice is open again and the
 // collection the credit triggers applies it.
-func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) ([]billing.TimelineEvent, error) {
+func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lockedInvoice, todo []decision, now time.Time) ([]billing.TimelineEvent, []billing.Event, error) {
 	var ids []int64
 	seen := map[int64]bool{}
 	var accountIDs []string
@@ -810,15 +831,16 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	slices.Sort(ids)
 	balances, err := lockBalances(ctx, tx, accountIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ledger ledgerRows
 	var events []billing.TimelineEvent
+	var paidEvents []billing.Event
 	applied := map[int64]decimal.Decimal{}
 	for _, id := range ids {
 		inv := invoices[id]
@@ -841,10 +863,11 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 			inv.status = "paid"
 			events = append(events, billing.TimelineEvent{AccountID: inv.accountID, At: now, Kind: billing.TimelinePaymentSucceeded, InvoiceID: &invID,
 				Data: map[string]any{"number": inv.number, "method": "credit", "amount": billing.FormatMoney(take)}})
+			paidEvents = append(paidEvents, billing.Event{Type: billing.EventInvoicePaid, AccountID: inv.accountID, At: now, InvoiceID: &invID})
 		}
 	}
 	if err := ledger.insert(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, d := range todo {
 		if take, ok := applied[d.rec.Attempt.InvoiceID]; ok {
@@ -852,7 +875,7 @@ func creditAfterFailure(ctx context.Context, tx pgx.Tx, invoices map[int64]*lock
 			delete(applied, d.rec.Attempt.InvoiceID) // reported once per invoice
 		}
 	}
-	return events, nil
+	return events, paidEvents, nil
 }
 
 // refundLate moves a payment that succeeded after its invoice was voided to

@@ -1,7 +1,9 @@
 package payments
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,10 +88,34 @@ func DunningCandidateFor(ctx context.Context, q pgdb.Executor, invoiceID int64, 
 }
 
 // MarkOverdue records that invoices became overdue at now.
-func MarkOverdue(ctx context.Context, tx pgx.Tx, invoiceIDs []int64, now time.Time) error {
+// It returns the invoice.overdue events of those that were not overdue yet,
+// for jobs.Enqueue.
+func MarkOverdue(ctx context.Context, tx pgx.Tx, invoiceIDs []int64, now time.Time) (billing.Effects, error) {
+	var e billing.Effects
 	if len(invoiceIDs) == 0 {
-		return nil
+		return e, nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE invoices SET overdue_at = $2 WHERE id = ANY($1) AND overdue_at IS NULL AND status = 'open'`, invoiceIDs, now)
-	return err
+	rows, err := tx.Query(ctx, `UPDATE invoices SET overdue_at = $2 WHERE id = ANY($1) AND overdue_at IS NULL AND status = 'open'
+		RETURNING id, account_id`, invoiceIDs, now)
+	if err != nil {
+		return e, err
+	}
+	type marked struct {
+		id      int64
+		account string
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (marked, error) {
+		var m marked
+		return m, r.Scan(&m.id, &m.account)
+	})
+	if err != nil {
+		return e, err
+	}
+	slices.SortFunc(ms, func(a, b marked) int { return cmp.Compare(a.id, b.id) })
+	for _, m := range ms {
+		id := m.id
+		e.Events = append(e.Events, billing.Event{Type: billing.EventInvoiceOverdue, AccountID: m.account, At: now, InvoiceID: &id})
+	}
+	e.At = now
+	return e, nil
 }

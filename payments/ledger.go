@@ -177,8 +177,16 @@ func CreditAddedEffects(entry *Entry, shownRef string) billing.Effects {
 		CollectOpenInvoices: []string{entry.AccountID},
 		Timeline: []billing.TimelineEvent{{AccountID: entry.AccountID, At: entry.CreatedAt, Kind: billing.TimelineCreditAdded, InvoiceID: entry.InvoiceID,
 			Data: map[string]any{"amount": billing.FormatMoney(entry.Amount), "kind": string(entry.Kind), "reference": shownRef}}},
-		At: entry.CreatedAt,
+		Events: []billing.Event{CreditAddedEvent(entry.AccountID, entry.CreatedAt, entry.Amount, entry.Kind, shownRef)},
+		At:     entry.CreatedAt,
 	}
+}
+
+// CreditAddedEvent is the credit.added event (SPEC §11) of credit given to
+// an account: amount, kind (the ledger entry's) and reference.
+func CreditAddedEvent(accountID string, at time.Time, amount decimal.Decimal, kind EntryKind, reference string) billing.Event {
+	return billing.Event{Type: billing.EventCreditAdded, AccountID: accountID, At: at,
+		Data: map[string]any{"amount": billing.FormatMoney(amount), "kind": string(kind), "reference": reference}}
 }
 
 func getEntry(ctx context.Context, q pgdb.Executor, kind EntryKind, reference string) (*Entry, error) {

@@ -59,3 +59,19 @@ func ListInvoices(ctx context.Context, q pgdb.Executor, p invoices.ListParams) (
 	}
 	return invs, AttachAttempts(ctx, q, invs)
 }
+
+// InvoicesByID is invoices.ByIDs with the attempts attached, by id.
+func InvoicesByID(ctx context.Context, q pgdb.Executor, ids []int64) (map[int64]*invoices.Invoice, error) {
+	invs, err := invoices.ByIDs(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := AttachAttempts(ctx, q, invs); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*invoices.Invoice, len(invs))
+	for _, inv := range invs {
+		out[inv.ID] = inv
+	}
+	return out, nil
+}

@@ -76,6 +76,7 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *invoices.Config, p invoices.VoidP
 		}
 		out.Effects.Timeline = append(out.Effects.Timeline, billing.TimelineEvent{AccountID: accountID, At: now, Kind: billing.TimelineRefunded, InvoiceID: &invoiceID,
 			Data: map[string]any{"number": v.Invoice.Number, "credit_note": v.CreditNote.Number, "amount": billing.FormatMoney(v.Refund)}})
+		out.Effects.Events = append(out.Effects.Events, CreditAddedEvent(accountID, now, v.Refund, EntryRefundToCredit, "void:"+v.Invoice.Number))
 		out.AccountsCredited = append(out.AccountsCredited, accountID)
 	}
 	for _, g := range v.Credits {
@@ -85,6 +86,7 @@ func Void(ctx context.Context, tx pgx.Tx, cfg *invoices.Config, p invoices.VoidP
 		}
 		out.Effects.Timeline = append(out.Effects.Timeline, billing.TimelineEvent{AccountID: g.AccountID, At: now, Kind: billing.TimelineCreditAdded, InvoiceID: g.InvoiceID,
 			Data: map[string]any{"kind": string(EntryReferralReward), "reference": g.Reference, "amount": billing.FormatMoney(g.Amount)}})
+		out.Effects.Events = append(out.Effects.Events, CreditAddedEvent(g.AccountID, now, g.Amount, EntryReferralReward, g.Reference))
 		out.DiscountCredited = billing.FormatMoney(g.Amount)
 		out.AccountsCredited = append(out.AccountsCredited, g.AccountID)
 	}

@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +26,7 @@ import (
 
 	"github.com/billingengine/engine/internal/benchdata"
 	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/notify"
 )
 
 // TestChaos runs a month on three worker processes while the harness
@@ -31,7 +36,9 @@ import (
 // share of calls. Then the books must be exactly those of an undisturbed
 // run: the audit finds nothing, every account has exactly the invoice the
 // reference run gave it, numbers are gapless, no draft is left, and no
-// invoice was charged more than it asked.
+// invoice was charged more than it asked. Every event of the month reached
+// a webhook receiver that fails 30% of first tries, at least once, and
+// each invoice has exactly one invoice.finalized event.
 //
 // Everything random comes from the seed, so a failure replays with
 // CHAOS_SEED=n CHAOS_SEEDS=1. CHAOS_SEEDS (default 1) seeds run in a row,
@@ -58,7 +65,7 @@ func TestChaos(t *testing.T) {
 	// Small shards and chunks make many jobs to interrupt; short timeouts
 	// bring the jobs of a killed worker back within seconds.
 	env := []string{"BILLING_SHARD_SIZE=50", "BILLING_FINALIZE_CHUNK=100", "BILLING_JOB_TIMEOUT=3s",
-		"BILLING_RESCUE_AFTER=4s", "BILLING_RETRY_MAX=2s", "SANDBOX_SEPA_DELAY=1s"}
+		"BILLING_RESCUE_AFTER=4s", "BILLING_RETRY_MAX=2s", "SANDBOX_SEPA_DELAY=1s", "BILLING_WEBHOOK_SWEEP=200ms"}
 	load := func(p *proc) {
 		p.ok("migrate")
 		for _, f := range []string{"catalog", "accounts", "usage"} {
@@ -79,6 +86,7 @@ func TestChaos(t *testing.T) {
 			url := cluster.CreateDatabase(fmt.Sprintf("chaos_%d", seed))
 			p := newProc(t, url, env...)
 			load(p)
+			hook := startChaosReceiver(t, p)
 			// The workers' logs outlive a failed test, for the post-mortem.
 			logs, err := os.MkdirTemp("", fmt.Sprintf("chaos-seed-%d-", seed))
 			require.NoError(t, err)
@@ -106,6 +114,7 @@ func TestChaos(t *testing.T) {
 			// the end on a calm worker.
 			p.ok("worker", "--until-idle")
 			h.check(pool, want)
+			h.checkEvents(pool, hook)
 			t.Logf("seed %d: passed in %s", seed, time.Since(start).Round(time.Second))
 		})
 		if !ok {
@@ -285,4 +294,88 @@ func (h *chaos) check(pool *pgxpool.Pool, want map[string]string) {
 			}
 		}
 	}
+}
+
+// chaosReceiver is a webhook endpoint that verifies signatures and fails
+// 30% of first tries.
+type chaosReceiver struct {
+	mu       sync.Mutex
+	secret   string
+	tries    map[string]int
+	accepted map[string]int
+	badSigs  int
+}
+
+func startChaosReceiver(t *testing.T, p *proc) *chaosReceiver {
+	r := &chaosReceiver{tries: map[string]int{}, accepted: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		id := req.Header.Get(notify.HeaderID)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if notify.Verify(r.secret, id, req.Header.Get(notify.HeaderTimestamp), req.Header.Get(notify.HeaderSignature), body, time.Now()) != nil {
+			r.badSigs++
+			http.Error(w, "bad signature", http.StatusBadRequest)
+			return
+		}
+		r.tries[id]++
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if r.tries[id] == 1 && h.Sum32()%10 < 3 {
+			http.Error(w, "try later", http.StatusInternalServerError)
+			return
+		}
+		r.accepted[id]++
+	}))
+	t.Cleanup(srv.Close)
+	var ep struct {
+		Secret string `json:"secret"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(p.ok("webhooks", "add", "--url", srv.URL, "--json")), &ep))
+	r.mu.Lock()
+	r.secret = ep.Secret
+	r.mu.Unlock()
+	return r
+}
+
+// checkEvents lets a calm worker deliver what the storm left pending,
+// then checks that every event reached the receiver and that each invoice
+// was announced once.
+func (h *chaos) checkEvents(pool *pgxpool.Pool, r *chaosReceiver) {
+	t := h.t
+	ctx := context.Background()
+	h.start(0)
+	defer h.kill(0)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var pending int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'`).Scan(&pending))
+		if pending == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "%d webhook deliveries not delivered after the storm", pending)
+		time.Sleep(100 * time.Millisecond)
+	}
+	rows, err := pool.Query(ctx, `SELECT id FROM events`)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Zero(t, r.badSigs)
+	again := 0
+	for _, id := range ids {
+		require.Positive(t, r.accepted[id], "event %s never reached the receiver", id)
+		again += r.accepted[id] - 1
+	}
+	require.Len(t, r.accepted, len(ids), "the receiver got only events")
+
+	var invoicesN, finalized, distinct, runs int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM invoices WHERE status <> 'draft'`).Scan(&invoicesN))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT data->>'number') FROM events WHERE type = 'invoice.finalized'`).Scan(&finalized, &distinct))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'run.completed'`).Scan(&runs))
+	require.Equal(t, invoicesN, finalized, "one invoice.finalized per invoice")
+	require.Equal(t, finalized, distinct)
+	require.Equal(t, 1, runs)
+	t.Logf("%d events, each delivered at least once (%d again, after a kill cut off the record of a 2xx)", len(ids), again)
 }

@@ -43,6 +43,8 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 		DunningSchedule:         c.DunningSchedule,
 		SuspensionWebhookURL:    c.SuspensionWebhookURL,
 		SuspensionWebhookSecret: c.SuspensionWebhookSecret,
+		EventsRetention:         c.EventsRetention,
+		WebhookSweepInterval:    c.WebhookSweep,
 		Location:                c.Location,
 		SellerCountry:           c.SellerCountry,
 		VATRates:                c.VATRates,
@@ -227,7 +229,7 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 	}
 	hcfg := httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
-		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere,
+		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere, Sandbox: a.cfg.Sandbox(),
 		CreditPurchaseMax: a.cfg.CreditPurchaseMax,
 	}
 	if a.cfg.Processor == config.ProcessorStripe {

@@ -203,6 +203,8 @@ func newRoot(a *app) *cobra.Command {
 		newCreditCmd(a),
 		newDunningCmd(a),
 		newTokensCmd(a),
+		newWebhooksCmd(a),
+		newEventsCmd(a),
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),

@@ -156,6 +156,7 @@ func (s *Server) apiRoutes() {
 	s.handle("GET /v1/invoices/{number}/xml", allowFinance|allowAccount, s.getInvoiceXML)
 	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
 	s.handle("POST /v1/invoices/{number}/void", allowFinance, s.postVoid)
+	s.eventRoutes()
 }
 
 // maxProblems bounds the problems a 422 lists; the count says how many

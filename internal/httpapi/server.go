@@ -67,6 +67,9 @@ type Config struct {
 	// each holding a connection (a quarter of the pool, at least 1, when
 	// zero): the others wait, so the API and the jobs keep connections.
 	MaxConcurrentImports int
+	// Sandbox allows http webhook endpoints to any host (SPEC §4); outside
+	// it only https, or http to a loopback host.
+	Sandbox bool
 	// NoMetrics leaves /metrics out: it is served on a listener of its own
 	// (billing worker --metrics), where operators expect it alone.
 	NoMetrics bool
@@ -156,7 +159,7 @@ func (s *Server) routes() {
 // API's listener or on one of its own.
 func MetricsHandler(pool *pgxpool.Pool) http.Handler {
 	local := prometheus.NewRegistry()
-	local.MustRegister(metrics.RunProgress{Pool: pool})
+	local.MustRegister(metrics.RunProgress{Pool: pool}, metrics.WebhookBacklog{Pool: pool})
 	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
 }
 

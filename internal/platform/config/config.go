@@ -67,6 +67,11 @@ type Config struct {
 	// SUSPENSION_WEBHOOK_SECRET).
 	SuspensionWebhookURL    string
 	SuspensionWebhookSecret string
+	// EventsRetention is how long events are kept (BILLING_EVENTS_RETENTION,
+	// default 2160h: 90 days); WebhookSweep how often due webhook
+	// deliveries get a job (BILLING_WEBHOOK_SWEEP, default 5s).
+	EventsRetention time.Duration
+	WebhookSweep    time.Duration
 	// Processor is how invoices are charged (BILLING_PROCESSOR: stripe or
 	// sandbox; unset, stripe when STRIPE_SECRET_KEY is set). ProcessorUnset
 	// means neither: every command that would charge refuses to start.
@@ -284,6 +289,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		{"BILLING_RESCUE_AFTER", "45s", &c.RescueAfter},
 		{"BILLING_RETRY_MAX", "10m", &c.RetryMax},
 		{"SANDBOX_SEPA_DELAY", "0s", &c.SandboxSEPADelay},
+		{"BILLING_EVENTS_RETENTION", "2160h", &c.EventsRetention},
+		{"BILLING_WEBHOOK_SWEEP", "5s", &c.WebhookSweep},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(get(d.name, d.def))

@@ -48,10 +48,19 @@ var (
 	JobFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "billing_job_failures_total", Help: "Job executions that returned an error, by kind.",
 	}, []string{"kind"})
+	WebhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "billing_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome: delivered, retry (the receiver failed; tried again later), failed (retries exhausted).",
+	}, []string{"outcome"})
+	WebhookLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "billing_webhook_delivery_seconds", Help: "Time a webhook receiver took to answer (or to time out).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
+	})
 )
 
 func init() {
 	Registry.MustRegister(InvoicesFinalized, Billed, Collected, Outcomes, Suspensions, Reactivations, JobDuration, JobFailures,
+		WebhookDeliveries, WebhookLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
@@ -111,4 +120,30 @@ func (c RunProgress) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(runDesc, prometheus.GaugeValue, float64(v), run, period, stage)
 		}
 	}
+}
+
+// WebhookBacklog reports the age of the oldest event not yet delivered to
+// an endpoint, from the database at scrape time: a receiver down, or
+// deliveries falling behind, shows as a growing age.
+type WebhookBacklog struct {
+	Pool *pgxpool.Pool
+}
+
+var backlogDesc = prometheus.NewDesc("billing_webhook_oldest_undelivered_seconds",
+	"Age of the oldest webhook delivery still pending (0 when none is).", nil, nil)
+
+func (c WebhookBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- backlogDesc }
+
+func (c WebhookBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var age float64
+	err := c.Pool.QueryRow(ctx, `
+		SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM webhook_deliveries WHERE state = 'pending'`).Scan(&age)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(backlogDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, age)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/billingengine/engine/internal/audit"
 	"github.com/billingengine/engine/internal/ingest"
+	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/sample"
 )
@@ -441,10 +442,10 @@ func startDemoReceiver() (*demoReceiver, error) {
 	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/hooks", secret: "demo-webhook-secret"}
 	r.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		sig := req.Header.Get(jobs.SignatureHeader)
+		sig := req.Header.Get(notify.SuspensionSignatureHeader)
 		ts, _, _ := strings.Cut(strings.TrimPrefix(sig, "t="), ",")
 		verdict := "INVALID"
-		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && jobs.SignWebhook(r.secret, body, time.Unix(sec, 0)) == sig {
+		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && notify.SignSuspension(r.secret, body, time.Unix(sec, 0)) == sig {
 			verdict = "valid"
 		}
 		r.mu.Lock()
