@@ -291,7 +291,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 	}
 	tl.Flags().BoolVar(&tlJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(imp, show, setPM, tl)
+	cmd.AddCommand(imp, newAccountsListCmd(a), show, setPM, tl)
 	return cmd
 }
 

@@ -148,6 +148,8 @@ func (s *Server) apiRoutes() {
 	s.handle("POST /v1/usage", allowFinance|allowService, s.postUsage)
 	s.handle("POST /v1/runs", allowFinance, s.postRun)
 	s.handle("GET /v1/runs/{id}", allowFinance, s.getRun)
+	s.handle("GET /v1/accounts", allowFinance, s.getAccounts)
+	s.handle("GET /v1/invoices", allowFinance, s.getInvoices)
 	s.handle("GET /v1/accounts/{id}", allowFinance|allowAccount, s.getAccount)
 	s.handle("GET /v1/accounts/{id}/invoices", allowFinance|allowAccount, s.getAccountInvoices)
 	s.handle("POST /v1/accounts/{id}/credit/paypal", allowFinance|allowAccount, s.postPayPalCredit)
