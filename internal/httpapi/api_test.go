@@ -113,6 +113,8 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"POST", "/v1/usage", segment}, map[string]int{"finance": 200, "service": 200, "account": 403}},
 		{call{"POST", "/v1/runs", `{"period":"2026-11","account_ids":["a1"]}`}, map[string]int{"finance": 202, "service": 403, "account": 403}},
 		{call{"GET", fmt.Sprintf("/v1/runs/%d", b.runID), ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/accounts", ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/invoices?status=open", ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
 		{call{"GET", "/v1/accounts/a1", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/accounts/a2", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/accounts/a1/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
