@@ -46,6 +46,13 @@ bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, 
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
 		-billing ./$(BIN) -json bench-results.json
 
+BENCH_INVOICES ?= 1000000
+
+.PHONY: bench-lists
+bench-lists: ## The finance listings (GET /v1/invoices) on BENCH_INVOICES generated invoices, against 50 ms a page
+	$(GO) build -o bin/billing-bench ./cmd/billing-bench
+	url="$$(scripts/pg-url --db billing_bench_lists --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench lists -invoices $(BENCH_INVOICES)
+
 FUZZTIME ?= 3s
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := ./billing:FuzzInvoice ./internal/ingest:FuzzDecodeUsage ./internal/ingest:FuzzDecodeAccounts \

@@ -192,7 +192,7 @@ func (a *app) serveMetrics(pool *pgxpool.Pool, addr string) (*http.Server, error
 		return nil, fmt.Errorf("--metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", httpapi.MetricsHandler(pool))
+	mux.Handle("GET /metrics", httpapi.MetricsHandler(pool, a.cfg.Location))
 	srv := httpapi.HTTPServer(mux, httpapi.Timeouts{})
 	a.log.Info("serving metrics", "addr", ln.Addr().String())
 	go func() {

@@ -205,6 +205,7 @@ func newRoot(a *app) *cobra.Command {
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),
+		newReceivablesCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -95,5 +96,19 @@ func TestListsOverHTTP(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &e))
 		require.Equal(t, "invalid_parameter", e.Error.Code)
 		require.Regexp(t, "^"+param+": ", e.Error.Message, path)
+	}
+}
+
+// /metrics reports the receivables by ageing bucket, every bucket present.
+func TestReceivablesGauge(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	ctx := context.Background()
+	testfactory.Invoice(ctx, t, b.db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("a1"), Period: testfactory.Ptr("2026-01"),
+		Subtotal: testfactory.Ptr("7.25"), IssuedAt: testfactory.Ptr(time.Now().AddDate(0, 0, -45)), Number: testfactory.Ptr("INV-2026-000200")})
+	res, body := b.do(t, "none", "GET", "/metrics", "")
+	require.Equal(t, 200, res.StatusCode)
+	for bucket, want := range map[string]string{"not_due": "32", "1_30": "0", "31_60": "7.25", "61_90": "0", "over_90": "0"} {
+		require.Contains(t, string(body), `billing_receivables_outstanding_euros{bucket="`+bucket+`"} `+want+"\n", "%s", bucket)
 	}
 }

@@ -126,7 +126,7 @@ func (s *Server) routes() {
 	}
 	s.handle("GET /healthz", public, plain(s.healthz))
 	if !s.cfg.NoMetrics {
-		s.handle("GET /metrics", public, plain(MetricsHandler(s.cfg.Pool).ServeHTTP))
+		s.handle("GET /metrics", public, plain(MetricsHandler(s.cfg.Pool, s.cfg.Invoices.Location).ServeHTTP))
 	}
 	// Webhooks authenticate by their signatures; the PayPal return by the
 	// order id PayPal hands back.
@@ -152,11 +152,15 @@ func (s *Server) routes() {
 	})
 }
 
-// MetricsHandler serves the engine's metrics and the runs' progress, on the
+// MetricsHandler serves the engine's metrics, the runs' progress and the
+// receivables' ageing (days counted in loc, the billing time zone), on the
 // API's listener or on one of its own.
-func MetricsHandler(pool *pgxpool.Pool) http.Handler {
+func MetricsHandler(pool *pgxpool.Pool, loc *time.Location) http.Handler {
+	if loc == nil {
+		loc = time.UTC
+	}
 	local := prometheus.NewRegistry()
-	local.MustRegister(metrics.RunProgress{Pool: pool})
+	local.MustRegister(metrics.RunProgress{Pool: pool}, receivablesCollector{pool: pool, loc: loc, now: time.Now})
 	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
 }
 

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billingengine/engine/internal/dbtest"
+	"github.com/billingengine/engine/internal/testfactory"
+)
+
+func (c *cli) jsonOf(v any, args ...string) {
+	c.t.Helper()
+	require.NoError(c.t, json.Unmarshal([]byte(c.ok(args...)), v), "billing %v", args)
+}
+
+// The finance listings and the receivables: filters, JSON when piped, and
+// a malformed flag named in a usage error (exit 2).
+func TestFinanceListingsCLI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	c := newCLI(t)
+	c.url = db.URL
+	testfactory.Account(ctx, t, db.Pool, &testfactory.AccountOpts{ID: testfactory.Ptr("acme"), Name: testfactory.Ptr("Acme SAS")})
+	testfactory.Account(ctx, t, db.Pool, &testfactory.AccountOpts{ID: testfactory.Ptr("globex"), Status: testfactory.Ptr("suspended")})
+	testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("acme"), Period: testfactory.Ptr("2026-09"),
+		Subtotal: testfactory.Ptr("10.00"), IssuedAt: testfactory.Ptr(time.Date(2026, 10, 1, 1, 0, 0, 0, time.UTC))})
+	testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("acme"), Period: testfactory.Ptr("2026-10"),
+		Subtotal: testfactory.Ptr("3.00"), Status: testfactory.Ptr("paid")})
+	testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("globex"), Period: testfactory.Ptr("2026-10"),
+		Subtotal: testfactory.Ptr("20.00"), IssuedAt: testfactory.Ptr(time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC))})
+
+	var accs []struct{ ID, Status string }
+	c.jsonOf(&accs, "accounts", "list") // piped: JSON without --json
+	require.Len(t, accs, 2)
+	c.jsonOf(&accs, "accounts", "list", "--status", "suspended", "--json")
+	require.Equal(t, "globex", accs[0].ID)
+	c.jsonOf(&accs, "accounts", "list", "--search", "acme sas")
+	require.Len(t, accs, 1)
+
+	var invs []struct {
+		Number, Status string
+		VATRegime      string `json:"vat_regime"`
+	}
+	c.jsonOf(&invs, "invoices", "list")
+	require.Len(t, invs, 3)
+	require.Equal(t, "outside_scope", invs[0].VATRegime)
+	c.jsonOf(&invs, "invoices", "list", "--status", "open", "--account", "acme")
+	require.Len(t, invs, 1)
+	c.jsonOf(&invs, "invoices", "list", "--period", "2026-10", "--status", "paid")
+	require.Len(t, invs, 1)
+
+	var r struct {
+		AsOf     string `json:"as_of"`
+		Accounts []struct {
+			AccountID string            `json:"account_id"`
+			Buckets   map[string]string `json:"buckets"`
+			Total     string            `json:"total"`
+		} `json:"accounts"`
+		Total string `json:"total"`
+	}
+	c.jsonOf(&r, "receivables", "--as-of", "2026-11-30")
+	require.Equal(t, "2026-11-30", r.AsOf)
+	require.Len(t, r.Accounts, 2)
+	require.Equal(t, "10.00", r.Accounts[0].Buckets["31_60"], "issued 2026-10-01: 60 days past due on 2026-11-30")
+	require.Equal(t, "20.00", r.Accounts[1].Buckets["1_30"], "issued 2026-11-01: 29 days")
+	require.Equal(t, "30.00", r.Total)
+
+	for _, args := range [][]string{
+		{"accounts", "list", "--status", "closed"},
+		{"invoices", "list", "--status", "draft"},
+		{"invoices", "list", "--period", "2026-13"},
+		{"receivables", "--as-of", "30/11/2026"},
+	} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, 2, code, "%v: %s", args, stderr)
+		require.Contains(t, stderr, args[len(args)-2]+": ", "the flag is named")
+	}
+}
