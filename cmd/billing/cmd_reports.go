@@ -68,3 +68,61 @@ func printReceivables(w io.Writer, r *views.Receivables) error {
 	row("total", fmt.Sprint(invs), fmt.Sprint(overdue), r.Buckets, r.Total)
 	return tw.Flush()
 }
+
+func newReportsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "reports", Short: "Finance reports: VAT, the sales journal (FEC)"}
+	var period string
+	var asJSON, asCSV bool
+	vat := &cobra.Command{
+		Use:   "vat --period YYYY-MM [--json|--csv]",
+		Short: "The VAT of the invoices minus credit notes issued in a month, per country, regime and rate",
+		Long: `The taxable base (subtotal − discount) and the VAT of the invoices issued in
+the month (the month of issue in the billing time zone, not the usage period
+billed), minus those of the credit notes issued in it, per buyer country,
+VAT regime (domestic, reverse_charge, oss, outside_scope) and rate: the
+figures of the French VAT return (domestic, reverse charge, outside the
+scope) and of the OSS return (oss, per country).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := billing.ParsePeriod(period)
+			if err != nil {
+				return usagef("--period: expected YYYY-MM, got %q", period)
+			}
+			if asJSON && asCSV {
+				return usagef("--json and --csv: choose one")
+			}
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := views.GetVATReport(cmd.Context(), pool, p, a.cfg.Location)
+			if err != nil {
+				return err
+			}
+			switch {
+			case asCSV:
+				return views.WriteVATCSV(a.stdout, r)
+			case a.wantJSON(asJSON):
+				return writeJSON(a.stdout, r)
+			}
+			return printVAT(a.stdout, r)
+		},
+	}
+	vat.Flags().StringVar(&period, "period", "", "the month of issue, YYYY-MM (required)")
+	vat.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	vat.Flags().BoolVar(&asCSV, "csv", false, "print CSV: the rows with a header line")
+	_ = vat.MarkFlagRequired("period")
+	cmd.AddCommand(vat, newJournalCmd(a))
+	return cmd
+}
+
+func printVAT(w io.Writer, r *views.VATReport) error {
+	fmt.Fprintf(w, "VAT of the documents issued in %s\n", r.Period)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "country\tregime\trate %\tbase\tVAT\t")
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", row.Country, row.Regime, row.Rate, row.Base, row.VAT)
+	}
+	fmt.Fprintf(tw, "total\t\t\t%s\t%s\t\n", r.TotalBase, r.TotalVAT)
+	return tw.Flush()
+}

@@ -206,6 +206,7 @@ func newRoot(a *app) *cobra.Command {
 		newJobsCmd(a),
 		newAuditCmd(a),
 		newReceivablesCmd(a),
+		newReportsCmd(a),
 		newDemoCmd(a),
 	)
 	// Unknown subcommands and wrong argument counts are usage errors too.
