@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +82,51 @@ func TestFinanceListingsCLI(t *testing.T) {
 		code, _, stderr := c.run(args...)
 		require.Equal(t, 2, code, "%v: %s", args, stderr)
 		require.Contains(t, stderr, args[len(args)-2]+": ", "the flag is named")
+	}
+}
+
+func TestReportsCLI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	c := newCLI(t)
+	c.url = db.URL
+	testfactory.Account(ctx, t, db.Pool, &testfactory.AccountOpts{ID: testfactory.Ptr("acme")})
+	testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("acme"), Period: testfactory.Ptr("2026-09"),
+		Subtotal: testfactory.Ptr("10.00"), TaxRate: testfactory.Ptr("20"), IssuedAt: testfactory.Ptr(time.Date(2026, 10, 1, 1, 0, 0, 0, time.UTC))})
+
+	var r struct {
+		Period string `json:"period"`
+		Rows   []struct {
+			Country, Regime, Rate, Base, VAT string
+		} `json:"rows"`
+		TotalBase string `json:"total_base"`
+		TotalVAT  string `json:"total_vat"`
+	}
+	c.jsonOf(&r, "reports", "vat", "--period", "2026-10")
+	require.Equal(t, "2026-10", r.Period, "the month of issue, not the usage period")
+	require.Len(t, r.Rows, 1)
+	require.Equal(t, "FR", r.Rows[0].Country)
+	require.Equal(t, "domestic", r.Rows[0].Regime)
+	require.Equal(t, "10.00", r.TotalBase)
+	require.Equal(t, "2.00", r.TotalVAT)
+	require.Equal(t, "country,regime,rate,base,vat\nFR,domestic,20,10.00,2.00\n", c.ok("reports", "vat", "--period", "2026-10", "--csv"))
+
+	fec := c.ok("reports", "journal", "--period", "2026-10")
+	lines := strings.Split(strings.TrimSpace(fec), "\n")
+	require.Len(t, lines, 4, "header, 411, 706, 44571")
+	require.True(t, strings.HasPrefix(lines[1], "VE|Ventes|VE000001|20261001|411|Clients|acme|"), lines[1])
+	require.Contains(t, lines[1], "|12,00|0,00|")
+	file := filepath.Join(t.TempDir(), "fec.txt")
+	var summary map[string]any
+	c.jsonOf(&summary, "reports", "journal", "--period", "2026-10", "-o", file)
+	require.Equal(t, float64(1), summary["entries"])
+	written, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, fec, string(written))
+
+	for _, args := range [][]string{{"reports", "vat"}, {"reports", "journal", "--period", "10/2026"}, {"reports", "vat", "--period", "2026-10", "--json", "--csv"}} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, 2, code, "%v: %s", args, stderr)
 	}
 }
