@@ -130,3 +130,21 @@ func TestReportsCLI(t *testing.T) {
 		require.Equal(t, 2, code, "%v: %s", args, stderr)
 	}
 }
+
+// A database without migrations says so; migrate prints one line.
+func TestMigrateFirst(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Empty(t)
+	c := newCLI(t)
+	c.url = db.URL
+	for _, args := range [][]string{{"accounts", "list"}, {"invoices", "show", "INV-2026-000001"}, {"receivables"}} {
+		code, _, stderr := c.run(args...)
+		require.Equal(t, 1, code, "%v", args)
+		require.Equal(t, "billing: the database has no schema: run billing migrate first\n", stderr, "%v", args)
+	}
+	out := c.ok("migrate")
+	require.Regexp(t, `^applied \d+ River migrations \(to version \d+\) and \d+ billing migrations \(to \d{4}_[a-z0-9_]+\): schema up to date\n$`, out)
+	require.Equal(t, "schema up to date: nothing to apply\n", c.ok("migrate"))
+	require.JSONEq(t, `{"applied":[]}`, c.ok("migrate", "--json"))
+	c.ok("accounts", "list")
+}

@@ -62,6 +62,10 @@ type app struct {
 	log            *slog.Logger
 	pool           *pgxpool.Pool
 	pdf            *invoices.Renderer
+	// migrating is set by the commands that migrate the database
+	// themselves (migrate, demo): the others refuse a database without
+	// the schema they need, saying "run billing migrate first".
+	migrating bool
 }
 
 // invoicesConfig is what rating and numbering need of the configuration.
@@ -76,6 +80,12 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	p, err := pgdb.Open(ctx, a.cfg.DatabaseURL, nil)
 	if err != nil {
 		return nil, err
+	}
+	if !a.migrating {
+		if err := pgdb.CheckSchema(ctx, p); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	a.pool = p
 	return p, nil
@@ -102,6 +112,10 @@ func (a *app) dbWait(ctx context.Context) (*pgxpool.Pool, error) {
 		a.log.Warn("Postgres unreachable: trying again", "in", wait, "error", err)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := pgdb.CheckSchema(ctx, p); err != nil {
+		p.Close()
 		return nil, err
 	}
 	a.pool = p

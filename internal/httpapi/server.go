@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
@@ -263,6 +265,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 
 // internalError logs err and answers 500 without leaking it.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.notMigrated(w, r, err) {
+		return
+	}
 	id, _ := r.Context().Value(requestIDKey).(string)
 	s.cfg.Logger.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
@@ -279,6 +284,23 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return b, true
 }
 
+// notMigrated answers 503 not_migrated when err comes from a database
+// without the schema this binary needs (a missing table, confirmed by
+// the migrations table), and reports whether it did.
+func (s *Server) notMigrated(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, pgdb.ErrNotMigrated) {
+		if !pgdb.UndefinedTable(err) {
+			return false
+		}
+		if err = pgdb.CheckSchema(r.Context(), s.cfg.Pool); !errors.Is(err, pgdb.ErrNotMigrated) {
+			return false
+		}
+	}
+	s.cfg.Logger.ErrorContext(r.Context(), "the database is not migrated", "error", err)
+	writeError(w, http.StatusServiceUnavailable, "not_migrated", err.Error())
+	return true
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -286,6 +308,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		// The driver's error names hosts and users: it goes to the log only.
 		s.cfg.Logger.WarnContext(r.Context(), "health check: Postgres does not answer", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database does not answer")
+		return
+	}
+	if err := pgdb.CheckSchema(ctx, s.cfg.Pool); err != nil {
+		if !s.notMigrated(w, r, err) {
+			s.internalError(w, r, err)
+		}
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
