@@ -4,6 +4,7 @@
 SHELL        := /bin/bash
 GO           ?= go
 BIN          := bin/billing
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 GOLANGCI     := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 TEST_FLAGS   ?=
 BENCH_ACCOUNTS ?= 100000
@@ -17,7 +18,7 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build bin/billing
-	$(GO) build -o $(BIN) ./cmd/billing
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/billing
 
 .PHONY: demo
 demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)

@@ -179,6 +179,7 @@ func Get(ctx context.Context, q pgdb.Executor, number string) (*Invoice, error) 
 }
 
 func getStored(ctx context.Context, q pgdb.Executor, number string) (*storedInvoice, error) {
+	number = NormalizeNumber(number)
 	st, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)

@@ -37,6 +37,11 @@ func TestFinanceListingsCLI(t *testing.T) {
 	testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{AccountID: testfactory.Ptr("globex"), Period: testfactory.Ptr("2026-10"),
 		Subtotal: testfactory.Ptr("20.00"), IssuedAt: testfactory.Ptr(time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC))})
 
+	// Numbers in any case.
+	var shown struct{ Number string }
+	c.jsonOf(&shown, "invoices", "show", "inv-2026-000001", "--json")
+	require.Equal(t, "INV-2026-000001", shown.Number)
+
 	var accs []struct{ ID, Status string }
 	c.jsonOf(&accs, "accounts", "list") // piped: JSON without --json
 	require.Len(t, accs, 2)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -190,10 +191,12 @@ func logLevel(lookup func(string) (string, bool)) slog.Level {
 
 func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "billing",
-		Short:         "Batch billing engine: usage in, invoices and payments out",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:                        "billing",
+		Short:                      "Batch billing engine: usage in, invoices and payments out",
+		Version:                    version(),
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.FromLookup(a.lookup)
 			if err != nil {
@@ -223,14 +226,17 @@ func newRoot(a *app) *cobra.Command {
 		newReportsCmd(a),
 		newDemoCmd(a),
 	)
-	// Unknown subcommands and wrong argument counts are usage errors too.
+	root.SetVersionTemplate("billing {{.Version}}\n")
+	// Unknown subcommands and wrong argument counts are usage errors too,
+	// naming the argument missing or the one too many.
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = 2
 		if c.Args != nil {
 			check := c.Args
 			c.Args = func(cmd *cobra.Command, args []string) error {
 				if err := check(cmd, args); err != nil {
-					return usageError{err}
+					return usageError{argsError(cmd, args, err)}
 				}
 				return nil
 			}
@@ -238,7 +244,11 @@ func newRoot(a *app) *cobra.Command {
 		if c.HasSubCommands() && c.RunE == nil {
 			c.RunE = func(cmd *cobra.Command, args []string) error {
 				if len(args) > 0 {
-					return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+					msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+					if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+						msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+					}
+					return usagef("%s", msg)
 				}
 				return usagef("%s needs a subcommand (see %s --help)", cmd.CommandPath(), cmd.CommandPath())
 			}
@@ -250,4 +260,92 @@ func newRoot(a *app) *cobra.Command {
 	}
 	walk(root)
 	return root
+}
+
+// buildVersion is set by make build (-ldflags -X main.buildVersion=…, from
+// git describe); empty, the version comes from Go's build information.
+var buildVersion string
+
+// version is the build's version: make's, the module's, or the commit it
+// was built from.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if buildVersion != "" {
+		if ok {
+			return buildVersion + " (" + info.GoVersion + ")"
+		}
+		return buildVersion
+	}
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if v == "" || v == "(devel)" {
+			return "commit " + rev + dirty + " (" + info.GoVersion + ")"
+		}
+		return v + " commit " + rev + dirty + " (" + info.GoVersion + ")"
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v + " (" + info.GoVersion + ")"
+}
+
+// argsError names the positional arguments a command is missing, or the
+// first one too many, from its Use line ("show NUMBER" → NUMBER).
+func argsError(cmd *cobra.Command, args []string, err error) error {
+	names := positionalNames(cmd.Use)
+	variadic := len(names) > 0 && strings.HasSuffix(names[len(names)-1], "...")
+	switch {
+	case len(args) < len(names):
+		missing := make([]string, 0, len(names)-len(args))
+		for _, n := range names[len(args):] {
+			missing = append(missing, strings.TrimSuffix(n, "..."))
+		}
+		word := "argument"
+		if len(missing) > 1 {
+			word = "arguments"
+		}
+		return fmt.Errorf("%s: missing %s %s (usage: %s)", cmd.CommandPath(), word, strings.Join(missing, " "), cmd.UseLine())
+	case len(args) > len(names) && !variadic:
+		return fmt.Errorf("%s: unexpected argument %q (usage: %s)", cmd.CommandPath(), args[len(names)], cmd.UseLine())
+	}
+	return err
+}
+
+// positionalNames are the upper-case words of a Use line that are not a
+// flag's value: "pdf NUMBER -o FILE" → [NUMBER]; "retry ID..." → [ID...].
+func positionalNames(use string) []string {
+	var names []string
+	fields := strings.Fields(use)
+	for i := 1; i < len(fields); i++ {
+		f := fields[i]
+		if strings.HasPrefix(f, "-") || strings.HasPrefix(f, "[") {
+			// A flag, and the value that follows it; optional parts.
+			if strings.HasPrefix(f, "-") && !strings.Contains(f, "=") {
+				i++
+			}
+			continue
+		}
+		word := strings.TrimSuffix(f, "...")
+		if word != "" && strings.ToUpper(word) == word && strings.Trim(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
+			names = append(names, f)
+		}
+	}
+	return names
 }

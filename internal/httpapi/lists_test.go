@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,12 @@ func TestListsOverHTTP(t *testing.T) {
 	inv := all("/v1/invoices?account=a1", "1")[0]
 	require.Contains(t, inv, "vat_regime")
 	require.Contains(t, inv, "attempts")
+
+	res, body := b.do(t, "finance", "GET", "/v1/invoices/"+strings.ToLower(b.inv["a1"].Number), "")
+	require.Equal(t, 200, res.StatusCode, "numbers in any case: %s", body)
+	require.Contains(t, string(body), `"number":"`+b.inv["a1"].Number+`"`)
+	res, _ = b.do(t, "finance", "GET", "/v1/invoices/"+strings.ToLower(b.inv["a1"].Number)+"/pdf", "")
+	require.Equal(t, 200, res.StatusCode)
 
 	require.Len(t, all("/v1/accounts?", "1"), 2)
 	accs := all("/v1/accounts?search=A2", "10")
