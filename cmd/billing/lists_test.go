@@ -153,3 +153,46 @@ func TestMigrateFirst(t *testing.T) {
 	require.JSONEq(t, `{"applied":[]}`, c.ok("migrate", "--json"))
 	c.ok("accounts", "list")
 }
+
+// Command-line mistakes name the command, argument or flag at fault, in
+// words rather than Go types, with a suggestion for a mistyped command.
+func TestUsageErrorsSpeakPlainly(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"invoice", "list"}, "unknown command \"invoice\" for \"billing\"\n\nDid you mean this?\n\tinvoices"},
+		{[]string{"accounts", "timline", "a"}, "Did you mean this?\n\ttimeline"},
+		{[]string{"invoices", "show"}, "billing invoices show: missing argument NUMBER (usage: billing invoices show NUMBER"},
+		{[]string{"jobs", "retry"}, "billing jobs retry: missing argument ID"},
+		{[]string{"accounts", "show", "a", "b"}, `billing accounts show: unexpected argument "b"`},
+		{[]string{"runs", "list", "--limit", "abc"}, `--limit: expected an integer, got "abc"`},
+		{[]string{"invoices", "list", "--overdue=maybe"}, `--overdue: expected true or false, got "maybe"`},
+		{[]string{"worker", "--http", "localhost", "--until-idle"}, `--http "localhost": expected HOST:PORT, :PORT or PORT`},
+		{[]string{"worker", "--http", ":99999", "--until-idle"}, `--http ":99999": expected HOST:PORT`},
+	} {
+		code, out, stderr := c.run(tc.args...)
+		require.Equal(t, 2, code, "%v: %s", tc.args, stderr)
+		require.Empty(t, out)
+		require.Contains(t, stderr, tc.msg, "%v", tc.args)
+		require.NotContains(t, stderr, "strconv", "%v", tc.args)
+	}
+	code, out, _ := c.run("--version")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `^billing \S`, out)
+}
+
+func TestListenAddr(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"8080": ":8080", ":8080": ":8080", "127.0.0.1:0": "127.0.0.1:0", "[::1]:9090": "[::1]:9090"} {
+		got, err := listenAddr("http", in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got)
+	}
+	for _, in := range []string{"localhost", "80800", "host:port", ":-1", "1.2.3.4"} {
+		_, err := listenAddr("http", in)
+		require.Error(t, err, in)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -207,7 +208,7 @@ func newRoot(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{flagError(cmd, err)} })
 	root.AddCommand(
 		newMigrateCmd(a),
 		newCatalogCmd(a),
@@ -348,4 +349,31 @@ func positionalNames(use string) []string {
 		}
 	}
 	return names
+}
+
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-\w, )?(--[\w-]+)" flag: `)
+
+// flagError says what a flag expects instead of quoting the Go parser
+// that refused its value (strconv.ParseInt: parsing "abc": …).
+func flagError(cmd *cobra.Command, err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	want := "another value"
+	if f := cmd.Flags().Lookup(strings.TrimPrefix(m[2], "--")); f != nil {
+		switch f.Value.Type() {
+		case "int", "int64", "int32", "uint", "uint64":
+			want = "an integer"
+		case "bool":
+			want = "true or false"
+		case "duration":
+			want = "a duration such as 90s, 15m or 1h"
+		case "float64":
+			want = "a number"
+		default:
+			want = "a " + f.Value.Type()
+		}
+	}
+	return fmt.Errorf("%s: expected %s, got %q", m[2], want, m[1])
 }
