@@ -305,7 +305,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if tlJSON {
+			if a.wantJSON(tlJSON) {
 				if events == nil {
 					events = []accounts.Event{}
 				}

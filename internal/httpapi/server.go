@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,8 +225,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	start := time.Now()
 	s.mux.ServeHTTP(rec, r)
-	s.cfg.Logger.InfoContext(r.Context(), "http", "request_id", id, "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+	took := time.Since(start)
+	// The mux sets the pattern of the route it chose: a label of bounded
+	// cardinality, unlike the raw path.
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(took.Seconds())
+	// The River UI polls every few seconds while it is open: its requests
+	// are logged at debug level, unless they fail.
+	level := slog.LevelInfo
+	if route == "/riverui/" && rec.status < 500 {
+		level = slog.LevelDebug
+	}
+	s.cfg.Logger.Log(r.Context(), level, "http", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+		"status", rec.status, "duration", took.Round(time.Microsecond))
 }
 
 type statusRecorder struct {
