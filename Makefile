@@ -31,6 +31,10 @@ lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, err
 	scripts/check-layout
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+.PHONY: openapi-lint
+openapi-lint: ## Lint docs/openapi.json with Redocly's CLI (scripts/openapi-lint installs the pinned version into a cache)
+	scripts/openapi-lint
+
 .PHONY: test
 test: lint ## Lint, then run every test against a real Postgres
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test $(TEST_FLAGS) ./...

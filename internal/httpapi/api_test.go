@@ -86,7 +86,7 @@ func (b *apiBundle) do(t *testing.T, principal, method, path, body string) (*htt
 	if tok := b.tokens[principal]; tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	out, err := io.ReadAll(res.Body)
@@ -163,7 +163,7 @@ func TestRouteScopeMatrix(t *testing.T) {
 	for p, want := range map[string]int{"finance": 200, "service": 401, "account": 401, "revoked": 401, "bad": 401} {
 		req, _ := http.NewRequest("GET", b.srv.URL+"/riverui/", nil)
 		req.SetBasicAuth("anyone", b.tokens[p])
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
 		require.Equal(t, want, res.StatusCode, "River UI as %s", p)

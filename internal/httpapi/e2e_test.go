@@ -63,7 +63,7 @@ func TestEndToEndOverHTTP(t *testing.T) {
 		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+token[who])
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		b, err := io.ReadAll(res.Body)

@@ -25,7 +25,7 @@ func TestUnmigratedDatabaseSaysMigrateFirst(t *testing.T) {
 		req, err := http.NewRequest("GET", srv.URL+path, nil)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer bt_whatever")
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
