@@ -191,7 +191,11 @@ func Run(ctx context.Context, c Config) error {
 	if err := financeStory(ctx, c, pool, client); err != nil {
 		return err
 	}
-	return writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir)
+	if err := writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir); err != nil {
+		return err
+	}
+	printNext(w, pool, c.OutDir)
+	return nil
 }
 
 // financeStory fixes an invoice the way finance does: void it (a credit
@@ -245,7 +249,6 @@ func financeStory(ctx context.Context, c Config, pool *pgxpool.Pool, client *job
 	if len(rep.Violations) > 0 {
 		return fmt.Errorf("the books don't balance")
 	}
-	printNext(w, pool, c.OutDir)
 	return nil
 }
 
