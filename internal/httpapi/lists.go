@@ -28,8 +28,12 @@ func queryParams(w http.ResponseWriter, r *http.Request, allowed ...string) (url
 	sort.Strings(names)
 	for _, k := range names {
 		if !slices.Contains(allowed, k) {
+			takes := "no query parameter"
+			if len(allowed) > 0 {
+				takes = strings.Join(allowed, ", ")
+			}
 			writeError(w, http.StatusBadRequest, "invalid_parameter",
-				fmt.Sprintf("%s: unknown query parameter (this route takes %s)", k, strings.Join(allowed, ", ")))
+				fmt.Sprintf("%s: unknown query parameter (this route takes %s)", k, takes))
 			return nil, false
 		}
 		if len(q[k]) > 1 {

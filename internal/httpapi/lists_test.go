@@ -119,3 +119,31 @@ func TestReceivablesGauge(t *testing.T) {
 		require.Contains(t, string(body), `billing_receivables_outstanding_euros{bucket="`+bucket+`"} `+want+"\n", "%s", bucket)
 	}
 }
+
+// Every API route refuses a query parameter it doesn't take, naming it,
+// before doing anything.
+func TestUnknownQueryParametersAre400(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	n := b.inv["a1"].Number
+	for _, c := range []struct{ method, path, param string }{
+		{"GET", "/v1/accounts/a1?verbose=1", "verbose"},
+		{"GET", "/v1/accounts/a1/invoices?status=open", "status"},
+		{"GET", "/v1/accounts/a1/invoices?period=2026-13", "period"},
+		{"GET", "/v1/invoices/" + n + "?format=xml", "format"},
+		{"GET", "/v1/invoices/" + n + "/pdf?download=1", "download"},
+		{"POST", "/v1/invoices/" + n + "/collect?now=1", "now"},
+		{"POST", "/v1/usage?format=xml", "format"},
+		{"POST", "/v1/usage?skip_invalid=yes", "skip_invalid"},
+		{"POST", "/v1/usage?dry_run=true", "dry_run"},
+		{"GET", fmt.Sprintf("/v1/runs/%d?x=1", b.runID), "x"},
+	} {
+		res, body := b.do(t, "finance", c.method, c.path, "")
+		require.Equal(t, 400, res.StatusCode, "%s %s: %s", c.method, c.path, body)
+		require.Contains(t, string(body), `"code":"invalid_parameter"`)
+		require.Contains(t, string(body), `"message":"`+c.param+`: `, "%s %s", c.method, c.path)
+	}
+	var queued int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'collect_invoice'`).Scan(&queued))
+	require.Zero(t, queued, "nothing was done")
+}
