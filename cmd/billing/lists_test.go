@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,4 +196,26 @@ func TestListenAddr(t *testing.T) {
 		_, err := listenAddr("http", in)
 		require.Error(t, err, in)
 	}
+}
+
+// A worker whose --http port is taken stops before working any job.
+func TestWorkerChecksItsPortFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	c := newCLI(t)
+	c.url = db.URL
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = db.Pool.Exec(ctx, `INSERT INTO river_job (kind, args, queue, max_attempts, priority, state, scheduled_at)
+		VALUES ('dunning_pass', '{}', 'default', 1, 1, 'available', now())`)
+	require.NoError(t, err)
+	code, _, stderr := c.run("worker", "--http", ln.Addr().String(), "--until-idle")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "--http "+ln.Addr().String()+": ")
+	require.Contains(t, stderr, "address already in use")
+	var state string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT state FROM river_job WHERE kind = 'dunning_pass'`).Scan(&state))
+	require.Equal(t, "available", state, "no job was worked")
 }
