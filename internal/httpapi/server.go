@@ -164,7 +164,9 @@ func MetricsHandler(pool *pgxpool.Pool, loc *time.Location) http.Handler {
 	}
 	local := prometheus.NewRegistry()
 	local.MustRegister(metrics.RunProgress{Pool: pool}, receivablesCollector{pool: pool, loc: loc, now: time.Now})
-	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
+	// A metric read from the database that fails (a slow query, a database
+	// not migrated) leaves that metric out of the scrape, not the others.
+	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Timeouts bound how long a client may hold a connection; zero fields take
