@@ -118,8 +118,9 @@ func ListAccounts(ctx context.Context, q pgdb.Executor, f AccountFilter) (*Page[
 		where = append(where, "a.status = "+arg(string(f.Status)))
 	}
 	if f.Search != "" {
-		p := arg("%" + likeEscape(strings.ToLower(f.Search)) + "%")
-		where = append(where, fmt.Sprintf("(lower(a.id) LIKE %[1]s OR lower(a.name) LIKE %[1]s OR lower(a.email) LIKE %[1]s)", p))
+		// The expression of the index accounts_search (0012).
+		where = append(where, `(lower(a.id) || E'\x01' || lower(a.name) || E'\x01' || lower(a.email)) LIKE `+
+			arg("%"+likeEscape(strings.ToLower(f.Search))+"%"))
 	}
 	if f.After != "" {
 		where = append(where, "a.id > "+arg(f.After))
