@@ -4,6 +4,7 @@
 SHELL        := /bin/bash
 GO           ?= go
 BIN          := bin/billing
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 GOLANGCI     := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 TEST_FLAGS   ?=
 BENCH_ACCOUNTS ?= 100000
@@ -17,7 +18,7 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build bin/billing
-	$(GO) build -o $(BIN) ./cmd/billing
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/billing
 
 .PHONY: demo
 demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)
@@ -29,6 +30,10 @@ lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, err
 	$(GO) run $(GOLANGCI) run ./...
 	scripts/check-layout
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: openapi-lint
+openapi-lint: ## Lint docs/openapi.json with Redocly's CLI (scripts/openapi-lint installs the pinned version into a cache)
+	scripts/openapi-lint
 
 .PHONY: test
 test: lint ## Lint, then run every test against a real Postgres
@@ -45,6 +50,13 @@ bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, 
 	url="$$(scripts/pg-url --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
 		-billing ./$(BIN) -json bench-results.json
+
+BENCH_INVOICES ?= 1000000
+
+.PHONY: bench-lists
+bench-lists: ## The finance listings (GET /v1/invoices) on BENCH_INVOICES generated invoices, against 50 ms a page
+	$(GO) build -o bin/billing-bench ./cmd/billing-bench
+	url="$$(scripts/pg-url --db billing_bench_lists --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench lists -invoices $(BENCH_INVOICES)
 
 FUZZTIME ?= 3s
 # Every fuzz target, as package:Target.

@@ -24,6 +24,16 @@ const (
 	VATOutsideEU VATTreatment = "outside_eu"
 )
 
+// Regime is the name a treatment goes by in the invoice JSON and the VAT
+// report (SPEC §15): the stored outside_eu is outside_scope there, the
+// other treatments keep their names.
+func (t VATTreatment) Regime() string {
+	if t == VATOutsideEU {
+		return "outside_scope"
+	}
+	return string(t)
+}
+
 // Mentions printed on invoices whose VAT rate is 0.
 const (
 	MentionReverseCharge = "Reverse charge"

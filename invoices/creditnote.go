@@ -18,7 +18,7 @@ import (
 var ErrCreditNoteNotFound = errors.New("credit note not found")
 
 // IsCreditNoteNumber reports whether a document number is a credit note's.
-func IsCreditNoteNumber(number string) bool { return strings.HasPrefix(number, "CN-") }
+func IsCreditNoteNumber(number string) bool { return strings.HasPrefix(NormalizeNumber(number), "CN-") }
 
 // CreditNote cancels a voided invoice. Its amounts and lines are the
 // invoice's, negated; Refunded is what had been paid on the invoice when it
@@ -52,7 +52,7 @@ type creditNoteAmounts struct {
 
 // GetCreditNote returns a credit note by number.
 func GetCreditNote(ctx context.Context, q pgdb.Executor, number string) (*CreditNote, error) {
-	return loadCreditNote(ctx, q, `c.number = $1`, number)
+	return loadCreditNote(ctx, q, `c.number = $1`, NormalizeNumber(number))
 }
 
 func creditNoteOf(ctx context.Context, q pgdb.Executor, invoiceID int64) (*CreditNote, error) {

@@ -156,6 +156,7 @@ var ErrNoPDF = errors.New("no PDF yet")
 
 // LatestPDF returns the newest stored version of a document.
 func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error) {
+	number = NormalizeNumber(number)
 	p := &PDF{Number: number}
 	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, xml, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
 		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.XML, &p.RenderedAt)
@@ -263,6 +264,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 // EnsurePDF returns the newest stored PDF, rendering it first if there is
 // none yet: what the CLI and the API serve.
 func (r *Renderer) EnsurePDF(ctx context.Context, db pgdb.DB, number string) (*PDF, error) {
+	number = NormalizeNumber(number)
 	p, err := LatestPDF(ctx, db, number)
 	if errors.Is(err, ErrNoPDF) {
 		if _, err := LoadDocument(ctx, db, number); err != nil {

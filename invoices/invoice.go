@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,8 +70,9 @@ type Line struct {
 	RefereeAccountID string           `json:"referee_account_id,omitempty"`
 	Amount           string           `json:"amount"`
 
-	// Prices details a usage line per price, for the PDF.
-	Prices []LinePrice `json:"-"`
+	// Prices details a usage line per unit price (per hour) it was billed
+	// at: one entry, or more when the price changed within the period.
+	Prices []LinePrice `json:"prices,omitempty"`
 }
 
 // LinePrice is the part of a usage line billed at one price.
@@ -89,16 +92,18 @@ type Attempt struct {
 
 // Invoice is the JSON of SPEC §7, plus what the PDF needs (buyer, VAT).
 type Invoice struct {
-	ID            int64     `json:"-"`
-	Number        string    `json:"number"`
-	AccountID     string    `json:"account_id"`
-	Period        string    `json:"period"`
-	Status        Status    `json:"status"`
-	IssuedAt      time.Time `json:"issued_at"`
-	Currency      string    `json:"currency"`
-	Subtotal      string    `json:"subtotal"`
-	Discount      string    `json:"discount"`
-	TaxRate       string    `json:"tax_rate"`
+	ID        int64     `json:"-"`
+	Number    string    `json:"number"`
+	AccountID string    `json:"account_id"`
+	Period    string    `json:"period"`
+	Status    Status    `json:"status"`
+	IssuedAt  time.Time `json:"issued_at"`
+	Currency  string    `json:"currency"`
+	Subtotal  string    `json:"subtotal"`
+	Discount  string    `json:"discount"`
+	TaxRate   string    `json:"tax_rate"`
+	// VATRegime is domestic, reverse_charge, oss or outside_scope (SPEC §3).
+	VATRegime     string    `json:"vat_regime"`
 	Tax           string    `json:"tax"`
 	Total         string    `json:"total"`
 	CreditApplied string    `json:"credit_applied"`
@@ -153,6 +158,7 @@ func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 	inv.Subtotal = st.subtotal.String()
 	inv.Discount = st.discount.String()
 	inv.TaxRate = st.taxRate.String()
+	inv.VATRegime = inv.VATTreatment.Regime()
 	inv.Tax = st.tax.String()
 	inv.Total = st.total.String()
 	inv.CreditApplied = st.credit.String()
@@ -173,6 +179,7 @@ func Get(ctx context.Context, q pgdb.Executor, number string) (*Invoice, error) 
 }
 
 func getStored(ctx context.Context, q pgdb.Executor, number string) (*storedInvoice, error) {
+	number = NormalizeNumber(number)
 	st, err := scanInvoice(q.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, number)
@@ -222,6 +229,17 @@ func ByIDs(ctx context.Context, q pgdb.Executor, ids []int64) ([]*Invoice, error
 		invs[i] = st.inv
 	}
 	return invs, nil
+}
+
+// ByIDsByNumber returns the finalized invoices with these ids, by number,
+// lines and their prices included: the read models select the ids, this
+// builds the JSON.
+func ByIDsByNumber(ctx context.Context, q pgdb.Executor, ids []int64) ([]*Invoice, error) {
+	if len(ids) == 0 {
+		return []*Invoice{}, nil
+	}
+	return queryInvoices(ctx, q, `SELECT `+invoiceColumns+` FROM invoices i
+		WHERE i.id = ANY($1) AND i.status <> 'draft' ORDER BY i.number`, ids)
 }
 
 // queryInvoices runs a query of invoiceColumns and loads the invoices'
@@ -297,4 +315,17 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 		st.inv.Lines = append(st.inv.Lines, d.line())
 	}
 	return rows.Err()
+}
+
+var numberPattern = regexp.MustCompile(`^(INV|CN)-20[0-9]{2}-[0-9]{6}$`)
+
+// NormalizeNumber is an invoice or credit note number as stored: numbers
+// are accepted in any case (inv-2026-000001) and stored in upper case.
+func NormalizeNumber(number string) string { return strings.ToUpper(strings.TrimSpace(number)) }
+
+// IsInvoiceNumber reports whether s, in any case, has the form of an
+// invoice number, INV-YYYY-NNNNNN.
+func IsInvoiceNumber(s string) bool {
+	n := NormalizeNumber(s)
+	return numberPattern.MatchString(n) && strings.HasPrefix(n, "INV-")
 }

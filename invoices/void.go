@@ -106,6 +106,7 @@ func unprintable(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || 
 // the invoice are outstanding again. Voiding a void invoice returns its
 // credit note with Already set.
 func Void(ctx context.Context, tx pgx.Tx, cfg *Config, p VoidParams) (*Voided, error) {
+	p.Number = NormalizeNumber(p.Number)
 	reason, err := ValidateReason(p.Reason)
 	if err != nil {
 		return nil, err

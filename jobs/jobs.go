@@ -257,6 +257,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		}
 		queues = chosen
 	}
+	metrics.InitKinds(Kinds())
 	rc := &river.Config{
 		Workers:              newWorkers(d),
 		Queues:               queues,
@@ -286,6 +287,13 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	}
 	rc.PeriodicJobs = append(rc.PeriodicJobs, webhookPeriodics(d)...)
 	return river.NewClient(riverpgxv5.New(pool), rc)
+}
+
+// Kinds lists the kind of every job the workers work (newWorkers).
+func Kinds() []string {
+	return []string{BillingRunArgs{}.Kind(), DraftShardArgs{}.Kind(), FinalizeRunArgs{}.Kind(), CollectInvoiceArgs{}.Kind(),
+		CollectInvoicesArgs{}.Kind(), SettleSandboxArgs{}.Kind(), DunningPassArgs{}.Kind(), AccountWebhookArgs{}.Kind(),
+		RenderInvoicePDFArgs{}.Kind(), RenderDocumentsArgs{}.Kind(), DeliverWebhooksArgs{}.Kind(), SweepWebhooksArgs{}.Kind(), PruneEventsArgs{}.Kind()}
 }
 
 // NewInsertClient builds a client that only inserts jobs (the CLI, the

@@ -2,6 +2,7 @@
 //
 //	billing-bench gen -dir DIR [-accounts N] [-segments M]   # the data set as NDJSON files
 //	billing-bench run [-accounts N] [-segments M] [-workers W] # generate, load and measure every phase
+//	billing-bench lists [-invoices N] [-repeat R]             # the finance listings on N generated invoices
 //
 // run needs DATABASE_URL to name a fresh database and drives the real
 // binary (bin/billing) and real worker processes.
@@ -25,9 +26,17 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) >= 2 && os.Args[1] == "lists" {
+		if err := listsBench(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "billing-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "gen" {
 		fmt.Fprintln(os.Stderr, "usage: billing-bench gen -dir DIR [-accounts N] [-segments M] [-seed S] [-period YYYY-MM]\n"+
-			"       billing-bench run [-accounts N] [-segments M] [-seed S] [-workers W] [-billing bin/billing] [-json FILE]")
+			"       billing-bench run [-accounts N] [-segments M] [-seed S] [-workers W] [-billing bin/billing] [-json FILE]\n"+
+			"       billing-bench lists [-invoices N] [-repeat R]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)

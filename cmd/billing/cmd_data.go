@@ -33,11 +33,16 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func newMigrateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "migrate",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "migrate [--json]",
 		Short: "Apply River's and the engine's migrations (idempotent, safe to run concurrently)",
-		Args:  cobra.NoArgs,
+		Long: `Apply River's and the engine's migrations. Prints one line saying what was
+applied; --json lists every migration applied ({"applied":[{"source":…,
+"version":…,"name":…}]}). Running it again applies nothing.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.migrating = true
 			pool, err := a.db(cmd.Context())
 			if err != nil {
 				return err
@@ -49,9 +54,41 @@ func newMigrateCmd(a *app) *cobra.Command {
 			if applied == nil {
 				applied = []pgdb.Migration{}
 			}
-			return writeJSON(a.stdout, map[string]any{"applied": applied})
+			if asJSON {
+				return writeJSON(a.stdout, map[string]any{"applied": applied})
+			}
+			fmt.Fprintln(a.stdout, migrateSummary(applied))
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "list the migrations applied as JSON")
+	return cmd
+}
+
+// migrateSummary is migrate's one line: how many migrations of each
+// source were applied, up to which version.
+func migrateSummary(applied []pgdb.Migration) string {
+	if len(applied) == 0 {
+		return "schema up to date: nothing to apply"
+	}
+	var parts []string
+	for _, src := range []string{"river", "billing"} {
+		n, last := 0, pgdb.Migration{}
+		for _, m := range applied {
+			if m.Source == src {
+				n++
+				last = m
+			}
+		}
+		switch {
+		case n == 0:
+		case src == "river":
+			parts = append(parts, fmt.Sprintf("%d River migrations (to version %d)", n, last.Version))
+		default:
+			parts = append(parts, fmt.Sprintf("%d billing migrations (to %04d_%s)", n, last.Version, last.Name))
+		}
+	}
+	return "applied " + strings.Join(parts, " and ") + ": schema up to date"
 }
 
 // importFlags are shared by the three import commands.
@@ -276,7 +313,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if tlJSON {
+			if a.wantJSON(tlJSON) {
 				if events == nil {
 					events = []accounts.Event{}
 				}
@@ -308,7 +345,7 @@ func newAccountsCmd(a *app) *cobra.Command {
 	}
 	tl.Flags().BoolVar(&tlJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(imp, show, setPM, tl)
+	cmd.AddCommand(imp, newAccountsListCmd(a), show, setPM, tl)
 	return cmd
 }
 

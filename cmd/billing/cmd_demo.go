@@ -42,6 +42,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 	if err := a.requireCharging(); err != nil {
 		return err
 	}
+	a.migrating = true // the demo migrates its database itself
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err

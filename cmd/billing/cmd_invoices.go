@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/views"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
@@ -21,34 +22,39 @@ import (
 func newInvoicesCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "invoices", Short: "Invoices"}
 
-	var period, account string
-	var asJSON bool
+	var period, account, status string
+	var overdue, asJSON bool
 	list := &cobra.Command{
-		Use:   "list --period YYYY-MM [--json]",
-		Short: "List a period's invoices",
+		Use:   "list [--period YYYY-MM] [--status open|processing|paid|void] [--account ID] [--overdue] [--json]",
+		Short: "List finalized invoices by number (JSON with --json or when stdout is not a terminal)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if period != "" {
-				if _, err := billing.ParsePeriod(period); err != nil {
-					return usageError{fmt.Errorf("--period: %w", err)}
-				}
+			st, err := views.ParseInvoiceStatus(status)
+			if err != nil {
+				return paramUsage(err)
+			}
+			f := views.InvoiceFilter{Period: period, Status: st, AccountID: account, Overdue: overdue, Limit: views.MaxLimit}
+			if err := f.Validate(); err != nil {
+				return paramUsage(err)
 			}
 			pool, err := a.db(cmd.Context())
 			if err != nil {
 				return err
 			}
-			invs, err := payments.ListInvoices(cmd.Context(), pool, invoices.ListParams{Period: period, AccountID: account})
+			invs, err := allInvoices(cmd.Context(), pool, f)
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if a.wantJSON(asJSON) {
 				return writeJSON(a.stdout, invs)
 			}
 			return printInvoices(a.stdout, invs)
 		},
 	}
-	list.Flags().StringVar(&period, "period", "", "the period, YYYY-MM")
+	list.Flags().StringVar(&period, "period", "", "only this usage period, YYYY-MM")
+	list.Flags().StringVar(&status, "status", "", "only invoices in this status: open, processing, paid or void")
 	list.Flags().StringVar(&account, "account", "", "only this account's invoices")
+	list.Flags().BoolVar(&overdue, "overdue", false, "only overdue invoices (still unpaid once dunning gave up)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	var showJSON bool

@@ -31,10 +31,10 @@ func newWebhooksCmd(a *app) *cobra.Command {
 			}
 			evs, err := notify.ParseEventTypes(strings.Split(types, ","))
 			if err != nil {
-				return usageError{flagError(err)}
+				return usageError{inputFlagError(err)}
 			}
 			if err := notify.ValidateURL(url, a.cfg.Sandbox()); err != nil {
-				return usageError{flagError(err)}
+				return usageError{inputFlagError(err)}
 			}
 			pool, err := a.db(cmd.Context())
 			if err != nil {
@@ -168,8 +168,8 @@ func newWebhooksCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// flagError names the flag of an input error: --url, --events.
-func flagError(err error) error {
+// inputFlagError names the flag of an input error: --url, --events.
+func inputFlagError(err error) error {
 	var ie *notify.InputError
 	if errors.As(err, &ie) {
 		return fmt.Errorf("--%s: %s", ie.Field, ie.Message)

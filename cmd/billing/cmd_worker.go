@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -98,8 +100,39 @@ func newWorkerCmd(a *app) *cobra.Command {
 		Short: "Work jobs until stopped (SIGINT/SIGTERM finish the jobs in flight), or until none is due",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Addresses are checked, and their ports taken, before any job
+			// can start: a typo must not leave a worker running without
+			// its API.
+			for _, f := range []struct {
+				name string
+				addr *string
+			}{{"http", &httpAddr}, {"metrics", &metricsAddr}, {"pprof", &pprofAddr}} {
+				if *f.addr == "" {
+					continue
+				}
+				norm, err := listenAddr(f.name, *f.addr)
+				if err != nil {
+					return err
+				}
+				*f.addr = norm
+			}
 			if err := a.requireCharging(); err != nil {
 				return err
+			}
+			var httpLn, metricsLn net.Listener
+			for _, l := range []struct {
+				name, addr string
+				ln         *net.Listener
+			}{{"http", httpAddr, &httpLn}, {"metrics", metricsAddr, &metricsLn}} {
+				if l.addr == "" {
+					continue
+				}
+				ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", l.addr)
+				if err != nil {
+					return fmt.Errorf("--%s %s: %w", l.name, l.addr, err)
+				}
+				defer func() { _ = ln.Close() }()
+				*l.ln = ln
 			}
 			if httpAddr != "" {
 				if err := a.requirePayPal(); err != nil {
@@ -137,7 +170,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 				defer func() { _ = ps.Close() }()
 			}
 			if metricsAddr != "" {
-				ms, err := a.serveMetrics(pool, metricsAddr)
+				ms, err := a.serveMetrics(pool, metricsLn)
 				if err != nil {
 					return err
 				}
@@ -145,7 +178,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 			}
 			var srv *http.Server
 			if httpAddr != "" {
-				if srv, err = a.serveHTTP(pool, client, httpAddr, metricsAddr != ""); err != nil {
+				if srv, err = a.serveHTTP(pool, client, httpLn, metricsAddr != ""); err != nil {
 					return err
 				}
 			}
@@ -188,13 +221,9 @@ func newWorkerCmd(a *app) *cobra.Command {
 
 // serveMetrics serves /metrics alone on addr, for a scraper that needs no
 // route to the API (and an API that need not be reachable from it).
-func (a *app) serveMetrics(pool *pgxpool.Pool, addr string) (*http.Server, error) {
-	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
-	}
+func (a *app) serveMetrics(pool *pgxpool.Pool, ln net.Listener) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", httpapi.MetricsHandler(pool))
+	mux.Handle("GET /metrics", httpapi.MetricsHandler(pool, a.cfg.Location))
 	srv := httpapi.HTTPServer(mux, httpapi.Timeouts{})
 	a.log.Info("serving metrics", "addr", ln.Addr().String())
 	go func() {
@@ -207,7 +236,7 @@ func (a *app) serveMetrics(pool *pgxpool.Pool, addr string) (*http.Server, error
 
 // serveHTTP starts the HTTP API on addr, next to the workers; without
 // /metrics when that has a listener of its own.
-func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, metricsElsewhere bool) (*http.Server, error) {
+func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, ln net.Listener, metricsElsewhere bool) (*http.Server, error) {
 	purchaser, err := a.purchaser()
 	if err != nil {
 		return nil, err
@@ -238,10 +267,6 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 		hcfg.StripeAPI = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
 	}
 	api := httpapi.New(hcfg)
-	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--http: %w", err)
-	}
 	// POST /v1/usage extends the read deadline for its own body.
 	srv := httpapi.HTTPServer(api, httpapi.Timeouts{})
 	a.log.Info("serving HTTP", "addr", ln.Addr().String())
@@ -293,4 +318,22 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID, Country: c.SellerCountry,
 	}}
 	return a.pdf, nil
+}
+
+// listenAddr checks a listening address: HOST:PORT, :PORT, or a bare PORT
+// (8080 is :8080), the port a number from 0 to 65535.
+func listenAddr(flag, addr string) (string, error) {
+	if addr != "" && strings.Trim(addr, "0123456789") == "" {
+		addr = ":" + addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+			err = errors.New("bad port")
+		}
+	}
+	if err != nil {
+		return "", usagef("--%s %q: expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:8080, :8080 or 8080)", flag, addr)
+	}
+	return addr, nil
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +65,10 @@ type app struct {
 	log            *slog.Logger
 	pool           *pgxpool.Pool
 	pdf            *invoices.Renderer
+	// migrating is set by the commands that migrate the database
+	// themselves (migrate, demo): the others refuse a database without
+	// the schema they need, saying "run billing migrate first".
+	migrating bool
 }
 
 // invoicesConfig is what rating and numbering need of the configuration.
@@ -77,6 +83,12 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	p, err := pgdb.Open(ctx, a.cfg.DatabaseURL, nil)
 	if err != nil {
 		return nil, err
+	}
+	if !a.migrating {
+		if err := pgdb.CheckSchema(ctx, p); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	a.pool = p
 	return p, nil
@@ -103,6 +115,10 @@ func (a *app) dbWait(ctx context.Context) (*pgxpool.Pool, error) {
 		a.log.Warn("Postgres unreachable: trying again", "in", wait, "error", err)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := pgdb.CheckSchema(ctx, p); err != nil {
+		p.Close()
 		return nil, err
 	}
 	a.pool = p
@@ -177,10 +193,12 @@ func logLevel(lookup func(string) (string, bool)) slog.Level {
 
 func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "billing",
-		Short:         "Batch billing engine: usage in, invoices and payments out",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:                        "billing",
+		Short:                      "Batch billing engine: usage in, invoices and payments out",
+		Version:                    version(),
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.FromLookup(a.lookup)
 			if err != nil {
@@ -191,7 +209,7 @@ func newRoot(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{flagError(cmd, err)} })
 	root.AddCommand(
 		newMigrateCmd(a),
 		newCatalogCmd(a),
@@ -208,16 +226,21 @@ func newRoot(a *app) *cobra.Command {
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),
+		newReceivablesCmd(a),
+		newReportsCmd(a),
 		newDemoCmd(a),
 	)
-	// Unknown subcommands and wrong argument counts are usage errors too.
+	root.SetVersionTemplate("billing {{.Version}}\n")
+	// Unknown subcommands and wrong argument counts are usage errors too,
+	// naming the argument missing or the one too many.
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = 2
 		if c.Args != nil {
 			check := c.Args
 			c.Args = func(cmd *cobra.Command, args []string) error {
 				if err := check(cmd, args); err != nil {
-					return usageError{err}
+					return usageError{argsError(cmd, args, err)}
 				}
 				return nil
 			}
@@ -225,7 +248,11 @@ func newRoot(a *app) *cobra.Command {
 		if c.HasSubCommands() && c.RunE == nil {
 			c.RunE = func(cmd *cobra.Command, args []string) error {
 				if len(args) > 0 {
-					return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+					msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+					if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+						msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+					}
+					return usagef("%s", msg)
 				}
 				return usagef("%s needs a subcommand (see %s --help)", cmd.CommandPath(), cmd.CommandPath())
 			}
@@ -251,4 +278,119 @@ func (a *app) vatChecker() ingest.VATChecker {
 		return nil
 	}
 	return nil
+}
+
+// buildVersion is set by make build (-ldflags -X main.buildVersion=…, from
+// git describe); empty, the version comes from Go's build information.
+var buildVersion string
+
+// version is the build's version: make's, the module's, or the commit it
+// was built from.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if buildVersion != "" {
+		if ok {
+			return buildVersion + " (" + info.GoVersion + ")"
+		}
+		return buildVersion
+	}
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if v == "" || v == "(devel)" {
+			return "commit " + rev + dirty + " (" + info.GoVersion + ")"
+		}
+		return v + " commit " + rev + dirty + " (" + info.GoVersion + ")"
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v + " (" + info.GoVersion + ")"
+}
+
+// argsError names the positional arguments a command is missing, or the
+// first one too many, from its Use line ("show NUMBER" → NUMBER).
+func argsError(cmd *cobra.Command, args []string, err error) error {
+	names := positionalNames(cmd.Use)
+	variadic := len(names) > 0 && strings.HasSuffix(names[len(names)-1], "...")
+	switch {
+	case len(args) < len(names):
+		missing := make([]string, 0, len(names)-len(args))
+		for _, n := range names[len(args):] {
+			missing = append(missing, strings.TrimSuffix(n, "..."))
+		}
+		word := "argument"
+		if len(missing) > 1 {
+			word = "arguments"
+		}
+		return fmt.Errorf("%s: missing %s %s (usage: %s)", cmd.CommandPath(), word, strings.Join(missing, " "), cmd.UseLine())
+	case len(args) > len(names) && !variadic:
+		return fmt.Errorf("%s: unexpected argument %q (usage: %s)", cmd.CommandPath(), args[len(names)], cmd.UseLine())
+	}
+	return err
+}
+
+// positionalNames are the upper-case words of a Use line that are not a
+// flag's value: "pdf NUMBER -o FILE" → [NUMBER]; "retry ID..." → [ID...].
+func positionalNames(use string) []string {
+	var names []string
+	fields := strings.Fields(use)
+	for i := 1; i < len(fields); i++ {
+		f := fields[i]
+		if strings.HasPrefix(f, "-") || strings.HasPrefix(f, "[") {
+			// A flag, and the value that follows it; optional parts.
+			if strings.HasPrefix(f, "-") && !strings.Contains(f, "=") {
+				i++
+			}
+			continue
+		}
+		word := strings.TrimSuffix(f, "...")
+		if word != "" && strings.ToUpper(word) == word && strings.Trim(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
+			names = append(names, f)
+		}
+	}
+	return names
+}
+
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-\w, )?(--[\w-]+)" flag: `)
+
+// flagError says what a flag expects instead of quoting the Go parser
+// that refused its value (strconv.ParseInt: parsing "abc": …).
+func flagError(cmd *cobra.Command, err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	want := "another value"
+	if f := cmd.Flags().Lookup(strings.TrimPrefix(m[2], "--")); f != nil {
+		switch f.Value.Type() {
+		case "int", "int64", "int32", "uint", "uint64":
+			want = "an integer"
+		case "bool":
+			want = "true or false"
+		case "duration":
+			want = "a duration such as 90s, 15m or 1h"
+		case "float64":
+			want = "a number"
+		default:
+			want = "a " + f.Value.Type()
+		}
+	}
+	return fmt.Errorf("%s: expected %s, got %q", m[2], want, m[1])
 }

@@ -121,8 +121,8 @@ func TestExitStatuses(t *testing.T) {
 	}{
 		{[]string{"nonsense"}, 2, `unknown command "nonsense"`},
 		{[]string{"accounts"}, 2, "needs a subcommand"},
-		{[]string{"accounts", "show"}, 2, "accepts 1 arg(s)"},
-		{[]string{"usage", "import", "a", "b"}, 2, "accepts 1 arg(s)"},
+		{[]string{"accounts", "show"}, 2, "billing accounts show: missing argument ID"},
+		{[]string{"usage", "import", "a", "b"}, 2, `billing usage import: unexpected argument "b"`},
 		{[]string{"usage", "import", "--bogus", "x"}, 2, "unknown flag: --bogus"},
 		{[]string{"usage", "import", "--format", "xml", "x"}, 2, "--format must be ndjson or csv"},
 		{[]string{"accounts", "set-payment-method", "acc_1", "--type", "cash", "--id", "x"}, 2, "--type must be card or sepa_debit"},

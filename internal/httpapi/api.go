@@ -73,6 +73,18 @@ func (p *principal) sees(accountID string) bool {
 // Routes lists what the server serves.
 func (s *Server) Routes() []Route { return s.routeList }
 
+// queryOf lists the query parameters each API route takes; the others take
+// none. A parameter a route doesn't take is a 400 naming it (SPEC §8),
+// before anything else is done. The list routes check theirs themselves
+// (queryParams), as do the public routes (webhooks and the PayPal return
+// get what the processors send).
+var queryOf = map[string][]string{
+	"POST /v1/usage":                 {"format", "skip_invalid"},
+	"GET /v1/accounts/{id}/invoices": {"period"},
+	"GET /v1/accounts":               nil,
+	"GET /v1/invoices":               nil,
+}
+
 // handle registers a route behind the scope check.
 func (s *Server) handle(pattern string, acc access, h func(http.ResponseWriter, *http.Request, *principal)) {
 	s.routeList = append(s.routeList, Route{Pattern: pattern, Scopes: acc.scopes()})
@@ -103,6 +115,11 @@ func (s *Server) handle(pattern string, acc access, h func(http.ResponseWriter, 
 		for _, name := range []string{"id", "number"} {
 			if v := r.PathValue(name); v != "" && !plausibleID(v) {
 				notFound(w, resource)
+				return
+			}
+		}
+		if allowed, listed := queryOf[pattern]; !listed || allowed != nil {
+			if _, ok := queryParams(w, r, allowed...); !ok {
 				return
 			}
 		}
@@ -148,6 +165,8 @@ func (s *Server) apiRoutes() {
 	s.handle("POST /v1/usage", allowFinance|allowService, s.postUsage)
 	s.handle("POST /v1/runs", allowFinance, s.postRun)
 	s.handle("GET /v1/runs/{id}", allowFinance, s.getRun)
+	s.handle("GET /v1/accounts", allowFinance, s.getAccounts)
+	s.handle("GET /v1/invoices", allowFinance, s.getInvoices)
 	s.handle("GET /v1/accounts/{id}", allowFinance|allowAccount, s.getAccount)
 	s.handle("GET /v1/accounts/{id}/invoices", allowFinance|allowAccount, s.getAccountInvoices)
 	s.handle("POST /v1/accounts/{id}/credit/paypal", allowFinance|allowAccount, s.postPayPalCredit)
@@ -320,7 +339,7 @@ func (s *Server) getAccountInvoices(w http.ResponseWriter, r *http.Request, p *p
 	period := r.URL.Query().Get("period")
 	if period != "" {
 		if _, err := billing.ParsePeriod(period); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "period: "+err.Error())
+			writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("period: expected YYYY-MM, got %q", period))
 			return
 		}
 	}

@@ -106,7 +106,7 @@ func (b *apiBundle) do(t *testing.T, principal, method, path, body string) (*htt
 	if tok := b.tokens[principal]; tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	out, err := io.ReadAll(res.Body)
@@ -133,6 +133,8 @@ func TestRouteScopeMatrix(t *testing.T) {
 		{call{"POST", "/v1/usage", segment}, map[string]int{"finance": 200, "service": 200, "account": 403}},
 		{call{"POST", "/v1/runs", `{"period":"2026-11","account_ids":["a1"]}`}, map[string]int{"finance": 202, "service": 403, "account": 403}},
 		{call{"GET", fmt.Sprintf("/v1/runs/%d", b.runID), ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/accounts", ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
+		{call{"GET", "/v1/invoices?status=open", ""}, map[string]int{"finance": 200, "service": 403, "account": 403}},
 		{call{"GET", "/v1/accounts/a1", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
 		{call{"GET", "/v1/accounts/a2", ""}, map[string]int{"finance": 200, "service": 403, "account": 404}},
 		{call{"GET", "/v1/accounts/a1/invoices", ""}, map[string]int{"finance": 200, "service": 403, "account": 200}},
@@ -188,7 +190,7 @@ func TestRouteScopeMatrix(t *testing.T) {
 	for p, want := range map[string]int{"finance": 200, "service": 401, "account": 401, "revoked": 401, "bad": 401} {
 		req, _ := http.NewRequest("GET", b.srv.URL+"/riverui/", nil)
 		req.SetBasicAuth("anyone", b.tokens[p])
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
 		require.Equal(t, want, res.StatusCode, "River UI as %s", p)

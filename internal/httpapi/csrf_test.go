@@ -40,7 +40,7 @@ func TestRiverUIRefusesCrossSiteChanges(t *testing.T) {
 		for k, v := range headers {
 			req.Header.Set(k, v)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		body, err := io.ReadAll(res.Body)
@@ -74,7 +74,7 @@ func TestRiverUIRefusesCrossSiteChanges(t *testing.T) {
 	req, err := http.NewRequest("POST", b.srv.URL+"/riverui/api/jobs/delete", strings.NewReader(fmt.Sprintf(`{"ids":["%d"]}`, jobID)))
 	require.NoError(t, err)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	r2, err := http.DefaultClient.Do(req)
+	r2, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	r2.Body.Close()
 	require.Equal(t, 401, r2.StatusCode)

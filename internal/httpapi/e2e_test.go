@@ -63,7 +63,7 @@ func TestEndToEndOverHTTP(t *testing.T) {
 		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+token[who])
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		b, err := io.ReadAll(res.Body)
@@ -133,7 +133,7 @@ func TestEndToEndOverHTTP(t *testing.T) {
 	require.GreaterOrEqual(t, metric(`billing_collection_outcomes_total{code="",method="card",outcome="succeeded"}`)-cardBefore, 1.0)
 	_, text := call("finance", "GET", "/metrics", "")
 	for _, want := range []string{
-		fmt.Sprintf(`billing_run_progress{period="2026-10",run_id="%d",stage="invoices_finalized"} 1`, started.RunID),
+		fmt.Sprintf(`billing_run_progress{period="2026-10",run_id="%d",stage="invoices_finalized",state="completed"} 1`, started.RunID),
 		`billing_job_duration_seconds_count{kind="collect_invoices"}`,
 	} {
 		require.True(t, strings.Contains(text, want), "/metrics lacks %s", want)

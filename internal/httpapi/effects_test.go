@@ -103,7 +103,7 @@ func TestPayPalReturnConsequences(t *testing.T) {
 	p, err := paypal.Buy(context.Background(), b.db.Pool, paypal.Sandbox{}, "acc_1", mustDecimal("30.00"), billing.DefaultCreditPurchaseMax)
 	require.NoError(t, err)
 	for range 2 {
-		res, err := http.Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
+		res, err := apiClient(t).Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
 		require.NoError(t, err)
 		res.Body.Close()
 		require.Equal(t, http.StatusOK, res.StatusCode)
@@ -121,7 +121,7 @@ func TestPayPalCreditOverHTTPConsequences(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, b.srv.URL+"/v1/accounts/acc_1/credit/paypal", strings.NewReader(`{"amount":"15.00"}`))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+b.finance)
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusCreated, res.StatusCode)
@@ -148,7 +148,7 @@ func TestPayPalWebhookConsequences(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, body)
 		require.Equal(t, replayed, body["replayed"])
 	}
-	res, err := http.Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
+	res, err := apiClient(t).Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -185,4 +186,18 @@ func duplicateKey(body []byte) (string, bool) {
 			stack[len(stack)-1].wantKey = true
 		}
 	}
+}
+
+var (
+	goFieldType = regexp.MustCompile(`json: cannot unmarshal (\w+) into Go struct field (?:\w*\.)?([\w.]+) of type [^\s:;,]+`)
+	goValueType = regexp.MustCompile(`json: cannot unmarshal (\w+) into Go value of type [^\s:;,]+(?: \{[^}]*\})?`)
+)
+
+// plainMessage is err's message with encoding/json's Go types put in
+// JSON's terms, for messages that quote a library's decoding error (a
+// processor's event): "data.amount: unexpected string", never "Go struct
+// field PaymentIntent.amount of type int64".
+func plainMessage(err error) string {
+	msg := goFieldType.ReplaceAllString(err.Error(), "$2: unexpected $1")
+	return goValueType.ReplaceAllString(msg, "expected a JSON object, got $1")
 }

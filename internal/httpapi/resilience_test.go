@@ -95,7 +95,7 @@ func (f *failsafe) quick(t *testing.T, token, method, path, body string) (int, s
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiClient(t).Do(req)
 	require.NoError(t, err, "%s %s did not answer within 3 s", method, path)
 	defer res.Body.Close()
 	out, err := io.ReadAll(res.Body)
@@ -142,7 +142,7 @@ func (f *failsafe) slowUpload(ctx context.Context, token, body string, head int,
 			return
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
+		res, err := http.DefaultClient.Do(req) // no t here: the answers are checked by the tests that wait for them
 		if err != nil {
 			u.err = err
 			return
@@ -248,7 +248,7 @@ func TestConcurrentUploadsPerTokenAreLimited(t *testing.T) {
 		req, err := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/usage", strings.NewReader(fmt.Sprintf(segment, "third")+"\n"))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "bearer "+busy)
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiClient(t).Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
@@ -361,7 +361,7 @@ func TestServerTimeoutsCutSlowClientsOff(t *testing.T) {
 	req, err := http.NewRequest("POST", "http://"+addr+"/v1/usage", pr)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+f.serviceToken(t, "patient"))
-	res, err = http.DefaultClient.Do(req)
+	res, err = apiClient(t).Do(req)
 	require.NoError(t, err)
 	b, _ = io.ReadAll(res.Body)
 	res.Body.Close()

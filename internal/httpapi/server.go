@@ -10,9 +10,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments/paypal"
@@ -129,7 +132,7 @@ func (s *Server) routes() {
 	}
 	s.handle("GET /healthz", public, plain(s.healthz))
 	if !s.cfg.NoMetrics {
-		s.handle("GET /metrics", public, plain(MetricsHandler(s.cfg.Pool).ServeHTTP))
+		s.handle("GET /metrics", public, plain(MetricsHandler(s.cfg.Pool, s.cfg.Invoices.Location).ServeHTTP))
 	}
 	// Webhooks authenticate by their signatures; the PayPal return by the
 	// order id PayPal hands back.
@@ -155,12 +158,18 @@ func (s *Server) routes() {
 	})
 }
 
-// MetricsHandler serves the engine's metrics and the runs' progress, on the
+// MetricsHandler serves the engine's metrics, the runs' progress and the
+// receivables' ageing (days counted in loc, the billing time zone), on the
 // API's listener or on one of its own.
-func MetricsHandler(pool *pgxpool.Pool) http.Handler {
+func MetricsHandler(pool *pgxpool.Pool, loc *time.Location) http.Handler {
+	if loc == nil {
+		loc = time.UTC
+	}
 	local := prometheus.NewRegistry()
-	local.MustRegister(metrics.RunProgress{Pool: pool}, metrics.WebhookBacklog{Pool: pool})
-	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
+	local.MustRegister(metrics.RunProgress{Pool: pool}, metrics.WebhookBacklog{Pool: pool}, receivablesCollector{pool: pool, loc: loc, now: time.Now})
+	// A metric read from the database that fails (a slow query, a database
+	// not migrated) leaves that metric out of the scrape, not the others.
+	return promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Timeouts bound how long a client may hold a connection; zero fields take
@@ -221,8 +230,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	start := time.Now()
 	s.mux.ServeHTTP(rec, r)
-	s.cfg.Logger.InfoContext(r.Context(), "http", "request_id", id, "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+	took := time.Since(start)
+	// The mux sets the pattern of the route it chose: a label of bounded
+	// cardinality, unlike the raw path.
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	metrics.HTTPDuration.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(took.Seconds())
+	// The River UI polls every few seconds while it is open: its requests
+	// are logged at debug level, unless they fail.
+	level := slog.LevelInfo
+	if route == "/riverui/" && rec.status < 500 {
+		level = slog.LevelDebug
+	}
+	s.cfg.Logger.Log(r.Context(), level, "http", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+		"status", rec.status, "duration", took.Round(time.Microsecond))
 }
 
 type statusRecorder struct {
@@ -262,6 +285,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 
 // internalError logs err and answers 500 without leaking it.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.notMigrated(w, r, err) {
+		return
+	}
 	id, _ := r.Context().Value(requestIDKey).(string)
 	s.cfg.Logger.ErrorContext(r.Context(), "request failed", "request_id", id, "error", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
@@ -278,6 +304,23 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return b, true
 }
 
+// notMigrated answers 503 not_migrated when err comes from a database
+// without the schema this binary needs (a missing table, confirmed by
+// the migrations table), and reports whether it did.
+func (s *Server) notMigrated(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, pgdb.ErrNotMigrated) {
+		if !pgdb.UndefinedTable(err) {
+			return false
+		}
+		if err = pgdb.CheckSchema(r.Context(), s.cfg.Pool); !errors.Is(err, pgdb.ErrNotMigrated) {
+			return false
+		}
+	}
+	s.cfg.Logger.ErrorContext(r.Context(), "the database is not migrated", "error", err)
+	writeError(w, http.StatusServiceUnavailable, "not_migrated", err.Error())
+	return true
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -285,6 +328,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		// The driver's error names hosts and users: it goes to the log only.
 		s.cfg.Logger.WarnContext(r.Context(), "health check: Postgres does not answer", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "the database does not answer")
+		return
+	}
+	if err := pgdb.CheckSchema(ctx, s.cfg.Pool); err != nil {
+		if !s.notMigrated(w, r, err) {
+			s.internalError(w, r, err)
+		}
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

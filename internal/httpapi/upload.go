@@ -107,6 +107,15 @@ func (s *spool) Close() {
 // arrive within UploadTimeout (408 beyond), and only then does the import
 // wait for one of MaxConcurrentImports slots and take a connection.
 func (s *Server) postUsage(w http.ResponseWriter, r *http.Request, p *principal) {
+	q := r.URL.Query()
+	if v := q.Get("format"); q.Has("format") && v != "csv" && v != "ndjson" {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("format: expected ndjson or csv, got %q", v))
+		return
+	}
+	if v := q.Get("skip_invalid"); q.Has("skip_invalid") && v != "true" && v != "false" {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", fmt.Sprintf("skip_invalid: expected true or false, got %q", v))
+		return
+	}
 	if !s.uploads.acquire(p.token.ID) {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusTooManyRequests, "too_many_uploads", fmt.Sprintf(

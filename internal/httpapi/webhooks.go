@@ -51,11 +51,11 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return jobs.AfterOutcome(ctx, tx, s.cfg.Jobs, res.Settled, s.cfg.Now())
 	})
 	if errors.Is(err, stripe.ErrBadSignature) {
-		writeError(w, http.StatusBadRequest, "bad_signature", err.Error())
+		writeError(w, http.StatusBadRequest, "bad_signature", plainMessage(err))
 		return
 	}
 	if errors.Is(err, stripe.ErrBadEvent) {
-		writeError(w, http.StatusBadRequest, "bad_event", err.Error())
+		writeError(w, http.StatusBadRequest, "bad_event", plainMessage(err))
 		return
 	}
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *Server) paypalWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err := s.cfg.PayPal.VerifyWebhook(ctx, r); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_signature", err.Error())
+		writeError(w, http.StatusBadRequest, "bad_signature", plainMessage(err))
 		return
 	}
 	var replayed bool
@@ -98,7 +98,7 @@ func (s *Server) paypalWebhook(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if errors.Is(err, paypal.ErrBadEvent) || errors.Is(err, paypal.ErrUnknownOrder) {
-		writeError(w, http.StatusBadRequest, "bad_event", err.Error())
+		writeError(w, http.StatusBadRequest, "bad_event", plainMessage(err))
 		return
 	}
 	if err != nil {

@@ -50,7 +50,7 @@ func post(t *testing.T, url, body string, header map[string]string) (int, map[st
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	var out map[string]any
@@ -101,7 +101,7 @@ func TestPayPalReturnCapturesOnce(t *testing.T) {
 	p, err := paypal.Buy(ctx, b.db.Pool, paypal.Sandbox{}, "acc_1", mustDecimal("30.00"), billing.DefaultCreditPurchaseMax)
 	require.NoError(t, err)
 	for range 2 {
-		res, err := http.Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
+		res, err := apiClient(t).Get(b.srv.URL + "/paypal/return?token=" + p.OrderID)
 		require.NoError(t, err)
 		page, _ := io.ReadAll(res.Body)
 		res.Body.Close()
@@ -118,7 +118,7 @@ func TestPayPalReturnCapturesOnce(t *testing.T) {
 	require.Equal(t, "30.00", balance)
 	require.Equal(t, 1, collections, "the new credit collects the open invoice, once")
 
-	res, err := http.Get(b.srv.URL + "/paypal/return?token=UNKNOWN")
+	res, err := apiClient(t).Get(b.srv.URL + "/paypal/return?token=UNKNOWN")
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusNotFound, res.StatusCode)

@@ -56,12 +56,42 @@ var (
 		Name: "billing_webhook_delivery_seconds", Help: "Time a webhook receiver took to answer (or to time out).",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 	})
+	HTTPDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "billing_http_request_duration_seconds",
+		Help:    "Time the HTTP API takes to answer, by route pattern (GET /v1/invoices/{number}; unmatched for paths no route serves) and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route", "status"})
 )
+
+// Label values known in advance, whose series exist from the start at 0,
+// so that a rate() or an alert on them works before the first event.
+var (
+	collectMethods = []string{"card", "sepa_debit", "credit"}
+	chargeMethods  = []string{"card", "sepa_debit"}
+	quietOutcomes  = []string{"succeeded", "processing"} // their code is always ""
+)
+
+// InitKinds creates the per-kind series (job durations and failures) of
+// every job kind at 0; jobs.NewClient calls it with the kinds it works.
+func InitKinds(kinds []string) {
+	for _, k := range kinds {
+		JobFailures.WithLabelValues(k)
+		JobDuration.WithLabelValues(k)
+	}
+}
 
 func init() {
 	Registry.MustRegister(InvoicesFinalized, Billed, Collected, Outcomes, Suspensions, Reactivations, JobDuration, JobFailures,
 		WebhookDeliveries, WebhookLatency,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		HTTPDuration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, m := range collectMethods {
+		Collected.WithLabelValues(m)
+	}
+	for _, m := range chargeMethods {
+		for _, o := range quietOutcomes {
+			Outcomes.WithLabelValues(m, o, "")
+		}
+	}
 }
 
 // Cents turns an amount into a counter increment. Counters are float64,
@@ -91,8 +121,8 @@ type RunProgress struct {
 	Pool *pgxpool.Pool
 }
 
-var runDesc = prometheus.NewDesc("billing_run_progress", "Progress of billing runs: accounts and invoices by stage.",
-	[]string{"run_id", "period", "stage"}, nil)
+var runDesc = prometheus.NewDesc("billing_run_progress", "Progress of billing runs: accounts and invoices by stage, with the run's state (pending, drafting, finalizing, completed).",
+	[]string{"run_id", "period", "state", "stage"}, nil)
 
 func (c RunProgress) Describe(ch chan<- *prometheus.Desc) { ch <- runDesc }
 
@@ -100,7 +130,7 @@ func (c RunProgress) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	rows, err := c.Pool.Query(ctx, `
-		SELECT id, period, accounts_total, accounts_drafted, invoices_drafted, invoices_finalized
+		SELECT id, period, state, accounts_total, accounts_drafted, invoices_drafted, invoices_finalized
 		FROM billing_runs WHERE state <> 'completed' OR finished_at > now() - interval '1 hour'`)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(runDesc, err)
@@ -109,15 +139,15 @@ func (c RunProgress) Collect(ch chan<- prometheus.Metric) {
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var period string
+		var period, state string
 		var accounts, drafted, invoices, finalized int
-		if err := rows.Scan(&id, &period, &accounts, &drafted, &invoices, &finalized); err != nil {
+		if err := rows.Scan(&id, &period, &state, &accounts, &drafted, &invoices, &finalized); err != nil {
 			ch <- prometheus.NewInvalidMetric(runDesc, err)
 			return
 		}
 		run := strconv.FormatInt(id, 10)
 		for stage, v := range map[string]int{"accounts_total": accounts, "accounts_drafted": drafted, "invoices_drafted": invoices, "invoices_finalized": finalized} {
-			ch <- prometheus.MustNewConstMetric(runDesc, prometheus.GaugeValue, float64(v), run, period, stage)
+			ch <- prometheus.MustNewConstMetric(runDesc, prometheus.GaugeValue, float64(v), run, period, state, stage)
 		}
 	}
 }

@@ -105,6 +105,10 @@ func (e *unreachableError) Error() string {
 
 func (e *unreachableError) Unwrap() error { return e.err }
 
+// Describe names the pool's database without its password:
+// postgres://user@host:port/name.
+func Describe(pool *pgxpool.Pool) string { return redact(pool.Config().ConnConfig) }
+
 // redact names the server without its password, for error messages.
 func redact(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)

@@ -74,6 +74,7 @@ type Config struct {
 // bills only what isn't billed.
 func Run(ctx context.Context, c Config) error {
 	pool, w := c.Pool, c.Stdout
+	fmt.Fprintf(w, "== database %s\n", pgdb.Describe(pool))
 	fmt.Fprintln(w, "== migrate")
 	applied, err := pgdb.Migrate(ctx, pool)
 	if err != nil {
@@ -191,7 +192,11 @@ func Run(ctx context.Context, c Config) error {
 	if err := financeStory(ctx, c, pool, client); err != nil {
 		return err
 	}
-	return writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir)
+	if err := writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir); err != nil {
+		return err
+	}
+	printNext(w, pool, c.OutDir)
+	return nil
 }
 
 // financeStory fixes an invoice the way finance does: void it (a credit
@@ -246,6 +251,27 @@ func financeStory(ctx context.Context, c Config, pool *pgxpool.Pool, client *job
 		return fmt.Errorf("the books don't balance")
 	}
 	return nil
+}
+
+// printNext says what to try on the demo's database once it is done.
+func printNext(w io.Writer, pool *pgxpool.Pool, outDir string) {
+	fmt.Fprintf(w, "\n== what to try next, on this database (%s):\n", pgdb.Describe(pool))
+	fmt.Fprintln(w, "   export DATABASE_URL=$(scripts/pg-url --db "+pool.Config().ConnConfig.Database+") BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox")
+	for _, l := range []string{
+		"bin/billing invoices list --status open            # the unpaid invoices (JSON when piped)",
+		"bin/billing accounts list --status suspended",
+		"bin/billing receivables                            # what customers owe, by age",
+		"bin/billing reports vat --period $(date +%Y-%m)     # the VAT of this month's invoices",
+		"bin/billing reports journal --period $(date +%Y-%m) -o FEC.txt",
+		"bin/billing accounts timeline acc_lisboa           # one account's story",
+		"bin/billing audit",
+		"bin/billing tokens create --name me --scope finance  # then: bin/billing worker --http 8080",
+	} {
+		fmt.Fprintln(w, "   "+l)
+	}
+	if outDir != "" {
+		fmt.Fprintf(w, "   open %s/ to read the PDFs\n", outDir)
+	}
 }
 
 // writePDFs writes every invoice's PDF, as stored (or drawn by r), into
