@@ -83,6 +83,8 @@ var queryOf = map[string][]string{
 	"GET /v1/accounts/{id}/invoices": {"period"},
 	"GET /v1/accounts":               nil,
 	"GET /v1/invoices":               nil,
+	"GET /v1/events":                 {"after", "type", "limit", "account"},
+	"GET /v1/webhooks/deliveries":    {"endpoint", "state"},
 }
 
 // handle registers a route behind the scope check.

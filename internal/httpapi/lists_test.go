@@ -60,7 +60,7 @@ func TestListsOverHTTP(t *testing.T) {
 		}
 		return out
 	}
-	require.Len(t, all("/v1/invoices?", "2"), 5)
+	require.Len(t, all("/v1/invoices?", "2"), 6, "setupAPI's five and a1's business invoice")
 	require.Len(t, all("/v1/invoices?status=paid", "1"), 3)
 	require.Equal(t, []string{b.inv["a1"].Number}, numbers(all("/v1/invoices?overdue=true", "10")))
 	require.Len(t, all("/v1/invoices?account=a2&period=2026-09", "100"), 1)
@@ -115,7 +115,7 @@ func TestReceivablesGauge(t *testing.T) {
 		Subtotal: testfactory.Ptr("7.25"), IssuedAt: testfactory.Ptr(time.Now().AddDate(0, 0, -45)), Number: testfactory.Ptr("INV-2026-000200")})
 	res, body := b.do(t, "none", "GET", "/metrics", "")
 	require.Equal(t, 200, res.StatusCode)
-	for bucket, want := range map[string]string{"not_due": "32", "1_30": "0", "31_60": "7.25", "61_90": "0", "over_90": "0"} {
+	for bucket, want := range map[string]string{"not_due": "32", "1_30": "0", "31_60": "7.25", "61_90": "12", "over_90": "0"} {
 		require.Contains(t, string(body), `billing_receivables_outstanding_euros{bucket="`+bucket+`"} `+want+"\n", "%s", bucket)
 	}
 }

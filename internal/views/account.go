@@ -65,19 +65,33 @@ func GetAccount(ctx context.Context, q pgdb.Executor, id string) (*Account, erro
 		// Postgres refuses such text outright: no account has this id.
 		return nil, fmt.Errorf("%w: %q", ErrAccountNotFound, id)
 	}
-	var a Account
-	var balance decimal.Decimal
-	var line1, line2, postal, city, addrCountry *string
-	err := q.QueryRow(ctx, `
-		SELECT id, name, email, country, vat_number, status, created_at, referred_by, credit_balance,
-		       address_line1, address_line2, address_postal_code, address_city, address_country, siren, language
-		FROM accounts WHERE id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance,
-			&line1, &line2, &postal, &city, &addrCountry, &a.SIREN, &a.Language)
+	a, err := scanAccount(q.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrAccountNotFound, id)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if a.PaymentMethod, err = payments.CurrentMethod(ctx, q, id); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// accountColumns are what scanAccount reads, of accounts a.
+const accountColumns = `a.id, a.name, a.email, a.country, a.vat_number, a.status, a.created_at, a.referred_by, a.credit_balance,
+	a.address_line1, a.address_line2, a.address_postal_code, a.address_city, a.address_country, a.siren, a.language`
+
+// scanAccount reads accountColumns (then any extra destinations), the one
+// place an account's view is built from its row: the account and the
+// listing show the same fields.
+func scanAccount(row pgx.Row, extra ...any) (*Account, error) {
+	var a Account
+	var balance decimal.Decimal
+	var line1, line2, postal, city, addrCountry *string
+	dest := append([]any{&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance,
+		&line1, &line2, &postal, &city, &addrCountry, &a.SIREN, &a.Language}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
@@ -89,8 +103,5 @@ func GetAccount(ctx context.Context, q pgdb.Executor, id string) (*Account, erro
 		}
 	}
 	a.CreditBalance = billing.FormatMoney(balance)
-	if a.PaymentMethod, err = payments.CurrentMethod(ctx, q, id); err != nil {
-		return nil, err
-	}
 	return &a, nil
 }

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/pgdb"
@@ -125,8 +124,7 @@ func ListAccounts(ctx context.Context, q pgdb.Executor, f AccountFilter) (*Page[
 	if f.After != "" {
 		where = append(where, "a.id > "+arg(f.After))
 	}
-	sql := `SELECT a.id, a.name, a.email, a.country, a.vat_number, a.status, a.created_at, a.referred_by, a.credit_balance,
-		       m.type, m.external_id
+	sql := `SELECT ` + accountColumns + `, m.type, m.external_id
 		FROM accounts a LEFT JOIN payment_methods m ON m.account_id = a.id AND m.replaced_at IS NULL`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
@@ -137,18 +135,15 @@ func ListAccounts(ctx context.Context, q pgdb.Executor, f AccountFilter) (*Page[
 		return nil, err
 	}
 	accs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Account, error) {
-		var a Account
-		var balance decimal.Decimal
 		var mType, mID *string
-		if err := r.Scan(&a.ID, &a.Name, &a.Email, &a.Country, &a.VATNumber, &a.Status, &a.CreatedAt, &a.ReferredBy, &balance, &mType, &mID); err != nil {
+		a, err := scanAccount(r, &mType, &mID)
+		if err != nil {
 			return nil, err
 		}
-		a.CreatedAt = a.CreatedAt.UTC()
-		a.CreditBalance = billing.FormatMoney(balance)
 		if mType != nil {
 			a.PaymentMethod = &payments.Method{Type: payments.MethodType(*mType), ID: *mID}
 		}
-		return &a, nil
+		return a, nil
 	})
 	if err != nil {
 		return nil, err
