@@ -41,6 +41,7 @@ func invoiceDocument(st *storedInvoice) *Document {
 		Lines: st.lines, Subtotal: st.subtotal, Discount: st.discount, TaxRate: st.taxRate, Tax: st.tax,
 		Total: st.total, CreditApplied: st.credit, AmountPaid: st.paid, AmountDue: st.due,
 		VATTreatment: inv.VATTreatment, Status: inv.Status,
+		BuyerAddress: inv.BuyerAddress, BuyerSIREN: inv.BuyerSIREN, Language: inv.BuyerLanguage,
 	}
 }
 
@@ -66,6 +67,8 @@ func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*D
 		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
 		Lines: lines, Subtotal: a.subtotal, Discount: a.discount, TaxRate: st.taxRate, Tax: a.tax, Total: a.total,
 		AmountPaid: a.refunded, VATTreatment: inv.VATTreatment,
+		BuyerAddress: inv.BuyerAddress, BuyerSIREN: inv.BuyerSIREN, Language: inv.BuyerLanguage,
+		ReversesIssued: inv.IssuedAt,
 	}
 	doc.Descriptions, err = descriptions(ctx, q, inv)
 	return doc, err
@@ -196,6 +199,30 @@ type Renderer struct {
 	Seller   Seller
 	Fonts    *Fonts
 	Location *time.Location
+	// PortalURL is the customer portal's address (BILLING_PORTAL_URL),
+	// which unpaid invoices give as the way to pay online; empty while
+	// there is no portal: they give the transfer instructions only.
+	PortalURL string
+	// EInvoiceXML returns the CII XML of a business account's document,
+	// embedded in its PDF/A-3b as factur-x.xml (SPEC §13); nil, or a nil
+	// result, embeds none (the PDF is a PDF/A-3b all the same). This is
+	// where the Factur-X generator plugs in.
+	EInvoiceXML func(ctx context.Context, q pgdb.Executor, doc *Document) ([]byte, error)
+}
+
+// prepare completes a loaded document with what the renderer adds: the
+// portal's link and, for a business, the e-invoice.
+func (r *Renderer) prepare(ctx context.Context, q pgdb.Executor, doc *Document) error {
+	doc.PortalURL = r.PortalURL
+	if r.EInvoiceXML == nil || !doc.Business() {
+		return nil
+	}
+	xml, err := r.EInvoiceXML(ctx, q, doc)
+	if err != nil {
+		return fmt.Errorf("e-invoice of %s: %w", doc.Number, err)
+	}
+	doc.EInvoiceXML = xml
+	return nil
 }
 
 // RenderInvoice renders an invoice (or a credit note) as it is now and
@@ -211,6 +238,9 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 		if p, err := LatestPDF(ctx, db, number); err == nil || !errors.Is(err, ErrNoPDF) {
 			return p, err
 		}
+	}
+	if err := r.prepare(ctx, db, doc); err != nil {
+		return nil, err
 	}
 	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
 	if err != nil {

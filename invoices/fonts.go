@@ -9,7 +9,6 @@ import (
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/sfnt"
-	"golang.org/x/text/encoding/charmap"
 )
 
 // DefaultFallbackFont is where Debian's fonts-droid-fallback puts a TrueType
@@ -19,23 +18,30 @@ const DefaultFallbackFont = "/usr/share/fonts/truetype/droid/DroidSansFallbackFu
 
 // Fonts are the fonts PDFs are drawn with, loaded once and shared:
 //
-//   - text that fits Windows-1252 (most names, €, every number) uses the
-//     PDF core fonts, which cost nothing to embed;
-//   - otherwise the document uses the Go fonts, embedded in the binary,
-//     which cover Latin, Greek and Cyrillic;
+//   - every document is drawn in the Go fonts, embedded in the binary and
+//     in each PDF, which cover Latin (with Latin Extended: Łódź, Rīga),
+//     Greek and Cyrillic: one typeface for every Latin-script customer;
 //   - runs of characters the Go fonts lack (CJK…) use the fallback font
-//     file named in config, when there is one;
-//   - a character no font has is drawn as '?' and logged as a warning:
-//     never a crash, never a silent '.'.
+//     file named in config (BILLING_PDF_FALLBACK_FONT), when there is one;
+//   - a character no font has is drawn as '?' and logged as a warning that
+//     says which font to install or set: never a crash, never a silent '.'.
+//
+// gofpdf (third_party/gofpdf, PATCHES.md) parses each font once per
+// process and cuts its subsets once per set of Unicode blocks, so the
+// embedded fonts cost a document little more than the core fonts did.
 type Fonts struct {
 	regular, bold []byte
 	goFont        *sfnt.Font
-	fallback      []byte
-	fbFont        *sfnt.Font
-	log           *slog.Logger
+	// goBMP has a bit per code point of the Basic Multilingual Plane the
+	// Go fonts have: read without a lock by every document.
+	goBMP        []uint64
+	fallback     []byte
+	fallbackPath string
+	fbFont       *sfnt.Font
+	log          *slog.Logger
 
 	mu      sync.Mutex
-	goHas   map[rune]bool
+	goHas   map[rune]bool // beyond the BMP
 	fbHas   map[rune]bool
 	missing map[rune]bool
 }
@@ -52,6 +58,13 @@ func LoadFonts(fallbackPath string, log *slog.Logger) (*Fonts, error) {
 	if f.goFont, err = sfnt.Parse(goregular.TTF); err != nil {
 		return nil, fmt.Errorf("parsing the Go font: %w", err)
 	}
+	f.goBMP = make([]uint64, 0x10000/64)
+	var buf sfnt.Buffer
+	for r := rune(0); r < 0x10000; r++ {
+		if idx, err := f.goFont.GlyphIndex(&buf, r); err == nil && idx != 0 {
+			f.goBMP[r/64] |= 1 << (r % 64)
+		}
+	}
 	if fallbackPath != "" {
 		b, err := os.ReadFile(fallbackPath)
 		if err != nil {
@@ -60,7 +73,7 @@ func LoadFonts(fallbackPath string, log *slog.Logger) (*Fonts, error) {
 		if f.fbFont, err = sfnt.Parse(b); err != nil {
 			return nil, fmt.Errorf("fallback font %s: %w (gofpdf needs a .ttf, not a .ttc collection)", fallbackPath, err)
 		}
-		f.fallback = b
+		f.fallback, f.fallbackPath = b, fallbackPath
 	}
 	return f, nil
 }
@@ -84,16 +97,28 @@ func has(font *sfnt.Font, cache map[rune]bool, r rune) bool {
 	return v
 }
 
-// fontFor says which font draws r in a Unicode document: "go", "fallback",
-// or "" (with a warning) when no font has it: the caller draws a stand-in,
-// since gofpdf cannot subset a glyph its font lacks.
+func (f *Fonts) goHasBMP(r rune) bool { return r < 0x10000 && f.goBMP[r/64]&(1<<(r%64)) != 0 }
+
+// allGo reports whether the Go fonts draw every character of s.
+func (f *Fonts) allGo(s string) bool {
+	for _, r := range s {
+		if r >= 0x80 && !f.goHasBMP(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// fontFor says which font draws r: "go", "fallback", or "" (with a
+// warning) when no font has it: the caller draws a stand-in, since gofpdf
+// cannot subset a glyph its font lacks.
 func (f *Fonts) fontFor(r rune) string {
-	if r < 0x80 {
+	if r < 0x80 || f.goHasBMP(r) {
 		return "go"
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if has(f.goFont, f.goHas, r) {
+	if r >= 0x10000 && has(f.goFont, f.goHas, r) {
 		return "go"
 	}
 	if f.fbFont != nil && has(f.fbFont, f.fbHas, r) {
@@ -101,20 +126,11 @@ func (f *Fonts) fontFor(r rune) string {
 	}
 	if !f.missing[r] {
 		f.missing[r] = true
-		f.log.Warn("no font has this character: it renders as '?'", "char", string(r), "code", fmt.Sprintf("U+%04X", r))
+		hint := "install Debian's fonts-droid-fallback (" + DefaultFallbackFont + ") or set BILLING_PDF_FALLBACK_FONT to a .ttf that has it"
+		if f.fbFont != nil {
+			hint = "the fallback font " + f.fallbackPath + " lacks it too: set BILLING_PDF_FALLBACK_FONT to a .ttf that has it (e.g. a Noto font of its script), then `billing invoices render` the documents again"
+		}
+		f.log.Warn("no font has this character: it renders as '?'", "char", string(r), "code", fmt.Sprintf("U+%04X", r), "fix", hint)
 	}
 	return ""
-}
-
-// fitsCP1252 reports whether s can be drawn with the core fonts.
-func fitsCP1252(s string) bool {
-	for _, r := range s {
-		if r < 0x80 {
-			continue
-		}
-		if _, ok := charmap.Windows1252.EncodeRune(r); !ok {
-			return false
-		}
-	}
-	return true
 }

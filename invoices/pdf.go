@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/encoding/charmap"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -71,16 +71,30 @@ const (
 type Document struct {
 	Kind   DocKind
 	Number string
-	// Reverses is the invoice a credit note cancels.
-	Reverses string
-	Reason   string
-	Issued   time.Time
-	Due      time.Time
-	Period   string
-	Start    time.Time
-	End      time.Time
+	// Reverses is the invoice a credit note cancels, issued on
+	// ReversesIssued.
+	Reverses       string
+	ReversesIssued time.Time
+	Reason         string
+	Issued         time.Time
+	Due            time.Time
+	Period         string
+	Start          time.Time
+	End            time.Time
 
 	BuyerAccount, BuyerName, BuyerEmail, BuyerCountry, BuyerVATNumber string
+	// The buyer's billing address and SIREN as invoiced (zero when the
+	// account had none), and the language of the document.
+	BuyerAddress Address
+	BuyerSIREN   string
+	Language     billing.Language
+
+	// PortalURL is where the customer pays online (SPEC §14), when a
+	// portal is configured: an unpaid invoice shows it.
+	PortalURL string
+	// EInvoiceXML is the CII XML of a business account's document (SPEC
+	// §13), embedded as factur-x.xml in its PDF/A-3b; nil for none.
+	EInvoiceXML []byte
 
 	Lines        []DocumentLine
 	Descriptions map[string]string // resource -> catalog description
@@ -91,6 +105,37 @@ type Document struct {
 	TaxRate      decimal.Decimal
 	VATTreatment billing.VATTreatment
 	Status       Status
+}
+
+// Address is a billing address; the zero Address is none.
+type Address struct {
+	Line1, Line2, PostalCode, City, Country string
+}
+
+// Lines are the address as printed: "12 rue de la Paix", "75002 Paris",
+// and the country's code when it is not the seller's.
+func (a Address) Lines(sellerCountry string) []string {
+	if a.Line1 == "" {
+		return nil
+	}
+	out := []string{a.Line1}
+	if a.Line2 != "" {
+		out = append(out, a.Line2)
+	}
+	out = append(out, strings.TrimSpace(a.PostalCode+" "+a.City))
+	if a.Country != "" && a.Country != sellerCountry {
+		out = append(out, a.Country)
+	}
+	return out
+}
+
+// Business reports whether the buyer is a business (a VAT number or a
+// SIREN): its documents are PDF/A-3b e-invoices (SPEC §13).
+func (d *Document) Business() bool { return d.BuyerVATNumber != "" || d.BuyerSIREN != "" }
+
+// Unpaid reports whether an invoice still asks for money.
+func (d *Document) Unpaid() bool {
+	return d.Kind == KindInvoice && (d.Status == StatusOpen || d.Status == StatusProcessing) && d.AmountDue.IsPositive()
 }
 
 // TotalExclVAT is the subtotal less the referral discount: what VAT is
@@ -127,15 +172,32 @@ const (
 	contentW     = pageW - 2*margin
 	footerTop    = pageH - 22.0
 	rowH         = 5.6
+	subRowH      = 4.4
+	cellPad      = 1.5
+	// amountRight is where every amount ends, in the table and in the
+	// totals alike: inside the rules by a cell's padding.
+	amountRight = pageW - margin - cellPad
 )
 
 // table columns: app, resource, hours, price per hour, amount.
 var colW = [5]float64{30, 66, 24, 28, 32}
 
-// RenderPDF lays out doc on A4 pages and writes the PDF to w. The same
-// document, seller and fonts always give the same bytes: the creation date
-// is the issue date and the catalog is sorted.
-func RenderPDF(w io.Writer, doc *Document, seller Seller, fonts *Fonts, loc *time.Location) (err error) {
+// RenderPDF lays out doc on A4 pages in its language and writes the PDF to
+// w: a PDF/A-3b for a business buyer (with doc.EInvoiceXML embedded when
+// there is one), a plain PDF otherwise. The same document, seller and
+// fonts always give the same bytes: the creation date is the issue date,
+// the catalog is sorted and the file identifier is a digest.
+func RenderPDF(w io.Writer, doc *Document, seller Seller, fonts *Fonts, loc *time.Location) error {
+	b, err := RenderPDFBytes(doc, seller, fonts, loc)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// RenderPDFBytes is RenderPDF into memory.
+func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) (out []byte, err error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -143,20 +205,26 @@ func RenderPDF(w io.Writer, doc *Document, seller Seller, fonts *Fonts, loc *tim
 	// is an error of that document, not a crashed worker.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("rendering %s: %v", doc.Number, r)
+			out, err = nil, fmt.Errorf("rendering %s: %v", doc.Number, r)
 		}
 	}()
 	p := newPDFDoc(doc, seller, fonts, loc)
 	p.render()
-	return p.f.Output(w)
+	var b bytes.Buffer
+	if err := p.f.Output(&b); err != nil {
+		return nil, err
+	}
+	if !doc.Business() {
+		return b.Bytes(), nil
+	}
+	return toPDFA(b.Bytes(), pdfaInfo{
+		title: p.title(), author: seller.Name, creator: pdfCreator, producer: pdfCreator,
+		created: doc.Issued, documentType: "INVOICE",
+	}, doc.EInvoiceXML)
 }
 
-// RenderPDFBytes is RenderPDF into memory.
-func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) ([]byte, error) {
-	var b bytes.Buffer
-	err := RenderPDF(&b, doc, seller, fonts, loc)
-	return b.Bytes(), err
-}
+// pdfCreator is the Info dictionary's Creator and Producer.
+const pdfCreator = "billing"
 
 type pdfDoc struct {
 	f       *gofpdf.Fpdf
@@ -165,8 +233,7 @@ type pdfDoc struct {
 	seller  Seller
 	fonts   *Fonts
 	loc     *time.Location
-	unicode bool
-	tr      func(string) string
+	w       *wording
 	fbAdded bool
 }
 
@@ -183,44 +250,27 @@ func newPDFDoc(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) *
 	f.SetMargins(margin, margin, margin)
 	f.SetAutoPageBreak(false, 0)
 	f.AliasNbPages("{nb}")
-	p := &pdfDoc{f: f, doc: doc, seller: seller, fonts: fonts, loc: loc}
-	p.unicode = !p.allFitCP1252()
-	if p.unicode {
-		f.AddUTF8FontFromBytes("go", "", fonts.regular)
-		f.AddUTF8FontFromBytes("go", "B", fonts.bold)
-		p.tr = func(s string) string { return s }
-	} else {
-		p.tr = toCP1252
-	}
-	f.SetTitle(p.title()+" "+doc.Number, true)
+	p := &pdfDoc{f: f, doc: doc, seller: seller, fonts: fonts, loc: loc, w: wordingFor(doc)}
+	// One typeface for every document, whatever its names' script: the Go
+	// fonts, embedded (PDF/A forbids the core fonts, which are not). Their
+	// parse and subsets are shared by every document (third_party/gofpdf).
+	f.AddUTF8FontFromBytes("go", "", fonts.regular)
+	f.AddUTF8FontFromBytes("go", "B", fonts.bold)
+	f.SetTitle(p.title(), true)
 	f.SetAuthor(seller.Name, true)
-	f.SetCreator("billing", true)
-	f.SetProducer("billing", true)
+	f.SetCreator(pdfCreator, true)
+	f.SetProducer(pdfCreator, true)
 	return p
 }
 
-// allFitCP1252 decides the fonts once for the whole document.
-func (p *pdfDoc) allFitCP1252() bool {
-	d := p.doc
-	texts := []string{p.seller.Name, p.seller.Mention(), p.seller.Address, p.seller.VATNumber, p.seller.Email,
-		d.BuyerName, d.BuyerEmail, d.BuyerAccount, d.BuyerVATNumber, d.Reason}
-	for _, l := range d.Lines {
-		texts = append(texts, l.App, l.Resource, l.RefereeAccountID, d.Descriptions[l.Resource])
+func (p *pdfDoc) kindTitle() string {
+	if p.doc.Kind == KindCreditNote {
+		return p.w.creditNote
 	}
-	for _, t := range texts {
-		if !fitsCP1252(t) {
-			return false
-		}
-	}
-	return true
+	return p.w.invoice
 }
 
-func (p *pdfDoc) title() string {
-	if p.doc.Kind == KindCreditNote {
-		return "Credit note"
-	}
-	return "Invoice"
-}
+func (p *pdfDoc) title() string { return p.kindTitle() + " " + p.doc.Number }
 
 // run is a piece of text drawn in one font.
 type run struct {
@@ -229,8 +279,8 @@ type run struct {
 
 // runs splits s by the font that draws each character.
 func (p *pdfDoc) runs(s string) []run {
-	if !p.unicode {
-		return []run{{"helvetica", p.tr(s)}}
+	if p.fonts.allGo(s) {
+		return []run{{"go", s}}
 	}
 	var out []run
 	for _, r := range s {
@@ -255,31 +305,12 @@ func (p *pdfDoc) setFont(family, style string, size float64) {
 	if family == "fallback" {
 		style = "" // one weight only
 	}
-	key := fmt.Sprint(family, "|", style, "|", size)
+	key := family + "|" + style + "|" + strconv.FormatFloat(size, 'f', -1, 64)
 	if key == p.font {
 		return
 	}
 	p.font = key
 	p.f.SetFont(family, style, size)
-}
-
-// toCP1252 converts UTF-8 that fitsCP1252 to the core fonts' code page.
-// (gofpdf's own translator shares one buffer between calls, so it can't
-// serve documents rendered side by side.)
-func toCP1252(s string) string {
-	b := make([]byte, 0, len(s))
-	for _, r := range s {
-		if r < 0x80 {
-			b = append(b, byte(r))
-			continue
-		}
-		c, ok := charmap.Windows1252.EncodeRune(r)
-		if !ok {
-			c = '?'
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }
 
 // width measures s in the given style and size.
@@ -292,58 +323,77 @@ func (p *pdfDoc) width(s, style string, size float64) float64 {
 	return w
 }
 
-// text draws s at (x, y) (baseline-agnostic: y is the top of a line of
-// height h) in a box of width w, aligned "L", "R" or "C".
+// text draws s at (x, y) (y is the top of a line of height h) in a box of
+// width w, aligned "L", "R" or "C".
 func (p *pdfDoc) text(x, y, w, h float64, s, style string, size float64, align string) {
-	tw := p.width(s, style, size)
-	switch align {
-	case "R":
-		x += w - tw
-	case "C":
-		x += (w - tw) / 2
+	rs := p.runs(s)
+	if align != "L" {
+		var tw float64
+		for _, r := range rs {
+			p.setFont(r.family, style, size)
+			tw += p.f.GetStringWidth(r.text)
+		}
+		switch align {
+		case "R":
+			x += w - tw
+		case "C":
+			x += (w - tw) / 2
+		}
 	}
 	p.f.SetXY(x, y)
-	for _, r := range p.runs(s) {
+	for _, r := range rs {
 		p.setFont(r.family, style, size)
 		rw := p.f.GetStringWidth(r.text)
 		p.f.CellFormat(rw, h, r.text, "", 0, "L", false, 0, "")
 	}
 }
 
-// wrap breaks s into lines no wider than w.
+// wrap breaks s into lines no wider than w: at spaces, and a word wider
+// than the box (a long app name) after a separator (- _ . / :) where it has
+// one, else where it must.
 func (p *pdfDoc) wrap(s, style string, size, w float64) []string {
 	if !strings.Contains(s, "\n") && p.width(s, style, size) <= w {
 		return []string{s}
 	}
+	space := p.width(" ", style, size)
 	var lines []string
 	for _, para := range strings.Split(s, "\n") {
-		words := strings.Fields(para)
-		line := ""
-		for _, word := range words {
-			candidate := word
+		line, lineW := "", 0.0
+		for _, word := range strings.Fields(para) {
+			ww := p.width(word, style, size)
+			if line != "" && lineW+space+ww <= w {
+				line, lineW = line+" "+word, lineW+space+ww
+				continue
+			}
 			if line != "" {
-				candidate = line + " " + word
-			}
-			if line != "" && p.width(candidate, style, size) > w {
 				lines = append(lines, line)
-				line = word
-			} else {
-				line = candidate
 			}
-			// A single word wider than the box (a long id) is cut.
-			for p.width(line, style, size) > w && len([]rune(line)) > 1 {
-				rs := []rune(line)
-				cut := len(rs) - 1
-				for cut > 1 && p.width(string(rs[:cut]), style, size) > w {
-					cut--
-				}
-				lines = append(lines, string(rs[:cut]))
-				line = string(rs[cut:])
+			line, lineW = word, ww
+			for lineW > w && len([]rune(line)) > 1 {
+				head, rest := p.breakWord(line, style, size, w)
+				lines = append(lines, head)
+				line, lineW = rest, p.width(rest, style, size)
 			}
 		}
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// breakWord cuts a word wider than w: after its last separator that
+// leaves a head fitting in w, else after as many characters as fit.
+func (p *pdfDoc) breakWord(word, style string, size, w float64) (string, string) {
+	rs := []rune(word)
+	fit := 1
+	for fit < len(rs) && p.width(string(rs[:fit+1]), style, size) <= w {
+		fit++
+	}
+	for i := fit; i > 0; i-- {
+		if strings.ContainsRune("-_./:", rs[i-1]) && i < len(rs) {
+			return string(rs[:i]), string(rs[i:])
+		}
+	}
+	return string(rs[:fit]), string(rs[fit:])
 }
 
 // paragraph draws wrapped text and returns the y below it.
@@ -366,48 +416,59 @@ func (p *pdfDoc) render() {
 }
 
 func (p *pdfDoc) firstPageHeader() float64 {
-	d := p.doc
-	// Seller, top left.
+	d, w := p.doc, p.w
+	// Seller, top left: who issues the document, with every mention of
+	// its identity (SPEC §6).
+	// Title and references, top right: labels in a column wide enough
+	// for the longest, values right-aligned at the page's right margin.
+	const boxW = 85.0
+	right := pageW - margin - boxW
+	sellerW := right - margin - 5
 	p.grey(0)
-	y := p.paragraph(margin, margin, 100, 7, p.seller.Name, "B", 15)
+	y := p.paragraph(margin, margin, sellerW, 7, p.seller.Name, "B", 15)
 	p.grey(70)
-	for _, s := range []string{p.seller.Mention(), p.seller.Address, nonEmpty("VAT number ", p.seller.VATNumber), p.seller.Email} {
+	for _, s := range []string{w.sellerMention(p.seller), p.seller.Address, nonEmpty(w.vatNumber+" ", p.seller.VATNumber), p.seller.Email} {
 		if s != "" {
-			y = p.paragraph(margin, y, 100, 4.2, s, "", 8.5)
+			y = p.paragraph(margin, y, sellerW, 4.2, s, "", 8.5)
 		}
 	}
 	sellerBottom := y
 
-	// Title and references, top right.
-	right := pageW - margin - 80
 	p.grey(0)
-	p.text(right, margin, 80, 9, strings.ToUpper(p.title()), "B", 20, "R")
+	p.text(right, margin, boxW, 9, strings.ToUpper(p.kindTitle()), "B", 20, "R")
 	ry := margin + 10
-	meta := [][2]string{{"Number", d.Number}}
+	meta := [][2]string{{w.number, d.Number}}
 	if d.Kind == KindCreditNote {
-		meta = append(meta, [2]string{"Credits invoice", d.Reverses})
+		meta = append(meta, [2]string{w.credits, d.Reverses + " (" + w.date(d.ReversesIssued.In(p.loc)) + ")"})
 	}
 	meta = append(meta,
-		[2]string{"Issue date", longDate(d.Issued.In(p.loc))},
-		[2]string{"Period", periodRange(d.Start.In(p.loc), d.End.In(p.loc))},
+		[2]string{w.issueDate, w.date(d.Issued.In(p.loc))},
+		[2]string{w.period, w.span(d.Start.In(p.loc), d.End.In(p.loc))},
 	)
 	if d.Kind == KindInvoice {
-		meta = append(meta, [2]string{"Due date", longDate(d.Due.In(p.loc)) + " (upon receipt)"})
+		meta = append(meta, [2]string{w.dueDate, w.date(d.Due.In(p.loc)) + " (" + w.uponReceipt + ")"})
 	}
+	labelW := 0.0
 	for _, m := range meta {
-		p.grey(90)
-		p.text(right, ry, 30, 4.8, m[0], "", 8.5, "L")
-		p.grey(0)
+		labelW = max(labelW, p.width(m[0], "", 8.5)+2)
+	}
+	for i, m := range meta {
 		style := ""
-		if m[0] == "Number" {
+		if i == 0 {
 			style = "B"
 		}
-		p.text(right+30, ry, 50, 4.8, m[1], style, 9, "R")
-		ry += 4.8
+		lines := p.wrap(m[1], style, 9, boxW-labelW)
+		p.grey(90)
+		p.text(right, ry, labelW, 4.8, m[0], "", 8.5, "L")
+		p.grey(0)
+		for _, l := range lines {
+			p.text(right+labelW, ry, boxW-labelW, 4.8, l, style, 9, "R")
+			ry += 4.8
+		}
 	}
 	// Payment status, as a badge.
 	if d.Kind == KindInvoice {
-		label, r, g, b := statusBadge(d.Status)
+		label, r, g, b := w.status(d.Status)
 		p.f.SetFillColor(r, g, b)
 		p.f.SetTextColor(255, 255, 255)
 		bw := p.width(label, "B", 8.5) + 6
@@ -416,74 +477,111 @@ func (p *pdfDoc) firstPageHeader() float64 {
 		ry += 8
 	}
 
-	// Buyer.
+	// Buyer: name, billing address, identifiers.
 	y = max(sellerBottom, ry) + 6
-	p.f.SetDrawColor(200, 200, 200)
 	p.f.SetFillColor(246, 246, 246)
 	boxTop := y
-	lines := p.wrap(d.BuyerName, "B", 10.5, 110)
-	info := []string{"Account " + d.BuyerAccount, d.BuyerEmail, "Country " + d.BuyerCountry}
+	const buyerW = 120.0
+	lines := p.wrap(d.BuyerName, "B", 10.5, buyerW-8)
+	var info []string
+	for _, l := range d.BuyerAddress.Lines(p.seller.country()) {
+		info = append(info, p.wrap(l, "", 8.5, buyerW-8)...)
+	}
+	if d.BuyerAddress.Line1 == "" {
+		info = append(info, w.country+" "+d.BuyerCountry)
+	}
+	if d.BuyerSIREN != "" {
+		info = append(info, w.siren+" "+d.BuyerSIREN)
+	}
 	if d.BuyerVATNumber != "" {
-		info = append(info, "VAT number "+d.BuyerVATNumber)
+		info = append(info, w.vatNumber+" "+d.BuyerVATNumber)
+	}
+	info = append(info, w.account+" "+d.BuyerAccount)
+	if d.BuyerEmail != "" {
+		info = append(info, d.BuyerEmail)
 	}
 	boxH := 8 + float64(len(lines))*5.2 + float64(len(info))*4.4 + 2
-	p.f.Rect(margin, boxTop, 120, boxH, "F")
+	p.f.Rect(margin, boxTop, buyerW, boxH, "F")
 	p.grey(90)
-	p.text(margin+4, y+2, 100, 4.5, map[DocKind]string{KindInvoice: "Bill to", KindCreditNote: "Credit to"}[d.Kind], "", 8, "L")
+	label := w.billTo
+	if d.Kind == KindCreditNote {
+		label = w.creditTo
+	}
+	p.text(margin+4, y+2, buyerW-8, 4.5, label, "", 8, "L")
 	y += 7
 	p.grey(0)
 	for _, l := range lines {
-		p.text(margin+4, y, 110, 5.2, l, "B", 10.5, "L")
+		p.text(margin+4, y, buyerW-8, 5.2, l, "B", 10.5, "L")
 		y += 5.2
 	}
 	p.grey(60)
 	for _, s := range info {
-		p.text(margin+4, y, 110, 4.4, s, "", 8.5, "L")
+		p.text(margin+4, y, buyerW-8, 4.4, s, "", 8.5, "L")
 		y += 4.4
 	}
 	y = boxTop + boxH + 4
 	if d.Reason != "" {
 		p.grey(0)
-		y = p.paragraph(margin, y, contentW, 4.6, "Reason: "+d.Reason, "", 9) + 2
+		y = p.paragraph(margin, y, contentW, 4.6, w.reason+d.Reason, "", 9) + 2
 	}
 	return y + 3
 }
 
+// tableHeader draws the table's header band, as tall as its labels need.
 func (p *pdfDoc) tableHeader(y float64) float64 {
-	p.f.SetFillColor(35, 47, 62)
-	p.f.Rect(margin, y, contentW, 7, "F")
-	p.f.SetTextColor(255, 255, 255)
-	heads := []string{"App", "Resource", "Hours", "Price per hour", "Excl. VAT"}
+	w := p.w
+	heads := []string{w.app, w.resource, w.hours, w.pricePerHour, w.exclVAT}
 	aligns := []string{"L", "L", "R", "R", "R"}
-	x := margin
+	wrapped := make([][]string, len(heads))
+	n := 1
 	for i, h := range heads {
-		p.text(x+1.5, y+1, colW[i]-3, 5, h, "B", 8.5, aligns[i])
+		wrapped[i] = p.wrap(h, "B", 8.5, colW[i]-2*cellPad)
+		n = max(n, len(wrapped[i]))
+	}
+	bandH := 3 + float64(n)*4.2
+	p.f.SetFillColor(35, 47, 62)
+	p.f.Rect(margin, y, contentW, bandH, "F")
+	p.f.SetTextColor(255, 255, 255)
+	x := margin
+	for i := range heads {
+		for k, l := range wrapped[i] {
+			p.text(x+cellPad, y+1.5+float64(k)*4.2, colW[i]-2*cellPad, 4.2, l, "B", 8.5, aligns[i])
+		}
 		x += colW[i]
 	}
-	return y + 8
+	return y + bandH + 1
 }
 
 // newPage continues the table on a new page, with its header again.
 func (p *pdfDoc) newPage() float64 {
 	p.f.AddPage()
 	p.grey(90)
-	p.text(margin, margin, contentW, 5, p.seller.Name+" · "+p.title()+" "+p.doc.Number+" (continued)", "", 8.5, "L")
+	p.text(margin, margin, contentW, 5, p.seller.Name+" · "+p.title()+" ("+p.w.continued+")", "", 8.5, "L")
 	return p.tableHeader(margin + 8)
 }
 
-// row is a line of the table.
+// row is a line of the table. A row that starts a group (a usage line)
+// keeps the sub-rows after it on its page.
 type row struct {
 	cells [5]string
 	style string
 	size  float64
 	grey  int
 	h     float64
+	sub   bool
+	// wide rows (referral rewards) write their text across the resource,
+	// hours and price columns.
+	wide bool
 }
 
+// rows are the table's lines. Referral rewards are one aggregated line
+// ("Referral rewards (N referred accounts)"), and so are their reversals:
+// a referrer's document never names another customer's account.
 func (p *pdfDoc) rows() []row {
-	d := p.doc
+	d, w := p.doc, p.w
 	var out []row
 	lastApp := ""
+	var referrals, reversals []DocumentLine
 	for _, l := range d.Lines {
 		switch l.Type {
 		case billing.LineUsage:
@@ -506,45 +604,84 @@ func (p *pdfDoc) rows() []row {
 			out = append(out, row{cells: [5]string{app, desc, hours, unit, FormatEUR(l.Amount)}, size: 8.5, h: rowH})
 			if len(l.Prices) > 1 {
 				for _, pr := range l.Prices {
-					out = append(out, row{cells: [5]string{"", "   of which at " + formatUnitPrice(pr.PerHour), formatHours(pr.Hours), formatUnitPrice(pr.PerHour), ""},
-						size: 7.5, grey: 100, h: 4.4})
+					out = append(out, row{cells: [5]string{"", w.ofWhichAt + " " + formatUnitPrice(pr.PerHour), formatHours(pr.Hours), formatUnitPrice(pr.PerHour), ""},
+						size: 7.5, grey: 100, h: subRowH, sub: true})
 				}
 			}
 		case billing.LineReferral:
-			out = append(out, row{cells: [5]string{"", "Referral reward for account " + l.RefereeAccountID, "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
-		case billing.LineReferralCarryover:
-			out = append(out, row{cells: [5]string{"", "Rewards beyond the subtotal, added to prepaid credit", "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
+			referrals = append(referrals, l)
 		case billing.LineReferralReversal:
-			out = append(out, row{cells: [5]string{"", "Referral reward taken back: the invoice of account " + l.RefereeAccountID + " was cancelled", "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH})
+			reversals = append(reversals, l)
+		case billing.LineReferralCarryover:
+		}
+	}
+	sum := func(ls []DocumentLine) billing.Money {
+		var m billing.Money
+		for _, l := range ls {
+			m = m.Add(l.Amount)
+		}
+		return m
+	}
+	if len(referrals) > 0 {
+		out = append(out, row{cells: [5]string{"", w.referrals(len(referrals)), "", "", FormatEUR(sum(referrals))}, size: 8.5, h: rowH, wide: true})
+	}
+	if len(reversals) > 0 {
+		out = append(out, row{cells: [5]string{"", w.referralsReversed(len(reversals)), "", "", FormatEUR(sum(reversals))}, size: 8.5, h: rowH, wide: true})
+	}
+	for _, l := range d.Lines {
+		if l.Type == billing.LineReferralCarryover {
+			out = append(out, row{cells: [5]string{"", w.carryover, "", "", FormatEUR(l.Amount)}, size: 8.5, h: rowH, wide: true})
 		}
 	}
 	return out
 }
 
+// colWidth is the width column c's text may take.
+func (r row) colWidth(c int) float64 {
+	if r.wide && c == 1 {
+		return colW[1] + colW[2] + colW[3]
+	}
+	return colW[c]
+}
+
 func (p *pdfDoc) table(y float64) float64 {
 	y = p.tableHeader(y)
 	aligns := [5]string{"L", "L", "R", "R", "R"}
-	for i, r := range p.rows() {
-		// Cells wrap within their column.
-		wrapped := [5][]string{}
+	rows := p.rows()
+	wrapped := make([][5][]string, len(rows))
+	heights := make([]float64, len(rows))
+	for i, r := range rows {
 		n := 1
 		for c := range r.cells {
-			wrapped[c] = p.wrap(r.cells[c], r.style, r.size, colW[c]-3)
-			n = max(n, len(wrapped[c]))
+			wrapped[i][c] = p.wrap(r.cells[c], r.style, r.size, r.colWidth(c)-2*cellPad)
+			n = max(n, len(wrapped[i][c]))
 		}
-		h := float64(n) * r.h
-		if y+h > footerTop-2 {
-			y = p.newPage()
+		heights[i] = float64(n) * r.h
+	}
+	stripe := 0
+	for i, r := range rows {
+		// A line and its price split stay on one page: the group breaks
+		// before its first line, never between.
+		if !r.sub {
+			group := heights[i]
+			for k := i + 1; k < len(rows) && rows[k].sub; k++ {
+				group += heights[k]
+			}
+			if y+group > footerTop-2 {
+				y = p.newPage()
+			}
+			stripe++
 		}
-		if i%2 == 1 && r.grey == 0 {
+		h := heights[i]
+		if stripe%2 == 0 {
 			p.f.SetFillColor(249, 249, 249)
 			p.f.Rect(margin, y, contentW, h, "F")
 		}
 		p.grey(r.grey)
 		x := margin
 		for c := range r.cells {
-			for k, l := range wrapped[c] {
-				p.text(x+1.5, y+float64(k)*r.h, colW[c]-3, r.h, l, r.style, r.size, aligns[c])
+			for k, l := range wrapped[i][c] {
+				p.text(x+cellPad, y+float64(k)*r.h, r.colWidth(c)-2*cellPad, r.h, l, r.style, r.size, aligns[c])
 			}
 			x += colW[c]
 		}
@@ -555,84 +692,145 @@ func (p *pdfDoc) table(y float64) float64 {
 	return y + 4
 }
 
+// totalsX is where the totals' labels start: the left edge of the table's
+// price column, so that labels and amounts share the table's last two
+// columns and every amount ends where the line amounts do.
+var totalsX = pageW - margin - colW[4] - colW[3] - colW[2] - 14
+
 func (p *pdfDoc) totals(y float64) {
-	d := p.doc
+	d, w := p.doc, p.w
 	type tl struct {
 		label, value string
 		bold         bool
 	}
-	lines := []tl{{"Subtotal excl. VAT", FormatEUR(d.Subtotal), false}}
+	lines := []tl{{w.subtotal, FormatEUR(d.Subtotal), false}}
 	if !d.Discount.IsZero() {
-		lines = append(lines, tl{"Referral discount", FormatEUR(d.Discount.Neg()), false}, tl{"Total excl. VAT", FormatEUR(d.TotalExclVAT()), false})
+		lines = append(lines, tl{w.discount, FormatEUR(d.Discount.Neg()), false}, tl{w.totalExclVAT, FormatEUR(d.TotalExclVAT()), false})
 	}
 	switch d.VATTreatment {
 	case billing.VATReverseCharge:
-		lines = append(lines, tl{"VAT: reverse charge", FormatEUR(billing.Money{}), false})
+		lines = append(lines, tl{w.vatReverse, FormatEUR(billing.Money{}), false})
 	case billing.VATOutsideEU:
-		lines = append(lines, tl{"VAT: not applicable", FormatEUR(billing.Money{}), false})
+		lines = append(lines, tl{w.vatNotApplicable, FormatEUR(billing.Money{}), false})
+	case billing.VATDomestic, billing.VATOSS:
+		lines = append(lines, tl{w.vatRate(formatRate(d.TaxRate)), FormatEUR(d.Tax), false})
 	default:
-		lines = append(lines, tl{"VAT " + formatRate(d.TaxRate) + " %", FormatEUR(d.Tax), false})
+		lines = append(lines, tl{w.vatRate(formatRate(d.TaxRate)), FormatEUR(d.Tax), false})
 	}
-	lines = append(lines, tl{"Total incl. VAT", FormatEUR(d.Total), true})
+	lines = append(lines, tl{w.totalInclVAT, FormatEUR(d.Total), true})
 	if d.Kind == KindInvoice {
 		lines = append(lines,
-			tl{"Prepaid credit applied", FormatEUR(d.CreditApplied.Neg()), false},
-			tl{"Paid by card or debit", FormatEUR(d.PaidByProcessor().Neg()), false},
-			tl{"Amount due", FormatEUR(d.AmountDue), true})
+			tl{w.creditApplied, FormatEUR(d.CreditApplied.Neg()), false},
+			tl{w.paidByProcessor, FormatEUR(d.PaidByProcessor().Neg()), false},
+			tl{w.amountDue, FormatEUR(d.AmountDue), true})
 	} else {
-		lines = append(lines, tl{"Refunded to prepaid credit", FormatEUR(d.AmountPaid), false})
+		lines = append(lines, tl{w.refunded, FormatEUR(d.AmountPaid), false})
 	}
-	notes := p.notes()
-	need := float64(len(lines))*6 + 6
-	for _, n := range notes {
-		need += float64(len(p.wrap(n, "", 7.8, contentW)))*3.8 + 1.5
+	// The totals stay together; the payment instructions and the
+	// mentions after them follow, on the next page if need be.
+	if y+float64(len(lines))*6+2 > footerTop-2 {
+		y = p.continuation()
 	}
-	if y+need > footerTop-2 {
-		p.f.AddPage()
-		y = margin + 8
-	}
-	x := pageW - margin - 85
+	const valueW = 34.0
+	labelW := amountRight - valueW - totalsX
 	for _, l := range lines {
 		style, size := "", 9.0
 		if l.bold {
 			style, size = "B", 10
 			p.f.SetDrawColor(180, 180, 180)
-			p.f.Line(x, y, pageW-margin, y)
+			p.f.Line(totalsX, y, pageW-margin, y)
 		}
 		p.grey(0)
-		p.text(x, y+0.5, 55, 5.5, l.label, style, size, "L")
-		p.text(x+55, y+0.5, 30, 5.5, l.value, style, size, "R")
+		p.text(totalsX, y+0.5, labelW, 5.5, l.label, style, size, "L")
+		p.text(amountRight-valueW, y+0.5, valueW, 5.5, l.value, style, size, "R")
 		y += 6
 	}
-	y += 6
-	p.grey(70)
-	for _, n := range notes {
+	y += 4
+	if pay := p.howToPay(); len(pay) > 0 {
+		need := 5.0
+		for _, s := range pay[1:] {
+			need += float64(len(p.wrap(s, "", 8.5, contentW)))*4.2 + 0.5
+		}
+		if y+need > footerTop-2 {
+			y = p.continuation()
+		}
+		p.grey(0)
+		p.text(margin, y, contentW, 4.6, pay[0], "B", 9, "L")
+		y += 5
+		for _, s := range pay[1:] {
+			y = p.paragraph(margin, y, contentW, 4.2, s, "", 8.5) + 0.5
+		}
+		y += 3
+	}
+	for _, n := range p.notes() {
+		if y+float64(len(p.wrap(n, "", 7.8, contentW)))*3.8 > footerTop-2 {
+			y = p.continuation()
+		}
+		p.grey(70)
 		y = p.paragraph(margin, y, contentW, 3.8, n, "", 7.8) + 1.5
 	}
 }
 
-// notes are the mentions French invoicing practice requires.
+// continuation starts a page after the table: the document's name at its
+// top, as on the table's pages.
+func (p *pdfDoc) continuation() float64 {
+	p.f.AddPage()
+	p.grey(90)
+	p.text(margin, margin, contentW, 5, p.seller.Name+" · "+p.title()+" ("+p.w.continued+")", "", 8.5, "L")
+	return margin + 9
+}
+
+// howToPay is what an unpaid invoice says about paying it (SPEC §6): the
+// portal's link when there is one, and a transfer to the seller's account
+// with the invoice's number as reference. Its first line is its heading.
+func (p *pdfDoc) howToPay() []string {
+	d, w := p.doc, p.w
+	if !d.Unpaid() {
+		return nil
+	}
+	out := []string{w.howToPay}
+	if d.PortalURL != "" {
+		out = append(out, w.portal+d.PortalURL)
+	}
+	if p.seller.IBAN != "" {
+		out = append(out, w.transfer+p.seller.Name+" : "+fmt.Sprintf(w.ibanBIC, groupIBAN(p.seller.IBAN), p.seller.BIC)+", "+w.transferRef+d.Number+".")
+	}
+	if d.Status == StatusProcessing || len(out) == 1 {
+		out = append(out, w.autoCollect)
+	}
+	return out
+}
+
+// groupIBAN writes an IBAN in groups of four, as banks print it.
+func groupIBAN(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// notes are the mentions French law requires (SPEC §6).
 func (p *pdfDoc) notes() []string {
-	d := p.doc
-	var out []string
+	d, w := p.doc, p.w
+	out := []string{w.category}
 	switch d.VATTreatment {
 	case billing.VATDomestic:
 		// The rate and the amount on the invoice say it all.
 	case billing.VATReverseCharge:
-		out = append(out, "Reverse charge: VAT to be accounted for by the customer (Autoliquidation, art. 283-2 du CGI; art. 196 of Directive 2006/112/EC).")
+		out = append(out, w.reverseCharge)
 	case billing.VATOutsideEU:
-		out = append(out, "VAT not applicable: services supplied to a customer established outside the European Union (art. 259-1 du CGI).")
+		out = append(out, w.outsideEU)
 	case billing.VATOSS:
-		out = append(out, "VAT of the customer's country, declared through the One-Stop Shop (OSS).")
+		out = append(out, w.oss)
 	}
 	if d.Kind == KindCreditNote {
-		out = append(out, "This credit note cancels invoice "+d.Reverses+". Any amount paid on it has been added to the account's prepaid credit.")
-		return out
+		return append(out, w.cancels(d.Reverses, w.date(d.ReversesIssued.In(p.loc))))
 	}
-	out = append(out,
-		"Payment upon receipt by prepaid credit, card or SEPA direct debit, collected automatically. No discount for early payment.",
-		"Late payment: penalties at three times the French legal interest rate, and a fixed recovery fee of 40 € (art. L441-10 and D441-5 du Code de commerce). Unpaid after five days, the account is suspended.")
-	return out
+	return append(out, w.terms+" "+w.noDiscount, w.penalties+" "+w.recoveryFee+" "+w.suspension)
 }
 
 func (p *pdfDoc) footer() {
@@ -640,32 +838,27 @@ func (p *pdfDoc) footer() {
 	p.f.Line(margin, pageH-16, pageW-margin, pageH-16)
 	p.grey(110)
 	left := p.seller.Name
-	if m := p.seller.Mention(); m != "" {
+	if m := p.w.sellerMention(p.seller); m != "" {
 		left += " · " + m
 	}
 	if p.seller.VATNumber != "" {
-		left += " · VAT " + p.seller.VATNumber
+		left += " · " + p.w.vatNumber + " " + p.seller.VATNumber
 	}
-	p.text(margin, pageH-14.5, contentW-40, 4, left, "", 7.2, "L")
+	p.paragraph(margin, pageH-14.5, contentW-42, 3.4, left, "", 7.2)
 	page := fmt.Sprintf("%s · %d/{nb}", p.doc.Number, p.f.PageNo())
-	p.text(pageW-margin-40, pageH-14.5, 40, 4, page, "", 7.2, "R")
+	p.text(pageW-margin-40, pageH-14.5, 40, 3.4, page, "", 7.2, "R")
 	if p.seller.TestMode {
 		p.f.SetTextColor(190, 30, 30)
-		p.text(margin, pageH-9.5, contentW, 4.5, "TEST MODE · issued by the sandbox: not a valid invoice, no money has moved", "B", 8.5, "C")
+		p.text(margin, pageH-8.5, contentW, 4.5, p.w.testMode, "B", 8.5, "C")
 	}
 }
 
-func statusBadge(s Status) (string, int, int, int) {
-	switch s {
-	case StatusPaid:
-		return "PAID", 46, 125, 50
-	case StatusProcessing:
-		return "PAYMENT PROCESSING", 200, 130, 20
-	case StatusVoid:
-		return "VOID", 120, 120, 120
-	default:
-		return "UNPAID", 190, 50, 45
+// country is the seller's country, from its VAT number.
+func (s Seller) country() string {
+	if len(s.VATNumber) >= 2 {
+		return s.VATNumber[:2]
 	}
+	return "FR"
 }
 
 func nonEmpty(prefix, s string) string {
@@ -675,17 +868,8 @@ func nonEmpty(prefix, s string) string {
 	return prefix + s
 }
 
-func longDate(t time.Time) string { return t.Format("2 January 2006") }
-
-// periodRange shows [start, end) as the days it covers: "1–31 October 2026".
-func periodRange(start, end time.Time) string {
-	last := end.Add(-time.Nanosecond)
-	if start.Month() == last.Month() && start.Year() == last.Year() {
-		return fmt.Sprintf("%d–%d %s", start.Day(), last.Day(), last.Format("January 2006"))
-	}
-	return longDate(start) + " – " + longDate(last)
-}
-
+// nbsp separates thousands and the currency: a no-break space, which the
+// Go fonts have (U+202F, the narrow one, they lack).
 const nbsp = "\u00a0"
 
 // The layout's formatters, one per kind of value. Each writes its value's

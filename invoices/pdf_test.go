@@ -27,8 +27,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 var seller = invoices.Seller{
-	Name: "Nuage Libre SAS", Legal: "SAS au capital de 50 000 € · RCS Paris 303 265 045",
+	Name: "Nuage Libre SAS", Legal: "SAS", Capital: decimal.RequireFromString("50000"), RCS: "Paris",
 	Address: "12 rue de la Paix\n75002 Paris\nFrance", VATNumber: "FR40303265045", Email: "billing@nuage-libre.example",
+	SIREN: "303265045", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPPXXX",
 }
 
 var paris = func() *time.Location { l, _ := time.LoadLocation("Europe/Paris"); return l }()

@@ -134,6 +134,11 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		}
 		todo = append(todo, d)
 	}
+	for _, d := range todo {
+		if err := r.prepare(ctx, db, d); err != nil {
+			return 0, err
+		}
+	}
 	pdfs := make([][]byte, len(todo))
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
