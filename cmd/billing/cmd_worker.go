@@ -289,6 +289,6 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
 		SIREN: c.SellerSIREN, IBAN: c.SellerIBAN, BIC: c.SellerBIC, TestMode: c.Sandbox() || c.SellerDemo,
 		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID,
-	}}
+	}, PortalURL: c.PortalURL}
 	return a.pdf, nil
 }
