@@ -196,6 +196,7 @@ func TestMissingGlyph(t *testing.T) {
 	require.NotEmpty(t, pdf)
 	require.Contains(t, logs.String(), "no font has this character")
 	require.Contains(t, logs.String(), "U+13000")
+	require.Contains(t, logs.String(), "set BILLING_PDF_FALLBACK_FONT to a .ttf that has it", "the warning says what to do")
 }
 
 func TestLongNamesWrap(t *testing.T) {
