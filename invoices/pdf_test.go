@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,12 +234,25 @@ func BenchmarkRenderPDF(b *testing.B) {
 	plain.BuyerVATNumber = ""
 	facturX := typical()
 	facturX.EInvoiceXML = bytes.Repeat([]byte("<ram:Line>placeholder</ram:Line>\n"), 400) // ~13 KB, a 12-line CII
-	for name, d := range map[string]*invoices.Document{"plain": plain, "facturx": facturX} {
+	// Customers of many countries: the subsets their names need are cut
+	// the first time, then shared.
+	var varied []*invoices.Document
+	for _, name := range []string{"Zoë Dupont SARL", "Łódź Software Sp. z o.o.", "Rīga Cloud SIA", "Müller & Söhne GmbH",
+		"Škoda Digitál s.r.o.", "Peña Ibáñez SL", "Ærø Data ApS", "Ørsted Ålborg A/S", "Þór ehf.", "Çelik Yazılım A.Ş.",
+		"Őrség Kft.", "Vilnius UAB „Žalgiris“", "Tallinn OÜ Õun", "Αθηνά ΑΕ", "ООО Ромашка", "Jean-Noël Bœuf EI",
+		"Acme Inc", "Quixotic Jazz Ltd", "Kwik-Fix BV", "Yves Xavier Zwick SAS"} {
+		d := typical()
+		d.BuyerVATNumber, d.BuyerName = "", name
+		varied = append(varied, d)
+	}
+	for name, docs := range map[string][]*invoices.Document{"plain": {plain}, "facturx": {facturX}, "varied": varied} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			var size int
+			var n atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
+					d := docs[int(n.Add(1))%len(docs)]
 					pdf, err := invoices.RenderPDFBytes(d, seller, f, paris)
 					if err != nil {
 						b.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 func round(f float64) int {
@@ -82,11 +83,21 @@ func slicesEqual(a, b []float64) bool {
 }
 
 // sliceCompress returns a zlib-compressed copy of the specified byte array
+// zlibWriters are reused (PATCHES.md, patch 3): a compressor's state is
+// 600 KB to allocate and clear, far more than deflating a page's content
+// costs. A reset writer writes what a new one does, byte for byte.
+var zlibWriters = sync.Pool{New: func() interface{} {
+	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	return w
+}}
+
 func sliceCompress(data []byte) []byte {
 	var buf bytes.Buffer
-	cmp, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	cmp := zlibWriters.Get().(*zlib.Writer)
+	cmp.Reset(&buf)
 	cmp.Write(data)
 	cmp.Close()
+	zlibWriters.Put(cmp)
 	return buf.Bytes()
 }
 
