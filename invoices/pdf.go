@@ -173,6 +173,8 @@ const (
 	footerTop    = pageH - 22.0
 	rowH         = 5.6
 	subRowH      = 4.4
+	wrapGap      = 3.7 // between the lines of a wrapped cell
+	totalH       = 5.4 // a line of the totals
 	cellPad      = 1.5
 	// amountRight is where every amount ends, in the table and in the
 	// totals alike: inside the rules by a cell's padding.
@@ -478,7 +480,7 @@ func (p *pdfDoc) firstPageHeader() float64 {
 	}
 
 	// Buyer: name, billing address, identifiers.
-	y = max(sellerBottom, ry) + 6
+	y = max(sellerBottom, ry) + 4
 	p.f.SetFillColor(246, 246, 246)
 	boxTop := y
 	const buyerW = 120.0
@@ -519,12 +521,12 @@ func (p *pdfDoc) firstPageHeader() float64 {
 		p.text(margin+4, y, buyerW-8, 4.4, s, "", 8.5, "L")
 		y += 4.4
 	}
-	y = boxTop + boxH + 4
+	y = boxTop + boxH + 3
 	if d.Reason != "" {
 		p.grey(0)
 		y = p.paragraph(margin, y, contentW, 4.6, w.reason+d.Reason, "", 9) + 2
 	}
-	return y + 3
+	return y + 2
 }
 
 // tableHeader draws the table's header band, as tall as its labels need.
@@ -656,7 +658,8 @@ func (p *pdfDoc) table(y float64) float64 {
 			wrapped[i][c] = p.wrap(r.cells[c], r.style, r.size, r.colWidth(c)-2*cellPad)
 			n = max(n, len(wrapped[i][c]))
 		}
-		heights[i] = float64(n) * r.h
+		// Lines after a cell's first are set closer than rows are.
+		heights[i] = r.h + float64(n-1)*wrapGap
 	}
 	stripe := 0
 	for i, r := range rows {
@@ -681,7 +684,7 @@ func (p *pdfDoc) table(y float64) float64 {
 		x := margin
 		for c := range r.cells {
 			for k, l := range wrapped[i][c] {
-				p.text(x+cellPad, y+float64(k)*r.h, r.colWidth(c)-2*cellPad, r.h, l, r.style, r.size, aligns[c])
+				p.text(x+cellPad, y+float64(k)*wrapGap, r.colWidth(c)-2*cellPad, r.h, l, r.style, r.size, aligns[c])
 			}
 			x += colW[c]
 		}
@@ -728,7 +731,7 @@ func (p *pdfDoc) totals(y float64) {
 	}
 	// The totals stay together; the payment instructions and the
 	// mentions after them follow, on the next page if need be.
-	if y+float64(len(lines))*6+2 > footerTop-2 {
+	if y+float64(len(lines))*totalH+2 > footerTop-2 {
 		y = p.continuation()
 	}
 	const valueW = 34.0
@@ -741,11 +744,11 @@ func (p *pdfDoc) totals(y float64) {
 			p.f.Line(totalsX, y, pageW-margin, y)
 		}
 		p.grey(0)
-		p.text(totalsX, y+0.5, labelW, 5.5, l.label, style, size, "L")
-		p.text(amountRight-valueW, y+0.5, valueW, 5.5, l.value, style, size, "R")
-		y += 6
+		p.text(totalsX, y+0.3, labelW, totalH-0.4, l.label, style, size, "L")
+		p.text(amountRight-valueW, y+0.3, valueW, totalH-0.4, l.value, style, size, "R")
+		y += totalH
 	}
-	y += 4
+	y += 3
 	if pay := p.howToPay(); len(pay) > 0 {
 		need := 5.0
 		for _, s := range pay[1:] {
@@ -763,11 +766,11 @@ func (p *pdfDoc) totals(y float64) {
 		y += 3
 	}
 	for _, n := range p.notes() {
-		if y+float64(len(p.wrap(n, "", 7.8, contentW)))*3.8 > footerTop-2 {
+		if y+float64(len(p.wrap(n, "", 7.6, contentW)))*3.6 > footerTop-2 {
 			y = p.continuation()
 		}
 		p.grey(70)
-		y = p.paragraph(margin, y, contentW, 3.8, n, "", 7.8) + 1.5
+		y = p.paragraph(margin, y, contentW, 3.6, n, "", 7.6) + 1
 	}
 }
 

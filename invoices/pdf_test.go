@@ -135,7 +135,7 @@ func TestGoldenInvoice(t *testing.T) {
 		"INVOICE", "INV-2026-000042", "1 November 2026", "1–31 October 2026", "Zoë Dupont SARL", "VAT number FR40303265045",
 		"M container (1 GB) (container:M)", "of which at 0,03 €/h", "Referral rewards (2 referred accounts)",
 		"1 234,56 €", "VAT 20 %", "1 451,47 €", "Prepaid credit applied", "Amount due", "PAID",
-		"Fixed recovery fee", "payment: 40 €", "1/1",
+		"Fixed recovery fee for late payment:", "40 € (art. D441-5", "1/1",
 	} {
 		require.Contains(t, text, want)
 	}
