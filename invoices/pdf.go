@@ -38,24 +38,10 @@ type Seller struct {
 }
 
 // Mention is the seller's legal form, capital and registration as one
-// line: Legal alone when neither capital nor register is configured.
-func (s Seller) Mention() string {
-	parts := []string{}
-	if s.Legal != "" {
-		parts = append(parts, s.Legal)
-	}
-	if !s.Capital.IsZero() {
-		parts = append(parts, "capital "+billing.FormatMoney(s.Capital)+" EUR")
-	}
-	if s.RCS != "" {
-		rcs := "RCS " + s.RCS
-		if len(s.SIREN) == 9 {
-			rcs += " " + s.SIREN[:3] + " " + s.SIREN[3:6] + " " + s.SIREN[6:]
-		}
-		parts = append(parts, rcs)
-	}
-	return strings.Join(parts, " · ")
-}
+// line, as French documents print it: "SAS au capital de 50 000,00 € · RCS
+// Paris 303 265 045" (English ones say "share capital"); Legal alone when
+// neither capital nor register is configured.
+func (s Seller) Mention() string { return french.sellerMention(s) }
 
 // DocKind is the kind of a document.
 type DocKind string

@@ -204,7 +204,8 @@ func (w *wording) status(s Status) (string, int, int, int) {
 
 // sellerMention is the seller's legal form, capital and registration:
 // "SAS au capital de 50 000,00 € · RCS Paris 303 265 045". A Legal
-// configured as the whole mention (older configurations) is shown as is.
+// configured as the whole mention (older configurations, without capital
+// and register) is shown as it is.
 func (w *wording) sellerMention(s Seller) string {
 	var parts []string
 	legal := s.Legal
@@ -220,8 +221,6 @@ func (w *wording) sellerMention(s Seller) string {
 			rcs += " " + s.SIREN[:3] + " " + s.SIREN[3:6] + " " + s.SIREN[6:]
 		}
 		parts = append(parts, rcs)
-	} else if s.SIREN != "" {
-		parts = append(parts, "SIREN "+s.SIREN)
 	}
 	return strings.Join(parts, " · ")
 }
