@@ -74,8 +74,8 @@ func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*D
 	return doc, err
 }
 
-// line is the invoice JSON's line (SPEC §7), formatted by billing.
-func (d DocumentLine) line() Line {
+// jsonLine is the invoice JSON's line (SPEC §7), formatted by billing.
+func jsonLine(d DocumentLine) Line {
 	l := Line{Type: d.Type, App: d.App, Resource: d.Resource, RefereeAccountID: d.RefereeAccountID, Amount: d.Amount.String()}
 	if d.Hours.Valid {
 		l.Hours = billing.FormatHours(d.Hours.Decimal)
@@ -118,15 +118,6 @@ func descriptions(ctx context.Context, q pgdb.Executor, inv *Invoice) (map[strin
 		out[r] = d
 	}
 	return out, rows.Err()
-}
-
-// Stamp identifies the state a document shows. A credit note never
-// changes.
-func (d *Document) Stamp() string {
-	if d.Kind == KindCreditNote {
-		return "issued"
-	}
-	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
 }
 
 // PDF is a stored document.

@@ -275,7 +275,7 @@ func loadLines(ctx context.Context, q pgdb.Executor, sts []*storedInvoice) error
 		}
 		st := byID[id]
 		st.lines = append(st.lines, d)
-		st.inv.Lines = append(st.inv.Lines, d.line())
+		st.inv.Lines = append(st.inv.Lines, jsonLine(d))
 	}
 	return rows.Err()
 }

@@ -99,5 +99,5 @@ func TestRerenderMakesNewVersionsAndKeepsOldOnes(t *testing.T) {
 	require.Equal(t, []string{number}, numbers)
 
 	// A business's stored document is a PDF/A-3b.
-	require.Contains(t, pdfTool(t, latest.Bytes, "pdfinfo", "-meta"), "<pdfaid:part>3</pdfaid:part>")
+	require.Contains(t, pdfinfoMeta(t, latest.Bytes), "<pdfaid:part>3</pdfaid:part>")
 }

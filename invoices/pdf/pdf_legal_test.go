@@ -1,4 +1,4 @@
-package invoices_test
+package pdf_test
 
 import (
 	"bytes"
@@ -13,14 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/invoices/pdf"
 )
 
 // plainText is pdftotext's output with no-break spaces as spaces and
 // lines joined, so that a mention wrapped over two lines still reads whole.
-func plainText(t *testing.T, pdf []byte) string {
+func plainText(t *testing.T, file []byte) string {
 	t.Helper()
-	s := strings.ReplaceAll(pdftotext(t, pdf), "\u00a0", " ")
+	s := strings.ReplaceAll(pdftotext(t, file), "\u00a0", " ")
 	return regexp.MustCompile(`\s+`).ReplaceAllString(s, " ")
 }
 
@@ -97,7 +97,7 @@ func TestCreditNoteCitesTheInvoice(t *testing.T) {
 func TestNoOtherAccountID(t *testing.T) {
 	t.Parallel()
 	for name, d := range samples() {
-		d.Lines = append(d.Lines, invoices.DocumentLine{Type: billing.LineReferralReversal, RefereeAccountID: "acc_9", Amount: money("5.00")})
+		d.Lines = append(d.Lines, pdf.DocumentLine{Type: billing.LineReferralReversal, RefereeAccountID: "acc_9", Amount: money("5.00")})
 		text := plainText(t, render(t, d))
 		ids := regexp.MustCompile(`acc_\w+`).FindAllString(text, -1)
 		for _, id := range ids {
@@ -117,9 +117,9 @@ func TestPriceSplitNeverOrphaned(t *testing.T) {
 	// Whatever number of lines comes before, the sub-lines follow theirs.
 	for extra := range 12 {
 		doc := *d
-		doc.Lines = append(append([]invoices.DocumentLine{}, d.Lines[:extra+1]...), d.Lines...)
-		pdf := render(t, &doc)
-		pages := strings.Split(pdftotext(t, pdf), "\f")
+		doc.Lines = append(append([]pdf.DocumentLine{}, d.Lines[:extra+1]...), d.Lines...)
+		file := render(t, &doc)
+		pages := strings.Split(pdftotext(t, file), "\f")
 		for i, page := range pages[1:] {
 			lines := strings.Split(page, "\n")
 			for k, l := range lines {
@@ -157,24 +157,24 @@ func TestLongAppNameWrapsAtSeparator(t *testing.T) {
 	}
 }
 
-// pdfTool runs a poppler or qpdf command on pdf, or skips the test where
+// pdfTool runs a poppler or qpdf command on file, or skips the test where
 // it is not installed.
-func pdfTool(t *testing.T, pdf []byte, name string, args ...string) string {
+func pdfTool(t *testing.T, file []byte, name string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s is not installed (.ci/run installs poppler-utils and qpdf)", name)
 	}
 	path := filepath.Join(t.TempDir(), "doc.pdf")
-	require.NoError(t, os.WriteFile(path, pdf, 0o644))
+	require.NoError(t, os.WriteFile(path, file, 0o644))
 	out, err := exec.Command(name, append(args, path)...).CombinedOutput()
 	require.NoError(t, err, "%s: %s", name, out)
 	return string(out)
 }
 
 // fontNames are the fonts pdffonts lists, each checked embedded.
-func fontNames(t *testing.T, pdf []byte) []string {
+func fontNames(t *testing.T, file []byte) []string {
 	t.Helper()
-	out := pdfTool(t, pdf, "pdffonts")
+	out := pdfTool(t, file, "pdffonts")
 	var names []string
 	for _, l := range strings.Split(out, "\n")[2:] {
 		f := strings.Fields(l)
@@ -214,41 +214,41 @@ func TestOneTypefaceForLatinScripts(t *testing.T) {
 func TestPDFA3WithFacturX(t *testing.T) {
 	t.Parallel()
 	d := samples()["fr"]
-	pdf := render(t, d)
-	require.Equal(t, pdf, render(t, d), "byte-identical, XMP and file identifier included")
+	file := render(t, d)
+	require.Equal(t, file, render(t, d), "byte-identical, XMP and file identifier included")
 
-	for _, name := range fontNames(t, pdf) {
+	for _, name := range fontNames(t, file) {
 		require.Contains(t, []string{"utf8go", "utf8goB"}, name)
 	}
-	require.Contains(t, pdfTool(t, pdf, "pdfdetach", "-list"), "1: "+invoices.FacturXFileName)
+	require.Contains(t, pdfTool(t, file, "pdfdetach", "-list"), "1: "+pdf.FacturXFileName)
 	dir := t.TempDir()
-	pdfTool(t, pdf, "pdfdetach", "-saveall", "-o", dir)
-	got, err := os.ReadFile(filepath.Join(dir, invoices.FacturXFileName))
+	pdfTool(t, file, "pdfdetach", "-saveall", "-o", dir)
+	got, err := os.ReadFile(filepath.Join(dir, pdf.FacturXFileName))
 	require.NoError(t, err)
 	require.Equal(t, placeholderXML, got)
 
 	// The structure qpdf reads: clean, with the PDF/A pieces in the catalog.
-	require.Contains(t, pdfTool(t, pdf, "qpdf", "--check"), "No syntax or stream encoding errors")
-	catalog := pdfTool(t, pdf, "qpdf", "--show-object=trailer")
+	require.Contains(t, pdfTool(t, file, "qpdf", "--check"), "No syntax or stream encoding errors")
+	catalog := pdfTool(t, file, "qpdf", "--show-object=trailer")
 	require.Contains(t, catalog, "/ID [")
-	js := pdfTool(t, pdf, "qpdf", "--json", "--json-key=qpdf")
+	js := pdfTool(t, file, "qpdf", "--json", "--json-key=qpdf")
 	for _, want := range []string{"/OutputIntents", "/GTS_PDFA1", "/DestOutputProfile", "/AFRelationship", "/Data", "/AF", "/Metadata", "text/xml"} {
 		require.Contains(t, strings.ReplaceAll(js, "#2F", "/"), want)
 	}
-	xmp := pdfTool(t, pdf, "pdfinfo", "-meta")
+	xmp := pdfTool(t, file, "pdfinfo", "-meta")
 	for _, want := range []string{"<pdfaid:part>3</pdfaid:part>", "<pdfaid:conformance>B</pdfaid:conformance>",
 		"<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>", "<fx:DocumentFileName>factur-x.xml</fx:DocumentFileName>",
 		"<pdfaSchema:prefix>fx</pdfaSchema:prefix>", "<xmp:CreateDate>2026-11-01T00:31:00Z</xmp:CreateDate>",
 		"Facture INV-2026-000042"} {
 		require.Contains(t, xmp, want)
 	}
-	require.True(t, bytes.HasPrefix(pdf, []byte("%PDF-1.3\n%\xe2\xe3\xcf\xd3\n")), "binary header comment")
+	require.True(t, bytes.HasPrefix(file, []byte("%PDF-1.3\n%\xe2\xe3\xcf\xd3\n")), "binary header comment")
 
 	// Without the XML (the generator not plugged in): PDF/A-3b all the
 	// same, with no attachment and no Factur-X properties.
 	d.EInvoiceXML = nil
 	bare := render(t, d)
-	require.NotContains(t, pdfTool(t, bare, "pdfdetach", "-list"), invoices.FacturXFileName)
+	require.NotContains(t, pdfTool(t, bare, "pdfdetach", "-list"), pdf.FacturXFileName)
 	require.Contains(t, pdfTool(t, bare, "pdfinfo", "-meta"), "<pdfaid:part>3</pdfaid:part>")
 	require.NotContains(t, pdfTool(t, bare, "pdfinfo", "-meta"), "fx:ConformanceLevel")
 

@@ -1,4 +1,10 @@
-package invoices
+// Package pdf lays out invoices and credit notes as PDFs (SPEC §6, §13):
+// pure layout from typed values. A Document says everything a PDF shows,
+// already decided by package invoices; this package only words it in the
+// document's language, draws it with the embedded fonts and, for a
+// business buyer, makes it a PDF/A-3b with its e-invoice embedded. It
+// reads no database and imports nothing of ours but billing.
+package pdf
 
 import (
 	"bytes"
@@ -90,7 +96,16 @@ type Document struct {
 	// TaxRate is a percentage ("20" for 20 %), not money.
 	TaxRate      decimal.Decimal
 	VATTreatment billing.VATTreatment
-	Status       Status
+	Status       billing.InvoiceStatus
+}
+
+// Stamp identifies the state a document shows. A credit note never
+// changes.
+func (d *Document) Stamp() string {
+	if d.Kind == KindCreditNote {
+		return "issued"
+	}
+	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
 }
 
 // Address is a billing address; the zero Address is none.
@@ -121,7 +136,7 @@ func (d *Document) Business() bool { return d.BuyerVATNumber != "" || d.BuyerSIR
 
 // Unpaid reports whether an invoice still asks for money.
 func (d *Document) Unpaid() bool {
-	return d.Kind == KindInvoice && (d.Status == StatusOpen || d.Status == StatusProcessing) && d.AmountDue.IsPositive()
+	return d.Kind == KindInvoice && (d.Status == billing.InvoiceStatusOpen || d.Status == billing.InvoiceStatusProcessing) && d.AmountDue.IsPositive()
 }
 
 // TotalExclVAT is the subtotal less the referral discount: what VAT is
@@ -784,7 +799,7 @@ func (p *pdfDoc) howToPay() []string {
 	if p.seller.IBAN != "" {
 		out = append(out, w.transfer+p.seller.Name+" : "+fmt.Sprintf(w.ibanBIC, groupIBAN(p.seller.IBAN), p.seller.BIC)+", "+w.transferRef+d.Number+".")
 	}
-	if d.Status == StatusProcessing || len(out) == 1 {
+	if d.Status == billing.InvoiceStatusProcessing || len(out) == 1 {
 		out = append(out, w.autoCollect)
 	}
 	return out

@@ -1,4 +1,4 @@
-package invoices
+package pdf
 
 import (
 	"fmt"
@@ -189,13 +189,13 @@ func (w *wording) span(start, end time.Time) string {
 	return w.periodRange(start, end.Add(-time.Nanosecond), w.months)
 }
 
-func (w *wording) status(s Status) (string, int, int, int) {
+func (w *wording) status(s billing.InvoiceStatus) (string, int, int, int) {
 	switch s {
-	case StatusPaid:
+	case billing.InvoiceStatusPaid:
 		return w.paid, 46, 125, 50
-	case StatusProcessing:
+	case billing.InvoiceStatusProcessing:
 		return w.processing, 200, 130, 20
-	case StatusVoid:
+	case billing.InvoiceStatusVoid:
 		return w.void, 120, 120, 120
 	default:
 		return w.unpaid, 190, 50, 45
