@@ -46,13 +46,30 @@ type Fonts struct {
 	missing map[rune]bool
 }
 
+// The Go fonts as documents embed them, without their hinting (unhinted),
+// made once per process: gofpdf shares a font's parse and subsets between
+// documents by the identity of its bytes.
+var (
+	goOnce            sync.Once
+	goRegular, goBold []byte
+	goErr             error
+)
+
 // LoadFonts parses the embedded Go fonts and, if path is not empty, the
 // fallback font. A fallback that can't be read is an error: config named it.
 func LoadFonts(fallbackPath string, log *slog.Logger) (*Fonts, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &Fonts{regular: goregular.TTF, bold: gobold.TTF, log: log,
+	goOnce.Do(func() {
+		if goRegular, goErr = unhinted(goregular.TTF); goErr == nil {
+			goBold, goErr = unhinted(gobold.TTF)
+		}
+	})
+	if goErr != nil {
+		return nil, fmt.Errorf("the Go fonts: %w", goErr)
+	}
+	f := &Fonts{regular: goRegular, bold: goBold, log: log,
 		goHas: map[rune]bool{}, fbHas: map[rune]bool{}, missing: map[rune]bool{}}
 	var err error
 	if f.goFont, err = sfnt.Parse(goregular.TTF); err != nil {
