@@ -42,6 +42,7 @@ func invoiceDocument(st *storedInvoice) *Document {
 		Lines: st.lines, Subtotal: st.subtotal, Discount: st.discount, TaxRate: st.taxRate, Tax: st.tax,
 		Total: st.total, CreditApplied: st.credit, AmountPaid: st.paid, AmountDue: st.due,
 		VATTreatment: inv.VATTreatment, Status: inv.Status,
+		BuyerAddress: inv.BuyerAddress, BuyerSIREN: inv.BuyerSIREN, Language: inv.BuyerLanguage,
 	}
 }
 
@@ -67,6 +68,7 @@ func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*D
 		BuyerCountry: inv.BuyerCountry, BuyerVATNumber: inv.BuyerVATNumber,
 		Lines: lines, Subtotal: a.subtotal, Discount: a.discount, TaxRate: st.taxRate, Tax: a.tax, Total: a.total,
 		AmountPaid: a.refunded, VATTreatment: inv.VATTreatment,
+		BuyerAddress: inv.BuyerAddress, BuyerSIREN: inv.BuyerSIREN, Language: inv.BuyerLanguage,
 	}
 	if doc.Descriptions, err = descriptions(ctx, q, inv); err != nil {
 		return nil, err
@@ -76,8 +78,8 @@ func creditNoteDocument(ctx context.Context, q pgdb.Executor, number string) (*D
 	return doc, err
 }
 
-// line is the invoice JSON's line (SPEC §7), formatted by billing.
-func (d DocumentLine) line() Line {
+// jsonLine is the invoice JSON's line (SPEC §7), formatted by billing.
+func jsonLine(d DocumentLine) Line {
 	l := Line{Type: d.Type, App: d.App, Resource: d.Resource, RefereeAccountID: d.RefereeAccountID, Amount: d.Amount.String()}
 	if d.Hours.Valid {
 		l.Hours = billing.FormatHours(d.Hours.Decimal)
@@ -120,15 +122,6 @@ func descriptions(ctx context.Context, q pgdb.Executor, inv *Invoice) (map[strin
 		out[r] = d
 	}
 	return out, rows.Err()
-}
-
-// Stamp identifies the state a document shows. A credit note never
-// changes.
-func (d *Document) Stamp() string {
-	if d.Kind == KindCreditNote {
-		return "issued"
-	}
-	return fmt.Sprintf("%s|%s|%s|%s", d.Status, d.AmountPaid, d.CreditApplied, d.AmountDue)
 }
 
 // PDF is a stored document: the PDF and, for a business buyer, its
@@ -213,6 +206,24 @@ type Renderer struct {
 	Seller   Seller
 	Fonts    *Fonts
 	Location *time.Location
+	// PortalURL is the customer portal's address (BILLING_PORTAL_URL),
+	// which unpaid invoices give as the way to pay online; empty while
+	// there is no portal: they give the transfer instructions only.
+	PortalURL string
+}
+
+// prepare completes a loaded document with what the renderer adds: the
+// portal's link and, for a business, its e-invoice (SPEC §13), which the
+// PDF/A-3b embeds as factur-x.xml and the version stores beside the PDF.
+// It reads nothing: the workers of RenderMany run it in parallel.
+func (r *Renderer) prepare(doc *Document) error {
+	doc.PortalURL = r.PortalURL
+	x, err := renderXML(doc, r.Seller, r.Location)
+	if err != nil {
+		return fmt.Errorf("e-invoice of %s: %w", doc.Number, err)
+	}
+	doc.EInvoiceXML = x
+	return nil
 }
 
 // RenderInvoice renders an invoice (or a credit note) as it is now and
@@ -230,7 +241,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 		if err != nil && !errors.Is(err, ErrNoPDF) {
 			return nil, err
 		}
-		if p != nil && (p.XML != nil || !doc.IsBusiness()) {
+		if p != nil && (p.XML != nil || !doc.Business()) {
 			return p, nil
 		}
 		if p != nil {
@@ -245,17 +256,16 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 			return p, err
 		}
 	}
+	if err := r.prepare(doc); err != nil {
+		return nil, err
+	}
 	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", number, err)
 	}
-	x, err := renderXML(doc, r.Seller, r.Location)
-	if err != nil {
-		return nil, fmt.Errorf("e-invoice of %s: %w", number, err)
-	}
 	var p *PDF
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		p, err = StorePDF(ctx, tx, doc, b, x)
+		p, err = StorePDF(ctx, tx, doc, b, doc.EInvoiceXML)
 		return err
 	})
 	return p, err

@@ -1,6 +1,7 @@
 package invoices
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,24 +43,6 @@ func (e consumerError) Error() string {
 
 func (e consumerError) Is(target error) bool { return target == ErrConsumer }
 
-// BuyerAddress is a buyer's billing address. The invoices of this schema
-// store only the buyer's country; the fields are here for the address and
-// SIREN the accounts will carry (SPEC §2), wired in EInvoiceInput.
-type BuyerAddress struct {
-	Line1, Line2, PostalCode, City string
-}
-
-// DocumentPayment is how the buyer pays, as the e-invoice's payment means
-// say: the account's current payment method.
-type DocumentPayment struct {
-	Type      string // "card", "sepa_debit", or "" for none
-	MandateID string
-}
-
-// IsBusiness reports whether the buyer is a business: one with a VAT
-// number or a SIREN (SPEC §13).
-func (d *Document) IsBusiness() bool { return d.BuyerVATNumber != "" || d.BuyerSIREN != "" }
-
 // French mandatory mentions (code de commerce L441-9, L441-10, D441-5), the
 // notes PMT, PMD and AAB that the BR-FR-05 rule requires.
 const (
@@ -73,7 +56,7 @@ const (
 // says they credit the buyer (their JSON's amounts are the invoice's,
 // negated).
 func EInvoiceInput(doc *Document, seller Seller, loc *time.Location) (*facturx.Input, error) {
-	if !doc.IsBusiness() {
+	if !doc.Business() {
 		return nil, consumerError{doc.Number, doc.BuyerAccount}
 	}
 	if loc == nil {
@@ -112,7 +95,7 @@ func EInvoiceInput(doc *Document, seller Seller, loc *time.Location) (*facturx.I
 	a := doc.BuyerAddress
 	in.Buyer = facturx.Party{
 		Name: doc.BuyerName, SIREN: buyerSIREN(doc), VATNumber: doc.BuyerVATNumber, Email: doc.BuyerEmail,
-		Address: facturx.Address{PostalCode: a.PostalCode, City: a.City, Country: doc.BuyerCountry},
+		Address: facturx.Address{PostalCode: a.PostalCode, City: a.City, Country: cmp.Or(a.Country, doc.BuyerCountry)},
 	}
 	for _, l := range []string{a.Line1, a.Line2} {
 		if l != "" {
@@ -301,7 +284,7 @@ func RenderXML(doc *Document, seller Seller, loc *time.Location) ([]byte, error)
 
 // renderXML is RenderXML for any document: nil for a consumer's.
 func renderXML(doc *Document, seller Seller, loc *time.Location) ([]byte, error) {
-	if !doc.IsBusiness() {
+	if !doc.Business() {
 		return nil, nil
 	}
 	return RenderXML(doc, seller, loc)
@@ -336,7 +319,7 @@ func (r *Renderer) EnsureXML(ctx context.Context, db pgdb.DB, number string) (*P
 	if err != nil {
 		return nil, err
 	}
-	if !doc.IsBusiness() {
+	if !doc.Business() {
 		return nil, consumerError{doc.Number, doc.BuyerAccount}
 	}
 	p, err := LatestPDF(ctx, db, number)

@@ -540,11 +540,15 @@ func updateInvoices(ctx context.Context, tx pgx.Tx, drafts []*draft, accounts ma
 		    number = u.number, status = 'open', discount = u.discount, tax_rate = u.rate,
 		    vat_treatment = u.treatment, vat_mention = u.mention, tax = u.tax, total = u.total,
 		    issued_at = $13, buyer_name = u.name, buyer_email = u.email, buyer_country = u.country,
-		    buyer_vat_number = u.vat
+		    buyer_vat_number = u.vat,
+		    buyer_address_line1 = a.address_line1, buyer_address_line2 = a.address_line2,
+		    buyer_address_postal_code = a.address_postal_code, buyer_address_city = a.address_city,
+		    buyer_address_country = a.address_country, buyer_siren = a.siren, buyer_language = a.language
 		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::text[], $6::text[], $7::numeric[],
 		            $8::numeric[], $9::text[], $10::text[], $11::text[], $12::text[])
-		     AS u(id, number, discount, rate, treatment, mention, tax, total, name, email, country, vat)
-		WHERE i.id = u.id AND i.status = 'draft'`,
+		     AS u(id, number, discount, rate, treatment, mention, tax, total, name, email, country, vat),
+		     accounts a
+		WHERE i.id = u.id AND i.status = 'draft' AND a.id = i.account_id`,
 		ids, numbers, discounts, rates, treatments, mentions, taxes, totals, names, emails, countries, vats, issuedAt)
 	if err != nil {
 		return err

@@ -120,15 +120,23 @@ type Invoice struct {
 	BuyerEmail     string               `json:"-"`
 	BuyerCountry   string               `json:"-"`
 	BuyerVATNumber string               `json:"-"`
-	PeriodStart    time.Time            `json:"-"`
-	PeriodEnd      time.Time            `json:"-"`
-	RunID          int64                `json:"-"`
+	// The buyer's billing address, SIREN and language as invoiced
+	// (migration 0013); empty for invoices issued before.
+	BuyerAddress  Address          `json:"-"`
+	BuyerSIREN    string           `json:"-"`
+	BuyerLanguage billing.Language `json:"-"`
+	PeriodStart   time.Time        `json:"-"`
+	PeriodEnd     time.Time        `json:"-"`
+	RunID         int64            `json:"-"`
 }
 
 const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
 	i.discount, i.tax_rate, i.tax, i.total, i.credit_applied, i.amount_paid, i.vat_treatment, i.vat_mention,
 	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id,
-	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), '')`
+	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), ''),
+	coalesce(i.buyer_address_line1, ''), coalesce(i.buyer_address_line2, ''), coalesce(i.buyer_address_postal_code, ''),
+	coalesce(i.buyer_address_city, ''), coalesce(i.buyer_address_country, ''), coalesce(i.buyer_siren, ''),
+	coalesce(i.buyer_language, '')`
 
 // storedInvoice is an invoice as read from the database: its JSON
 // (Invoice), formatted once here, and the same amounts and lines typed,
@@ -146,7 +154,9 @@ func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 	st := &storedInvoice{inv: &inv}
 	err := row.Scan(&inv.ID, &inv.Number, &inv.AccountID, &inv.Period, &inv.Status, &inv.IssuedAt, &inv.Currency,
 		&st.subtotal, &st.discount, &st.taxRate, &st.tax, &st.total, &st.credit, &st.paid, &inv.VATTreatment, &inv.VATMention,
-		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote)
+		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote,
+		&inv.BuyerAddress.Line1, &inv.BuyerAddress.Line2, &inv.BuyerAddress.PostalCode, &inv.BuyerAddress.City, &inv.BuyerAddress.Country,
+		&inv.BuyerSIREN, &inv.BuyerLanguage)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +322,7 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 		}
 		st := byID[id]
 		st.lines = append(st.lines, d)
-		st.inv.Lines = append(st.inv.Lines, d.line())
+		st.inv.Lines = append(st.inv.Lines, jsonLine(d))
 	}
 	return rows.Err()
 }

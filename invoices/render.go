@@ -154,11 +154,9 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				pdfs[i], errs[i] = RenderPDFBytes(todo[i], r.Seller, r.Fonts, r.Location)
-				if errs[i] == nil {
-					if xmls[i], errs[i] = renderXML(todo[i], r.Seller, r.Location); errs[i] != nil {
-						errs[i] = fmt.Errorf("e-invoice: %w", errs[i])
-					}
+				if errs[i] = r.prepare(todo[i]); errs[i] == nil {
+					xmls[i] = todo[i].EInvoiceXML
+					pdfs[i], errs[i] = RenderPDFBytes(todo[i], r.Seller, r.Fonts, r.Location)
 				}
 			}
 		}()

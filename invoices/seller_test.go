@@ -15,7 +15,7 @@ import (
 func TestSellerMention(t *testing.T) {
 	t.Parallel()
 	s := invoices.Seller{Legal: "SAS", Capital: decimal.RequireFromString("50000"), RCS: "Paris", SIREN: "303265045"}
-	require.Equal(t, "SAS · capital 50000.00 EUR · RCS Paris 303 265 045", s.Mention())
+	require.Equal(t, "SAS au capital de 50\u00a0000,00\u00a0€ · RCS Paris 303 265 045", s.Mention())
 	require.Equal(t, "SAS au capital de 10 000 €", invoices.Seller{Legal: "SAS au capital de 10 000 €", SIREN: "303265045"}.Mention())
 	require.Empty(t, invoices.Seller{}.Mention())
 }

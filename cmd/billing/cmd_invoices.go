@@ -208,7 +208,61 @@ Voiding a void invoice prints its credit note again and changes nothing.`,
 	}
 	void.Flags().StringVar(&reason, "reason", "", "why (printed on the credit note)")
 
-	cmd.AddCommand(list, show, pdf, xml, void)
+	var renderPeriod string
+	render := &cobra.Command{
+		Use:   "render NUMBER... | --period YYYY-MM",
+		Short: "Render new versions of documents (after a font or template fix); what they say never changes",
+		Long: `Render invoices and credit notes again, from what they show as issued (the
+buyer, lines and amounts stored at finalization), and store each as a new
+version when its bytes differ from its newest one: after a font or
+template fix. Earlier versions stay; "billing invoices pdf" serves the
+newest. --period renders every invoice of the period and the credit notes
+that cancel them. A void invoice keeps the PDF it was issued with.
+Prints {"documents": [{"number", "version", "new", "sha256", "kept"}], "new": N}.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (renderPeriod == "") == (len(args) == 0) {
+				return usagef("give invoice or credit note numbers, or --period YYYY-MM")
+			}
+			for _, n := range args {
+				if err := checkText("invoice number", n); err != nil {
+					return err
+				}
+			}
+			ctx := cmd.Context()
+			pool, err := a.db(ctx)
+			if err != nil {
+				return err
+			}
+			numbers := args
+			if renderPeriod != "" {
+				p, err := billing.ParsePeriod(renderPeriod)
+				if err != nil {
+					return usageError{fmt.Errorf("--period: %w", err)}
+				}
+				if numbers, err = invoices.DocumentNumbers(ctx, pool, p); err != nil {
+					return err
+				}
+			}
+			r, err := a.renderer()
+			if err != nil {
+				return err
+			}
+			docs, err := r.Rerender(ctx, pool, numbers)
+			if err != nil {
+				return err
+			}
+			fresh := 0
+			for _, d := range docs {
+				if d.New {
+					fresh++
+				}
+			}
+			return writeJSON(a.stdout, map[string]any{"documents": docs, "new": fresh})
+		},
+	}
+	render.Flags().StringVar(&renderPeriod, "period", "", "render every document of the period, YYYY-MM")
+
+	cmd.AddCommand(list, show, pdf, xml, void, render)
 	return cmd
 }
 

@@ -316,7 +316,7 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
 		SIREN: c.SellerSIREN, IBAN: c.SellerIBAN, BIC: c.SellerBIC, TestMode: c.Sandbox() || c.SellerDemo,
 		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID, Country: c.SellerCountry,
-	}}
+	}, PortalURL: c.PortalURL}
 	return a.pdf, nil
 }
 

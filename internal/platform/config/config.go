@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -105,6 +106,10 @@ type Config struct {
 	// (BILLING_PDF_FALLBACK_FONT; default: Debian's DroidSansFallbackFull.ttf
 	// when installed; "none" disables it).
 	PDFFallbackFont string
+	// PortalURL is where customers pay online (BILLING_PORTAL_URL, SPEC
+	// §14): unpaid invoices print it. Empty (the default, while there is
+	// no portal): they print the transfer instructions only.
+	PortalURL string
 	// SandboxSEPADelay is when the sandbox settles a SEPA debit
 	// (SANDBOX_SEPA_DELAY, default 0s); SandboxFaults injects processor
 	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
@@ -275,6 +280,12 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("BILLING_VIES: want off, vies or sandbox, got %q", m)
 	}
 	c.PDFFallbackFont = get("BILLING_PDF_FALLBACK_FONT", "")
+	c.PortalURL = get("BILLING_PORTAL_URL", "")
+	if c.PortalURL != "" {
+		if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("BILLING_PORTAL_URL: %q is not an http(s) URL", c.PortalURL)
+		}
+	}
 	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
 	c.SuspensionWebhookSecret = get("SUSPENSION_WEBHOOK_SECRET", "")
 	if c.SuspensionWebhookURL != "" && c.SuspensionWebhookSecret == "" {

@@ -1,8 +1,7 @@
-package invoices_test
+package pdf_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,15 +20,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
-	"github.com/billingengine/engine/internal/dbtest"
-	"github.com/billingengine/engine/invoices"
+	"github.com/billingengine/engine/invoices/pdf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var seller = invoices.Seller{
-	Name: "Nuage Libre SAS", Legal: "SAS au capital de 50 000 € · RCS Paris 303 265 045",
+var seller = pdf.Seller{
+	Name: "Nuage Libre SAS", Legal: "SAS", Capital: decimal.RequireFromString("50000"), RCS: "Paris",
 	Address: "12 rue de la Paix\n75002 Paris\nFrance", VATNumber: "FR40303265045", Email: "billing@nuage-libre.example",
+	SIREN: "303265045", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPPXXX",
 }
 
 var paris = func() *time.Location { l, _ := time.LoadLocation("Europe/Paris"); return l }()
@@ -42,42 +42,43 @@ func hours(s string) decimal.NullDecimal { return decimal.NewNullDecimal(dec(s))
 
 // typical is an invoice with 12 lines: usage over several apps, a price
 // change, referral rewards and a carry-over.
-func typical() *invoices.Document {
-	d := &invoices.Document{
-		Kind: invoices.KindInvoice, Number: "INV-2026-000042",
+func typical() *pdf.Document {
+	d := &pdf.Document{
+		Kind: pdf.KindInvoice, Number: "INV-2026-000042",
 		Issued: time.Date(2026, 11, 1, 0, 31, 0, 0, time.UTC), Due: time.Date(2026, 11, 1, 0, 31, 0, 0, time.UTC),
 		Period: "2026-10", Start: time.Date(2026, 9, 30, 22, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC),
 		BuyerAccount: "acc_1", BuyerName: "Zoë Dupont SARL", BuyerEmail: "billing@zoe.example", BuyerCountry: "FR", BuyerVATNumber: "FR40303265045",
 		Descriptions: map[string]string{"container:M": "M container (1 GB)", "addon:redis": "Redis", "container:S": "S container (512 MB)"},
 		Subtotal:     money("1234.56"), Discount: money("25.00"), TaxRate: dec("20"), Tax: money("241.91"), Total: money("1451.47"),
-		CreditApplied: money("51.47"), AmountPaid: money("1451.47"), AmountDue: money("0.00"), VATTreatment: billing.VATDomestic, Status: invoices.StatusPaid,
+		CreditApplied: money("51.47"), AmountPaid: money("1451.47"), AmountDue: money("0.00"), VATTreatment: billing.VATDomestic, Status: billing.InvoiceStatusPaid,
+		Language: billing.LanguageEnglish,
 	}
 	for i, app := range []string{"api", "api", "shop", "shop", "web", "web", "worker", "worker", "cron", "admin"} {
 		res := []string{"container:M", "addon:redis", "container:S"}[i%3]
-		l := invoices.DocumentLine{Type: billing.LineUsage, App: app, Resource: res, Hours: hours("744.000000"), Amount: money(fmt.Sprintf("%d.%02d", 100+i*7, i*3)),
-			Prices: []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("744.000000")}}}
+		l := pdf.DocumentLine{Type: billing.LineUsage, App: app, Resource: res, Hours: hours("744.000000"), Amount: money(fmt.Sprintf("%d.%02d", 100+i*7, i*3)),
+			Prices: []pdf.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("744.000000")}}}
 		if i == 0 {
 			l.Hours = hours("192.000000")
-			l.Prices = []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("96.000000")}, {PerHour: dec("0.03"), Hours: dec("96.000000")}}
+			l.Prices = []pdf.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("96.000000")}, {PerHour: dec("0.03"), Hours: dec("96.000000")}}
 		}
 		d.Lines = append(d.Lines, l)
 	}
 	d.Lines = append(d.Lines,
-		invoices.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_2", Amount: money("-20.00")},
-		invoices.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_3", Amount: money("-5.00")})
+		pdf.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_2", Amount: money("-20.00")},
+		pdf.DocumentLine{Type: billing.LineReferral, RefereeAccountID: "acc_3", Amount: money("-5.00")})
 	return d
 }
 
 var (
 	fontsOnce sync.Once
-	fonts     *invoices.Fonts
+	fonts     *pdf.Fonts
 )
 
-func testFonts(t testing.TB) *invoices.Fonts {
+func testFonts(t testing.TB) *pdf.Fonts {
 	t.Helper()
 	fontsOnce.Do(func() {
 		var err error
-		fonts, err = invoices.LoadFonts(invoices.DefaultFallbackPath(), slog.Default())
+		fonts, err = pdf.LoadFonts(pdf.DefaultFallbackPath(), slog.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,22 +86,22 @@ func testFonts(t testing.TB) *invoices.Fonts {
 	return fonts
 }
 
-func render(t testing.TB, d *invoices.Document) []byte {
+func render(t testing.TB, d *pdf.Document) []byte {
 	t.Helper()
-	b, err := invoices.RenderPDFBytes(d, seller, testFonts(t), paris)
+	b, err := pdf.RenderPDFBytes(d, seller, testFonts(t), paris)
 	require.NoError(t, err)
 	return b
 }
 
 // pdftotext extracts the text of a PDF with poppler, or skips the test
 // where poppler-utils is not installed.
-func pdftotext(t *testing.T, pdf []byte) string {
+func pdftotext(t *testing.T, file []byte) string {
 	t.Helper()
 	if _, err := exec.LookPath("pdftotext"); err != nil {
 		t.Skip("pdftotext (poppler-utils) is not installed")
 	}
 	cmd := exec.Command("pdftotext", "-layout", "-", "-")
-	cmd.Stdin = bytes.NewReader(pdf)
+	cmd.Stdin = bytes.NewReader(file)
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	return string(out)
@@ -122,17 +123,17 @@ func golden(t *testing.T, name, got string) {
 // a golden text.
 func TestGoldenInvoice(t *testing.T) {
 	t.Parallel()
-	pdf := render(t, typical())
-	require.Equal(t, pdf, render(t, typical()), "byte-identical")
-	sum := sha256.Sum256(pdf)
+	file := render(t, typical())
+	require.Equal(t, file, render(t, typical()), "byte-identical")
+	sum := sha256.Sum256(file)
 	golden(t, "typical.sha256", hex.EncodeToString(sum[:])+"\n")
-	text := pdftotext(t, pdf)
+	text := pdftotext(t, file)
 	golden(t, "typical.txt", text)
 	for _, want := range []string{
 		"INVOICE", "INV-2026-000042", "1 November 2026", "1–31 October 2026", "Zoë Dupont SARL", "VAT number FR40303265045",
-		"M container (1 GB) (container:M)", "of which at 0,03 €/h", "Referral reward for account acc_2",
+		"M container (1 GB) (container:M)", "of which at 0,03 €/h", "Referral rewards (2 referred accounts)",
 		"1 234,56 €", "VAT 20 %", "1 451,47 €", "Prepaid credit applied", "Amount due", "PAID",
-		"fixed recovery fee of 40 €", "1/1",
+		"Fixed recovery fee for late payment:", "40 € (art. D441-5", "1/1",
 	} {
 		require.Contains(t, text, want)
 	}
@@ -155,8 +156,8 @@ func TestLongInvoiceSpansPages(t *testing.T) {
 	t.Parallel()
 	d := typical()
 	for i := range 70 {
-		d.Lines = append(d.Lines, invoices.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
-			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
+		d.Lines = append(d.Lines, pdf.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
+			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []pdf.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
 	}
 	text := pdftotext(t, render(t, d))
 	require.Contains(t, text, "1/3")
@@ -173,7 +174,7 @@ func TestNamesInAnyScript(t *testing.T) {
 	text := pdftotext(t, render(t, d))
 	require.Contains(t, text, "Αθηναϊκή Λογισμική · Слънчев бряг · Łódź", "Greek, Cyrillic and Polish with the embedded Go font")
 
-	if invoices.DefaultFallbackPath() == "" {
+	if pdf.DefaultFallbackPath() == "" {
 		t.Skip("no fallback font (Debian's fonts-droid-fallback) for CJK")
 	}
 	d.BuyerName = "株式会社さくらクラウド (Sakura)"
@@ -185,15 +186,16 @@ func TestNamesInAnyScript(t *testing.T) {
 func TestMissingGlyph(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	f, err := invoices.LoadFonts("", slog.New(slog.NewTextHandler(&logs, nil)))
+	f, err := pdf.LoadFonts("", slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
 	d := typical()
 	d.BuyerName = "Acme 𓀀 株式会社"
-	pdf, err := invoices.RenderPDFBytes(d, seller, f, paris)
+	file, err := pdf.RenderPDFBytes(d, seller, f, paris)
 	require.NoError(t, err)
-	require.NotEmpty(t, pdf)
+	require.NotEmpty(t, file)
 	require.Contains(t, logs.String(), "no font has this character")
 	require.Contains(t, logs.String(), "U+13000")
+	require.Contains(t, logs.String(), "set BILLING_PDF_FALLBACK_FONT to a .ttf that has it", "the warning says what to do")
 }
 
 func TestLongNamesWrap(t *testing.T) {
@@ -215,24 +217,51 @@ func TestFormatEUR(t *testing.T) {
 		{billing.Money{}, "0,00"}, {money("0"), "0,00"}, {money("5"), "5,00"}, {money("1234.56"), "1 234,56"}, {money("-20"), "-20,00"},
 		{money("1000000"), "1 000 000,00"}, {billing.MoneyOf(dec("999.999")), "1 000,00"}, {money("-1234567.89"), "-1 234 567,89"},
 	} {
-		require.Equal(t, strings.ReplaceAll(tc.want, " ", "\u00a0")+"\u00a0€", invoices.FormatEUR(tc.in), tc.in.String())
+		require.Equal(t, strings.ReplaceAll(tc.want, " ", "\u00a0")+"\u00a0€", pdf.FormatEUR(tc.in), tc.in.String())
 	}
 }
 
-// BenchmarkRenderPDF renders the typical 12-line invoice; run with -cpu 1,2
-// to see PDFs per second on one core and on both.
+// BenchmarkRenderPDF renders the typical 12-line invoice, as a
+// consumer's plain PDF and as a business's PDF/A-3b with its Factur-X XML;
+// run with -cpu 1,2 to see PDFs per second on one core and on both. Both
+// embed the Go fonts, whose parse and subset every document shares
+// (third_party/gofpdf/PATCHES.md).
 func BenchmarkRenderPDF(b *testing.B) {
-	d := typical()
 	f := testFonts(b)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := invoices.RenderPDFBytes(d, seller, f, paris); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pdfs/s")
+	plain := typical()
+	plain.BuyerVATNumber = ""
+	facturX := typical()
+	facturX.EInvoiceXML = bytes.Repeat([]byte("<ram:Line>placeholder</ram:Line>\n"), 400) // ~13 KB, a 12-line CII
+	// Customers of many countries: the subsets their names need are cut
+	// the first time, then shared.
+	var varied []*pdf.Document
+	for _, name := range []string{"Zoë Dupont SARL", "Łódź Software Sp. z o.o.", "Rīga Cloud SIA", "Müller & Söhne GmbH",
+		"Škoda Digitál s.r.o.", "Peña Ibáñez SL", "Ærø Data ApS", "Ørsted Ålborg A/S", "Þór ehf.", "Çelik Yazılım A.Ş.",
+		"Őrség Kft.", "Vilnius UAB „Žalgiris“", "Tallinn OÜ Õun", "Αθηνά ΑΕ", "ООО Ромашка", "Jean-Noël Bœuf EI",
+		"Acme Inc", "Quixotic Jazz Ltd", "Kwik-Fix BV", "Yves Xavier Zwick SAS"} {
+		d := typical()
+		d.BuyerVATNumber, d.BuyerName = "", name
+		varied = append(varied, d)
+	}
+	for name, docs := range map[string][]*pdf.Document{"plain": {plain}, "facturx": {facturX}, "varied": varied} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var size int
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					d := docs[int(n.Add(1))%len(docs)]
+					file, err := pdf.RenderPDFBytes(d, seller, f, paris)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = len(file)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pdfs/s")
+			b.ReportMetric(float64(size), "bytes/pdf")
+		})
+	}
 }
 
 // In sandbox mode every page of every document says TEST MODE; a real
@@ -241,14 +270,14 @@ func TestTestModeOnEveryPage(t *testing.T) {
 	t.Parallel()
 	d := typical()
 	for i := range 70 {
-		d.Lines = append(d.Lines, invoices.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
-			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
+		d.Lines = append(d.Lines, pdf.DocumentLine{Type: billing.LineUsage, App: fmt.Sprintf("service-%03d", i), Resource: "container:S",
+			Hours: hours("1.500000"), Amount: money("0.02"), Prices: []pdf.DocumentPrice{{PerHour: dec("0.0139"), Hours: dec("1.500000")}}})
 	}
 	test := seller
 	test.TestMode = true
-	pdf, err := invoices.RenderPDFBytes(d, test, testFonts(t), paris)
+	file, err := pdf.RenderPDFBytes(d, test, testFonts(t), paris)
 	require.NoError(t, err)
-	text := pdftotext(t, pdf)
+	text := pdftotext(t, file)
 	require.Equal(t, 3, strings.Count(text, "TEST MODE"), "one mention per page")
 	require.NotContains(t, pdftotext(t, render(t, d)), "TEST MODE")
 }
@@ -294,45 +323,13 @@ func TestLayoutDerivedTotals(t *testing.T) {
 func TestFormatUnitPriceAndHours(t *testing.T) {
 	t.Parallel()
 	d := typical()
-	d.Lines = []invoices.DocumentLine{
-		{Type: billing.LineUsage, App: "a", Resource: "r1", Hours: hours("1.5"), Amount: money("1.50"), Prices: []invoices.DocumentPrice{{PerHour: dec("1"), Hours: dec("1.5")}}},
-		{Type: billing.LineUsage, App: "a", Resource: "r2", Hours: hours("1234.250000"), Amount: money("123.43"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.10"), Hours: dec("1234.25")}}},
-		{Type: billing.LineUsage, App: "a", Resource: "r3", Hours: hours("2"), Amount: money("0.06"), Prices: []invoices.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("2")}}},
+	d.Lines = []pdf.DocumentLine{
+		{Type: billing.LineUsage, App: "a", Resource: "r1", Hours: hours("1.5"), Amount: money("1.50"), Prices: []pdf.DocumentPrice{{PerHour: dec("1"), Hours: dec("1.5")}}},
+		{Type: billing.LineUsage, App: "a", Resource: "r2", Hours: hours("1234.250000"), Amount: money("123.43"), Prices: []pdf.DocumentPrice{{PerHour: dec("0.10"), Hours: dec("1234.25")}}},
+		{Type: billing.LineUsage, App: "a", Resource: "r3", Hours: hours("2"), Amount: money("0.06"), Prices: []pdf.DocumentPrice{{PerHour: dec("0.0278"), Hours: dec("2")}}},
 	}
 	text := strings.ReplaceAll(pdftotext(t, render(t, d)), "\u00a0", " ")
 	require.Regexp(t, `r1 +1,5 +1,00 €/h +1,50 €`, text, "a price to the cent at least")
 	require.Regexp(t, `r2 +1 234,25 +0,10 €/h +123,43 €`, text, "hours grouped, trailing zeros trimmed; 0.10 as 0.1 (strings showed 0,1)")
 	require.Regexp(t, `r3 +2 +0,0278 €/h +0,06 €`, text, "every decimal a price has")
-}
-
-// The Document read from the database carries the amounts the invoice
-// JSON shows, typed: each formats back to the JSON's string.
-func TestLoadDocumentAgreesWithInvoiceJSON(t *testing.T) {
-	t.Parallel()
-	db := dbtest.New(t)
-	ctx := context.Background()
-	loadReferrals(t, db.Pool, 1, 1, "2026-10")
-	runID := draftRun(t, db.Pool, "2026-10")
-	_, err := finalizeRun(ctx, db.Pool, runID, 100)
-	require.NoError(t, err)
-	list, err := invoices.List(ctx, db.Pool, invoices.ListParams{Period: "2026-10"})
-	require.NoError(t, err)
-	require.Len(t, list, 2)
-	for _, inv := range list {
-		doc, err := invoices.LoadDocument(ctx, db.Pool, inv.Number)
-		require.NoError(t, err)
-		require.Equal(t,
-			[]string{inv.Subtotal, inv.Discount, inv.TaxRate, inv.Tax, inv.Total, inv.CreditApplied, inv.AmountPaid, inv.AmountDue},
-			[]string{doc.Subtotal.String(), doc.Discount.String(), doc.TaxRate.String(), doc.Tax.String(), doc.Total.String(),
-				doc.CreditApplied.String(), doc.AmountPaid.String(), doc.AmountDue.String()}, inv.Number)
-		require.Len(t, doc.Lines, len(inv.Lines))
-		for i, l := range inv.Lines {
-			d := doc.Lines[i]
-			require.Equal(t, l.Amount, d.Amount.String())
-			if l.Hours != "" {
-				require.Equal(t, l.Hours, billing.FormatHours(d.Hours.Decimal))
-			}
-			require.Len(t, d.Prices, len(l.Prices))
-		}
-	}
 }
