@@ -250,7 +250,23 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	require.Contains(t, src, `<ram:ID schemeID="0002">303265045</ram:ID>`)
 	require.NoError(t, os.WriteFile(noSIREN, []byte(strings.Replace(src, `<ram:ID schemeID="0002">303265045</ram:ID>`, "", 1)), 0o644))
 
-	report := validate(t, append(files, wrongTotal, noSIREN)...)
+	// The PDF/A-3b of a business document carries the same e-invoice as
+	// factur-x.xml, which the validator extracts and checks; a
+	// consumer's plain PDF carries none.
+	var pdfs []string
+	for _, n := range []string{invs[byAccount["acc_sepa"]].Number, cn} {
+		p := filepath.Join(dir, n+".pdf")
+		c.ok("invoices", "pdf", n, "-o", p)
+		pdfs = append(pdfs, p)
+	}
+	consumerPDF := filepath.Join(dir, "consumer.pdf")
+	c.ok("invoices", "pdf", referee, "-o", consumerPDF)
+
+	report := validate(t, append(append(files, wrongTotal, noSIREN, consumerPDF), pdfs...)...)
+	for _, p := range pdfs {
+		require.Empty(t, report[p], "%s: its embedded factur-x.xml passes the validators", filepath.Base(p))
+	}
+	require.Contains(t, strings.Join(report[consumerPDF], "\n"), "no embedded factur-x.xml")
 	var failed []string
 	for _, f := range files {
 		for _, l := range report[f] {
