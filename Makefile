@@ -42,14 +42,16 @@ test: lint ## Lint, then run every test against a real Postgres
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test -race -run 'Concurrent' ./payments/... ./jobs/ ./invoices/ ./internal/httpapi/
 
 BENCH_WORKERS  ?= 1
+# BENCH_WEBHOOK=1 subscribes a local webhook receiver to every event.
+BENCH_WEBHOOK  ?=
 BENCH_SEED     ?= 1
 
 .PHONY: bench
-bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED)
+bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED, BENCH_WEBHOOK)
 	$(GO) build -o bin/billing-bench ./cmd/billing-bench
 	url="$$(scripts/pg-url --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
-		-billing ./$(BIN) -json bench-results.json
+		-billing ./$(BIN) -json bench-results.json $(if $(BENCH_WEBHOOK),-webhook)
 
 BENCH_INVOICES ?= 1000000
 

@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,9 +40,14 @@ type bench struct {
 	logDir  string
 	p       benchdata.Params
 	workers int
-	pool    *pgxpool.Pool
-	results []result
-	log     io.Writer
+	// webhook subscribes a local receiver to every event before the run,
+	// so that the run's figures include the deliveries' cost.
+	webhook   bool
+	received  *receiver
+	delivered time.Duration // from the run's start to the last event delivered
+	pool      *pgxpool.Pool
+	results   []result
+	log       io.Writer
 }
 
 // runBench generates the data set into a fresh database (DATABASE_URL) and
@@ -55,6 +63,7 @@ func runBench(args []string) error {
 	fs.StringVar(&b.bin, "billing", "bin/billing", "the billing binary")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	logs := fs.String("logs", "", "keep the workers' logs in this directory")
+	fs.BoolVar(&b.webhook, "webhook", false, "subscribe a local webhook receiver to every event during the run")
 	_ = fs.Parse(args)
 	b.url = os.Getenv("DATABASE_URL")
 	if b.url == "" {
@@ -80,7 +89,7 @@ func runBench(args []string) error {
 
 	fmt.Fprintf(b.log, "bench: %d accounts, %d segments, seed %d, %d worker process(es), period %s\n",
 		b.p.Accounts, b.p.Segments, b.p.Seed, b.workers, b.p.Period)
-	steps := []func(context.Context) error{b.generate, b.migrate, b.ingest, b.credit, b.lowerBound, b.run, b.pdfs, b.audit}
+	steps := []func(context.Context) error{b.generate, b.migrate, b.ingest, b.credit, b.lowerBound, b.subscribe, b.run, b.events, b.pdfs, b.audit}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			b.print(os.Stdout)
@@ -309,7 +318,11 @@ func (b *bench) pending(ctx context.Context, queues ...string) (int, error) {
 // run measures the monthly run, from the command to the last first
 // collection attempt (and SEPA settlement) done.
 func (b *bench) run(ctx context.Context) error {
-	cmds, err := b.startWorkers(b.workers, "billing,payments,default")
+	queues := "billing,payments,default"
+	if b.webhook {
+		queues += ",webhooks"
+	}
+	cmds, err := b.startWorkers(b.workers, queues)
 	if err != nil {
 		return err
 	}
@@ -343,6 +356,16 @@ func (b *bench) run(ctx context.Context) error {
 		return n == 0, err
 	})
 	wall := time.Since(start)
+	if err == nil && b.webhook {
+		// The deliveries go on after the billing is done: the receiver
+		// is timed apart, with the same workers.
+		err = waitFor(ctx, func() (bool, error) {
+			var undelivered int
+			err := b.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&undelivered)
+			return undelivered == 0, err
+		})
+		b.delivered = time.Since(start)
+	}
 	machine := machineCPU() - cpuStart
 	rss, workerCPU := stopWorkers(cmds)
 	if err != nil {
@@ -431,4 +454,57 @@ func thousands(n int) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// receiver is the bench's webhook endpoint: it answers 204 and counts.
+type receiver struct {
+	mu    sync.Mutex
+	posts int
+	ids   map[string]bool
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	r.mu.Lock()
+	r.posts++
+	r.ids[req.Header.Get("webhook-id")] = true
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// subscribe starts the receiver and registers it for every event type,
+// when -webhook asks for one.
+func (b *bench) subscribe(ctx context.Context) error {
+	if !b.webhook {
+		return nil
+	}
+	b.received = &receiver{ids: map[string]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: b.received, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	_, err = b.cli(ctx, "webhooks", "add", "--url", "http://"+ln.Addr().String()+"/", "--json")
+	return err
+}
+
+// events reports what the run wrote to the events table and, with a
+// receiver, what reached it.
+func (b *bench) events(ctx context.Context) error {
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("%s events written in the run's transactions", thousands(n))
+	if b.received != nil {
+		b.received.mu.Lock()
+		detail += fmt.Sprintf("; the subscribed receiver got %s distinct events in %s POSTs, the last %.1f s after the run started",
+			thousands(len(b.received.ids)), thousands(b.received.posts), b.delivered.Seconds())
+		b.received.mu.Unlock()
+	} else {
+		detail += " (no endpoint subscribed: no delivery; -webhook subscribes one)"
+	}
+	b.add(result{Phase: "events", Value: float64(n), Unit: "events", Detail: detail})
+	return nil
 }
