@@ -157,6 +157,7 @@ func (s *Server) apiRoutes() {
 	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
 	s.handle("POST /v1/invoices/{number}/void", allowFinance, s.postVoid)
 	s.eventRoutes()
+	s.customerRoutes()
 }
 
 // maxProblems bounds the problems a 422 lists; the count says how many

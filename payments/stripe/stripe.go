@@ -271,3 +271,25 @@ func (p *Processor) find(ctx context.Context, customer string, req payments.Char
 	}
 	return nil, nil
 }
+
+// NewSetupIntent starts a SetupIntent for a card the customer enters in
+// Stripe.js (SPEC §14) and returns its client secret; Stripe's
+// setup_intent.succeeded webhook then makes the card the account's method.
+func (p *Processor) NewSetupIntent(ctx context.Context, accountID string) (clientSecret string, err error) {
+	cust, err := p.customer(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	params := &sg.SetupIntentParams{
+		Customer:           sg.String(cust),
+		PaymentMethodTypes: []*string{sg.String(string(payments.MethodCard))},
+		Usage:              sg.String(string(sg.SetupIntentUsageOffSession)),
+		Metadata:           map[string]string{"account_id": accountID},
+	}
+	params.Context = ctx
+	si, err := p.api.SetupIntents.New(params)
+	if err != nil {
+		return "", classify("create setup intent", err)
+	}
+	return si.ClientSecret, nil
+}
