@@ -230,7 +230,7 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, addr string, me
 	hcfg := httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
 		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere, Sandbox: a.cfg.Sandbox(),
-		CreditPurchaseMax: a.cfg.CreditPurchaseMax, ReferralURL: a.cfg.ReferralURL,
+		CreditPurchaseMax: a.cfg.CreditPurchaseMax, ReferralURL: a.cfg.ReferralURL, PortalURL: a.cfg.PortalURL,
 	}
 	if a.cfg.Processor == config.ProcessorStripe {
 		// Webhooks that contradict what was recorded are checked against

@@ -76,6 +76,9 @@ type Config struct {
 	// ReferralURL is BILLING_REFERRAL_URL: the referral link, {code}
 	// replaced by the account's code.
 	ReferralURL string
+	// PortalURL is BILLING_PORTAL_URL: the base of the portal's one-time
+	// links; an https one makes its cookie Secure.
+	PortalURL string
 	// NoMetrics leaves /metrics out: it is served on a listener of its own
 	// (billing worker --metrics), where operators expect it alone.
 	NoMetrics bool
