@@ -18,7 +18,7 @@ const layout = `<!doctype html>
 <strong>{{t $l "title"}}{{with .Account}} · {{.Name}}{{end}}</strong>
 {{if .Account}}<nav aria-label="{{t $l "title"}}"><ul>
 {{range $p := pageList}}<li><a href="/portal/{{if ne $p "overview"}}{{$p}}{{end}}"{{if eq $p $.Page}} aria-current="page"{{end}}>{{t $l $p}}</a></li>{{end}}
-<li><form method="post" action="/portal/logout" style="display:inline;border:0;padding:0;margin:0;background:none"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" style="margin:0;padding:0 .25rem;background:none;text-decoration:underline">{{t $l "logout"}}</button></form></li>
+<li><form method="post" action="/portal/logout" class="logout"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">{{t $l "logout"}}</button></form></li>
 </ul></nav>{{end}}
 </header>
 <main id="main">
