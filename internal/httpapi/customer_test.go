@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/billingengine/engine/internal/httpapi"
 	"github.com/billingengine/engine/internal/testutil"
+	"github.com/billingengine/engine/jobs"
+	"github.com/billingengine/engine/payments/stripe"
 )
 
 // tableCounts counts the rows a customer's request may write, to show
@@ -238,4 +241,48 @@ func TestPaymentsAndReferrals(t *testing.T) {
 			{"account_id":"r1","name":"Referee One","first_period":"2026-09","last_period":"2027-08","months_left":%d}],
 			"rewards":[{"period":"2026-09","amount":"2.00"}]}`, left[1], left[0]), string(body), now)
 	}
+}
+
+// With Stripe, {"type":"card"} answers a SetupIntent's client_secret for
+// Stripe.js and sets nothing yet (setup_intent.succeeded will); a card id
+// is set up at Stripe, then set with its consequences; a SEPA debit by IBAN
+// is refused as not supported there, writing nothing.
+func TestAddMethodWithStripe(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	sp := stripe.New(b.db.Pool, stripe.Config{SecretKey: "sk_test_123", URL: testutil.StripeMock(t)})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pool: b.db.Pool, Jobs: jobsClient(t, b), StripeMethods: sp,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(srv.Close)
+	post := func(body string) (int, string) {
+		req, err := http.NewRequest("POST", srv.URL+"/v1/accounts/a1/payment-methods", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+b.tokens["account"])
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(out)
+	}
+	before := tableCounts(t, b)
+	status, body := post(`{"type":"card"}`)
+	require.Equal(t, 200, status, body)
+	var si struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &si))
+	require.NotEmpty(t, si.ClientSecret)
+	status, body = post(`{"type":"sepa_debit","iban":"FR7630006000011234567890189","holder_name":"Ada"}`)
+	require.Equal(t, 501, status, body)
+	require.Equal(t, before, tableCounts(t, b))
+	status, body = post(`{"type":"card","id":"pm_card_visa"}`)
+	require.Equal(t, 201, status, body)
+	require.JSONEq(t, methodChangedTimeline, testutil.ConsequencesOf(t, b.db.Pool, "a1").Timeline)
+}
+
+func jobsClient(t *testing.T, b *apiBundle) *jobs.Client {
+	t.Helper()
+	c, err := jobs.NewInsertClient(b.db.Pool)
+	require.NoError(t, err)
+	return c
 }
