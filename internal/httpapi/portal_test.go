@@ -251,3 +251,44 @@ func TestPortalCookie(t *testing.T) {
 	res.Body.Close()
 	require.Contains(t, res.Header.Get("Set-Cookie"), "Secure")
 }
+
+// A SEPA mandate signed on the Billing page is shown with its PDF; credit
+// bought there is added at once (the PayPal sandbox captures); logging out
+// ends the session.
+func TestPortalSEPAAndCredit(t *testing.T) {
+	t.Parallel()
+	b := setupPortal(t)
+	ctx := context.Background()
+	_, link := b.link(t, "finance", "p1")
+	br := newBrowser(t)
+	status, _ := br.get(link)
+	require.Equal(t, 200, status)
+	_, page := br.get(b.srv.URL + "/portal/billing")
+	csrf := csrfRE.FindStringSubmatch(page)[1]
+
+	status, page = br.post(b.srv.URL+"/portal/billing/sepa", url.Values{"csrf": {csrf}, "iban": {"DE89 3704 0044 0532 0130 00"},
+		"holder_name": {"Zoé Lefèvre"}}, map[string]string{"User-Agent": "PortalTest/2"})
+	require.Equal(t, 200, status, page)
+	var ref, ua, lang string
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT reference, accepted_user_agent, language FROM sepa_mandates WHERE account_id = 'p1'`).Scan(&ref, &ua, &lang))
+	require.Equal(t, "PortalTest/2", ua)
+	require.Equal(t, "fr", lang)
+	require.Contains(t, page, ref)
+	require.Contains(t, page, "DE89 **** **** 3000")
+	require.Contains(t, page, `href="/portal/mandate.pdf"`)
+	status, pdf := br.get(b.srv.URL + "/portal/mandate.pdf")
+	require.Equal(t, 200, status)
+	require.True(t, strings.HasPrefix(pdf, "%PDF-"))
+
+	status, page = br.post(b.srv.URL+"/portal/billing/credit", url.Values{"csrf": {csrf}, "amount": {"25,00"}}, nil)
+	require.Equal(t, 200, status, page)
+	require.Contains(t, page, "Merci : votre crédit est ajouté")
+	var balance string
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT credit_balance::text FROM accounts WHERE id = 'p1'`).Scan(&balance))
+	require.NotEqual(t, "0.00", balance)
+
+	status, _ = br.post(b.srv.URL+"/portal/logout", url.Values{"csrf": {csrf}}, nil)
+	require.Equal(t, 200, status)
+	status, _ = br.get(b.srv.URL + "/portal/")
+	require.Equal(t, 401, status)
+}
