@@ -241,6 +241,13 @@ func TestPaymentsAndReferrals(t *testing.T) {
 			{"account_id":"r1","name":"Referee One","first_period":"2026-09","last_period":"2027-08","months_left":%d}],
 			"rewards":[{"period":"2026-09","amount":"2.00"}]}`, left[1], left[0]), string(body), now)
 	}
+	// Voiding the referee's invoice cancels the pending reward: it is no
+	// longer listed as earned.
+	res, body = b.do(t, "finance", "POST", "/v1/invoices/INV-2026-000050/void", `{"reason":"duplicate"}`)
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	res, body = b.do(t, "account", "GET", "/v1/accounts/a1/referrals", "")
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"rewards":[]`)
 }
 
 // With Stripe, {"type":"card"} answers a SetupIntent's client_secret for

@@ -152,7 +152,8 @@ func ReferralCode(accountID string) string { return accountID }
 
 // GetReferrals returns the account's referral page: its link (linkTemplate
 // with {code} replaced), every referee (months_left counts the periods of
-// the window from now's, 0 once it is over) and the rewards per period.
+// the window from now's, 0 once it is over) and the rewards per period,
+// without those cancelled or reversed since.
 func GetReferrals(ctx context.Context, q pgdb.Executor, accountID, linkTemplate string, now time.Time, loc *time.Location) (*Referrals, error) {
 	code := ReferralCode(accountID)
 	out := &Referrals{Code: code, Link: strings.ReplaceAll(linkTemplate, "{code}", url.QueryEscape(code)),
@@ -176,7 +177,12 @@ func GetReferrals(ctx context.Context, q pgdb.Executor, accountID, linkTemplate 
 	if err != nil {
 		return nil, err
 	}
-	rows, err = q.Query(ctx, `SELECT period, sum(amount) FROM referral_rewards WHERE referrer_account_id = $1 GROUP BY period ORDER BY period`, accountID)
+	// A reward cancelled (void) or taken back (reversed) since, because its
+	// referee's invoice was voided, was not earned after all: it is left out.
+	rows, err = q.Query(ctx, `
+		SELECT r.period, sum(r.amount) FROM referral_rewards r
+		WHERE r.referrer_account_id = $1 AND r.state <> 'void' AND NOT EXISTS (SELECT 1 FROM referral_reversals v WHERE v.reward_id = r.id)
+		GROUP BY r.period ORDER BY r.period`, accountID)
 	if err != nil {
 		return nil, err
 	}
