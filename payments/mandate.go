@@ -35,11 +35,17 @@ type MandateAcceptance struct {
 	IBAN       string // checked with billing.CheckIBAN
 	BIC        string // optional
 	HolderName string
-	// PaymentMethodID is the processor's method for this IBAN (pm_…).
-	PaymentMethodID string
-	IP, UserAgent   string
-	Language        billing.Language
-	At              time.Time
+	// Reference is the mandate's reference (NewMandateReference), given
+	// when the processor was told it first; "" makes a new one.
+	Reference string
+	// PaymentMethodID is the processor's method for this IBAN (pm_…) and
+	// ProcessorMandateID the processor's own mandate (Stripe's mandate_…,
+	// which its debits name); "" in sandbox mode.
+	PaymentMethodID    string
+	ProcessorMandateID string
+	IP, UserAgent      string
+	Language           billing.Language
+	At                 time.Time
 }
 
 // ErrMandateInput is matched by the errors of a mandate's bad input.
@@ -68,9 +74,9 @@ func CheckMandateInput(iban, bic, holder string) (string, string, error) {
 	return n, bic, nil
 }
 
-// newMandateReference is a fresh unique mandate reference: MDT- and 16
+// NewMandateReference is a fresh unique mandate reference: MDT- and 16
 // characters of Crockford base32 (80 random bits).
-func newMandateReference() string {
+func NewMandateReference() string {
 	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -93,7 +99,10 @@ func AcceptMandate(ctx context.Context, tx pgx.Tx, a MandateAcceptance) (*Mandat
 	if !a.Language.Valid() {
 		a.Language = billing.LanguageEnglish
 	}
-	m := &Mandate{Reference: newMandateReference(), AccountID: a.AccountID, PaymentMethodID: a.PaymentMethodID,
+	if a.Reference == "" {
+		a.Reference = NewMandateReference()
+	}
+	m := &Mandate{Reference: a.Reference, AccountID: a.AccountID, PaymentMethodID: a.PaymentMethodID,
 		HolderName: strings.TrimSpace(a.HolderName), IBANMasked: billing.MaskIBAN(iban), BIC: bic,
 		AcceptedAt: a.At.UTC().Truncate(time.Microsecond), IP: a.IP, UserAgent: a.UserAgent, Language: a.Language}
 	var bicArg *string
@@ -112,9 +121,11 @@ func AcceptMandate(ctx context.Context, tx pgx.Tx, a MandateAcceptance) (*Mandat
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE payment_methods SET mandate_id = $2 WHERE account_id = $1 AND replaced_at IS NULL`,
-		a.AccountID, m.Reference); err != nil {
-		return nil, nil, err
+	if a.ProcessorMandateID != "" {
+		if _, err := tx.Exec(ctx, `UPDATE payment_methods SET mandate_id = $2 WHERE account_id = $1 AND replaced_at IS NULL`,
+			a.AccountID, a.ProcessorMandateID); err != nil {
+			return nil, nil, err
+		}
 	}
 	return m, changed, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
+	"github.com/billingengine/engine/payments/stripe"
 )
 
 // StripeMethods sets payment methods up at Stripe (payments/stripe's
@@ -24,6 +25,7 @@ import (
 type StripeMethods interface {
 	SetUp(ctx context.Context, accountID string, m payments.Method) (mandateID string, err error)
 	NewSetupIntent(ctx context.Context, accountID string) (clientSecret string, err error)
+	SetUpSEPA(ctx context.Context, s stripe.SEPASetup) (methodID, mandateID string, err error)
 }
 
 // customerRoutes registers what the customer's billing pages read and do
@@ -184,14 +186,21 @@ func (s *Server) AddMethod(ctx context.Context, accountID string, req MethodRequ
 		if err != nil {
 			return nil, &methodInputError{"invalid_mandate", err.Error()}
 		}
+		// In sandbox mode the IBAN picks the test method; with Stripe the
+		// method and its mandate are set up there first, keyed by the
+		// mandate's reference.
+		ref, pmID, stripeMandate := payments.NewMandateReference(), payments.SandboxSEPAMethod(iban), ""
 		if s.cfg.StripeMethods != nil {
-			return nil, &methodInputError{"not_supported", "with Stripe, a SEPA debit is added through Stripe.js and a SetupIntent"}
+			if pmID, stripeMandate, err = s.cfg.StripeMethods.SetUpSEPA(ctx, stripe.SEPASetup{AccountID: accountID, IBAN: iban,
+				HolderName: strings.TrimSpace(req.HolderName), IP: ip, UserAgent: userAgent, Reference: ref}); err != nil {
+				return nil, err
+			}
 		}
 		res := &MethodResult{}
 		err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 			md, changed, err := payments.AcceptMandate(ctx, tx, payments.MandateAcceptance{
-				AccountID: accountID, IBAN: iban, BIC: req.BIC, HolderName: req.HolderName,
-				PaymentMethodID: payments.SandboxSEPAMethod(iban), IP: ip, UserAgent: userAgent, Language: lang, At: s.cfg.Now()})
+				AccountID: accountID, IBAN: iban, BIC: req.BIC, HolderName: req.HolderName, Reference: ref,
+				PaymentMethodID: pmID, ProcessorMandateID: stripeMandate, IP: ip, UserAgent: userAgent, Language: lang, At: s.cfg.Now()})
 			if err != nil {
 				return err
 			}
@@ -233,11 +242,7 @@ func (s *Server) postPaymentMethod(w http.ResponseWriter, r *http.Request, p *pr
 	res, err := s.AddMethod(r.Context(), acc.ID, req, clientIP(r), r.UserAgent(), acc.Language)
 	var ie *methodInputError
 	if errors.As(err, &ie) {
-		status := http.StatusBadRequest
-		if ie.code == "not_supported" {
-			status = http.StatusNotImplemented
-		}
-		writeError(w, status, ie.code, ie.msg)
+		writeError(w, http.StatusBadRequest, ie.code, ie.msg)
 		return
 	}
 	if err != nil {

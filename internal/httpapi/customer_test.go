@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,13 +253,14 @@ func TestPaymentsAndReferrals(t *testing.T) {
 }
 
 // With Stripe, {"type":"card"} answers a SetupIntent's client_secret for
-// Stripe.js and sets nothing yet (setup_intent.succeeded will); a card id
-// is set up at Stripe, then set with its consequences; a SEPA debit by IBAN
-// is refused as not supported there, writing nothing.
+// Stripe.js and sets nothing yet (setup_intent.succeeded will); a SEPA
+// debit by IBAN is set up there with its mandate accepted online, and so
+// is a card id, each then set with its consequences.
 func TestAddMethodWithStripe(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
-	sp := stripe.New(b.db.Pool, stripe.Config{SecretKey: "sk_test_123", URL: testutil.StripeMock(t)})
+	rec := &bodyRecorder{}
+	sp := stripe.New(b.db.Pool, stripe.Config{SecretKey: "sk_test_123", URL: testutil.StripeMock(t), HTTPClient: &http.Client{Transport: rec}})
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pool: b.db.Pool, Jobs: jobsClient(t, b), StripeMethods: sp,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
@@ -279,12 +282,27 @@ func TestAddMethodWithStripe(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &si))
 	require.NotEmpty(t, si.ClientSecret)
-	status, body = post(`{"type":"sepa_debit","iban":"FR7630006000011234567890189","holder_name":"Ada"}`)
-	require.Equal(t, 501, status, body)
 	require.Equal(t, before, tableCounts(t, b))
+	status, body = post(`{"type":"sepa_debit","iban":"FR7630006000011234567890189","holder_name":"Ada"}`)
+	require.Equal(t, 201, status, body)
+	require.Contains(t, body, `"reference":"MDT-`)
+	var pm string
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(),
+		`SELECT external_id FROM payment_methods WHERE account_id = 'a1' AND replaced_at IS NULL`).Scan(&pm))
+	require.True(t, strings.HasPrefix(pm, "pm_"), pm)
+	require.NotEqual(t, "pm_sepa_debit_success", pm, "set up at Stripe, not the sandbox's")
+	// Stripe was told the IBAN and the online acceptance, keyed by the
+	// mandate's reference.
+	sent := rec.all()
+	require.Contains(t, sent, "POST /v1/payment_methods")
+	require.Contains(t, sent, "sepa_debit[iban]=FR7630006000011234567890189")
+	require.Contains(t, sent, "mandate_data[customer_acceptance][type]=online")
+	require.Contains(t, sent, "mandate_data[customer_acceptance][online][ip_address]=127.0.0.1")
+	require.Regexp(t, `Idempotency-Key: sepa-setup-MDT-[0-9A-Z]{16}`, sent)
 	status, body = post(`{"type":"card","id":"pm_card_visa"}`)
 	require.Equal(t, 201, status, body)
-	require.JSONEq(t, methodChangedTimeline, testutil.ConsequencesOf(t, b.db.Pool, "a1").Timeline)
+	require.JSONEq(t, `[{"kind":"payment_method_changed","data":{}},{"kind":"payment_method_changed","data":{}}]`,
+		testutil.ConsequencesOf(t, b.db.Pool, "a1").Timeline)
 }
 
 func jobsClient(t *testing.T, b *apiBundle) *jobs.Client {
@@ -292,4 +310,29 @@ func jobsClient(t *testing.T, b *apiBundle) *jobs.Client {
 	c, err := jobs.NewInsertClient(b.db.Pool)
 	require.NoError(t, err)
 	return c
+}
+
+// bodyRecorder keeps every request stripe-go sent: method, path, its
+// idempotency key and form body.
+type bodyRecorder struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (r *bodyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req.Method+" "+req.URL.Path+" Idempotency-Key: "+req.Header.Get("Idempotency-Key")+" "+string(body))
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (r *bodyRecorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.reqs, "\n")
 }
