@@ -127,3 +127,18 @@ func EndSession(ctx context.Context, q pgdb.Executor, cookie string) error {
 	_, err := q.Exec(ctx, `DELETE FROM portal_sessions WHERE token_hash = $1`, hash(cookie))
 	return err
 }
+
+// Prune deletes the links that can no longer open anything (used, or
+// expired) and the sessions idle past IdleTimeout, as of now; the daily
+// prune job calls it.
+func Prune(ctx context.Context, q pgdb.Executor, now time.Time) (int64, error) {
+	links, err := q.Exec(ctx, `DELETE FROM portal_links WHERE used_at IS NOT NULL OR expires_at <= $1`, now)
+	if err != nil {
+		return 0, err
+	}
+	sessions, err := q.Exec(ctx, `DELETE FROM portal_sessions WHERE last_seen_at <= $1`, now.Add(-IdleTimeout))
+	if err != nil {
+		return 0, err
+	}
+	return links.RowsAffected() + sessions.RowsAffected(), nil
+}
