@@ -163,3 +163,34 @@ func (m *Money) Scan(src any) error {
 
 // Value writes m as a numeric literal ("12.34").
 func (m Money) Value() (driver.Value, error) { return m.String(), nil }
+
+// FormatMoneyIn writes an amount in euros for a reader of lang, as the
+// customer's pages show it: "1 234,56 €" in French (a narrow no-break
+// space groups the thousands, a no-break space precedes the sign),
+// "€1,234.56" in English.
+func FormatMoneyIn(m Money, lang Language) string {
+	s := m.String()
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, _ := strings.Cut(s, ".")
+	sep, dec := ",", "."
+	if lang == LanguageFrench {
+		sep, dec = "\u202f", ","
+	}
+	var b strings.Builder
+	for i, r := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(r)
+	}
+	num := b.String() + dec + frac
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	if lang == LanguageFrench {
+		return sign + num + "\u00a0€"
+	}
+	return sign + "€" + num
+}

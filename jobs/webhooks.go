@@ -10,6 +10,7 @@ import (
 
 	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/notify"
+	"github.com/billingengine/engine/internal/portal"
 )
 
 // QueueWebhooks is where webhook deliveries run: a receiver that is slow
@@ -48,7 +49,8 @@ func (SweepWebhooksArgs) InsertOpts() river.InsertOpts {
 }
 
 // PruneEventsArgs deletes the events older than the retention period
-// (BILLING_EVENTS_RETENTION), with their deliveries. Daily. Internal.
+// (BILLING_EVENTS_RETENTION), with their deliveries, and the billing
+// pages' spent links and idle sessions (portal.Prune). Daily. Internal.
 type PruneEventsArgs struct {
 	Day string `json:"day"`
 }
@@ -161,6 +163,15 @@ func (w *pruneEventsWorker) Work(ctx context.Context, job *river.Job[PruneEvents
 	n, err := events.Prune(ctx, w.d.pool, cutoff)
 	if n > 0 {
 		w.d.cfg.Logger.InfoContext(ctx, "events pruned", "deleted", n, "before", cutoff)
+	}
+	if err != nil {
+		return err
+	}
+	// The same daily pass drops the billing pages' spent links and idle
+	// sessions (SPEC §14).
+	n, err = portal.Prune(ctx, w.d.pool, w.d.cfg.now())
+	if n > 0 {
+		w.d.cfg.Logger.InfoContext(ctx, "portal links and sessions pruned", "deleted", n)
 	}
 	return err
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/platform/metrics"
+	"github.com/billingengine/engine/internal/portal"
+	"github.com/billingengine/engine/internal/testfactory"
 	"github.com/billingengine/engine/jobs"
 	"github.com/billingengine/engine/payments"
 )
@@ -551,6 +553,12 @@ func TestPruneEventsJob(t *testing.T) {
 		}})
 		return err
 	}))
+	// And the billing pages' links: an expired one goes, a live one stays.
+	acc := testfactory.Account(ctx, t, tb.pool, nil)
+	_, err = portal.CreateLink(ctx, tb.pool, acc.ID, time.Minute, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	live, err := portal.CreateLink(ctx, tb.pool, acc.ID, time.Hour, time.Now())
+	require.NoError(t, err)
 	tb.startWorker(t)
 	require.NoError(t, ctxPoll(30*time.Second, func() (bool, error) {
 		var n int
@@ -560,4 +568,11 @@ func TestPruneEventsJob(t *testing.T) {
 	evs := tb.allEvents(t)
 	require.Len(t, evs, 1)
 	require.Equal(t, "recent", *evs[0].AccountID)
+	require.NoError(t, ctxPoll(30*time.Second, func() (bool, error) {
+		var n int
+		err := tb.pool.QueryRow(ctx, `SELECT count(*) FROM portal_links`).Scan(&n)
+		return n == 1, err
+	}), "the expired link was not pruned")
+	_, _, err = portal.StartSession(ctx, tb.pool, live.Token, time.Now())
+	require.NoError(t, err, "the live link was pruned")
 }

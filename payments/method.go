@@ -131,3 +131,32 @@ func CurrentMethod(ctx context.Context, q pgdb.Executor, accountID string) (*Met
 	}
 	return &m, nil
 }
+
+// Stripe's test mode ids (SPEC §4), which the sandbox processor honours: a
+// sandbox accepts no other card.
+var sandboxCards = map[string]bool{
+	"pm_card_visa": true, "pm_card_mastercard": true, "pm_card_amex": true,
+	"pm_card_chargeDeclined": true, "pm_card_chargeDeclinedInsufficientFunds": true,
+	"pm_card_chargeDeclinedExpiredCard": true, "pm_card_chargeDeclinedLostCard": true,
+	"pm_card_chargeDeclinedStolenCard": true, "pm_card_chargeDeclinedIncorrectCvc": true,
+	"pm_card_chargeDeclinedProcessingError": true,
+}
+
+// SandboxCard reports whether id is one of Stripe's test card ids.
+func SandboxCard(id string) bool { return sandboxCards[id] }
+
+// Stripe's test IBANs: the first settles, the second fails; in sandbox mode
+// any other valid IBAN settles.
+const (
+	SandboxIBANSettles = "DE89370400440532013000"
+	SandboxIBANFails   = "DE62370400440532013001"
+)
+
+// SandboxSEPAMethod is the sandbox's payment method for a (normalized)
+// IBAN, as Stripe's test mode treats it.
+func SandboxSEPAMethod(iban string) string {
+	if iban == SandboxIBANFails {
+		return "pm_sepa_debit_fail"
+	}
+	return "pm_sepa_debit_success"
+}

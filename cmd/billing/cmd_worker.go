@@ -259,12 +259,14 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, ln net.Listener
 	hcfg := httpapi.Config{
 		Pool: pool, Jobs: client, StripeWebhookSecret: a.cfg.StripeWebhookSecret, PayPal: purchaser, Logger: a.log,
 		Renderer: renderer, RiverUI: ui, Invoices: a.invoicesConfig(), NoMetrics: metricsElsewhere, Sandbox: a.cfg.Sandbox(),
-		CreditPurchaseMax: a.cfg.CreditPurchaseMax,
+		CreditPurchaseMax: a.cfg.CreditPurchaseMax, ReferralURL: a.cfg.ReferralURL, PortalURL: a.cfg.PortalURL,
 	}
 	if a.cfg.Processor == config.ProcessorStripe {
 		// Webhooks that contradict what was recorded are checked against
-		// the PaymentIntent's current state at Stripe.
-		hcfg.StripeAPI = stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
+		// the PaymentIntent's current state at Stripe; new methods are set
+		// up there.
+		sp := stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
+		hcfg.StripeAPI, hcfg.StripeMethods = sp, sp
 	}
 	api := httpapi.New(hcfg)
 	// POST /v1/usage extends the read deadline for its own body.

@@ -223,6 +223,7 @@ func newRoot(a *app) *cobra.Command {
 		newTokensCmd(a),
 		newWebhooksCmd(a),
 		newEventsCmd(a),
+		newPortalCmd(a),
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),

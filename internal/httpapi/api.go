@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/auth"
@@ -178,6 +180,8 @@ func (s *Server) apiRoutes() {
 	s.handle("POST /v1/invoices/{number}/collect", allowFinance|allowService, s.postCollect)
 	s.handle("POST /v1/invoices/{number}/void", allowFinance, s.postVoid)
 	s.eventRoutes()
+	s.customerRoutes()
+	s.portalRoutes()
 }
 
 // maxProblems bounds the problems a 422 lists; the count says how many
@@ -545,7 +549,7 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 		s.internalError(w, r, err)
 		return
 	}
-	purchase, err := paypal.Buy(ctx, s.cfg.Pool, s.cfg.PayPal, id, amount, s.cfg.CreditPurchaseMax)
+	purchase, err := s.BuyCredit(ctx, id, amount)
 	var bounds *billing.PurchaseAmountError
 	if errors.As(err, &bounds) {
 		writeError(w, http.StatusUnprocessableEntity, "amount_out_of_range", err.Error())
@@ -559,8 +563,19 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 		s.internalError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, purchase)
+}
+
+// BuyCredit starts a PayPal purchase of credit for the account (the API
+// and the portal both buy through it); the sandbox approves at once, so
+// there it captures now, as the buyer's return would, with the capture's
+// effects enqueued in the same transaction.
+func (s *Server) BuyCredit(ctx context.Context, accountID string, amount decimal.Decimal) (*paypal.Purchase, error) {
+	purchase, err := paypal.Buy(ctx, s.cfg.Pool, s.cfg.PayPal, accountID, amount, s.cfg.CreditPurchaseMax)
+	if err != nil {
+		return nil, err
+	}
 	if _, sandbox := s.cfg.PayPal.(paypal.Sandbox); sandbox {
-		// The sandbox approves at once: capture now, as the return would.
 		c, err := paypal.CaptureOrder(ctx, s.cfg.PayPal, purchase.OrderID)
 		if err == nil {
 			err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
@@ -572,12 +587,11 @@ func (s *Server) postPayPalCredit(w http.ResponseWriter, r *http.Request, p *pri
 			})
 		}
 		if err != nil {
-			s.internalError(w, r, err)
-			return
+			return nil, err
 		}
 		purchase.Status = c.Status
 	}
-	writeJSON(w, http.StatusCreated, purchase)
+	return purchase, nil
 }
 
 // riverUI puts the River UI behind HTTP basic auth: any user name, a

@@ -54,7 +54,8 @@ func setupAPI(t *testing.T) *apiBundle {
 	t.Cleanup(cancel)
 	require.NoError(t, ui.Start(uiCtx))
 	api := httpapi.New(httpapi.Config{Pool: db.Pool, Jobs: client, PayPal: paypal.Sandbox{}, Logger: log, StripeWebhookSecret: "whsec_x",
-		Renderer: &invoices.Renderer{Seller: invoices.Seller{Name: "Seller"}, Fonts: fonts}, RiverUI: ui,
+		ReferralURL: "https://paas.example/signup?ref={code}",
+		Renderer:    &invoices.Renderer{Seller: invoices.Seller{Name: "Seller"}, Fonts: fonts}, RiverUI: ui,
 		Invoices: &invoices.Config{Location: time.UTC, Now: func() time.Time { return time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) }}})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -362,7 +363,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	for _, r := range b.api.Routes() {
-		if r.Pattern == "/riverui/" {
+		if r.Pattern == "/riverui/" || r.Pattern == "/portal/" {
 			continue
 		}
 		served = append(served, r.Pattern+" "+strings.Join(r.Scopes, ","))

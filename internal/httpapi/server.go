@@ -73,6 +73,15 @@ type Config struct {
 	// Sandbox allows http webhook endpoints to any host (SPEC §4); outside
 	// it only https, or http to a loopback host.
 	Sandbox bool
+	// StripeMethods sets payment methods up at Stripe; nil in sandbox
+	// mode (SPEC §14).
+	StripeMethods StripeMethods
+	// ReferralURL is BILLING_REFERRAL_URL: the referral link, {code}
+	// replaced by the account's code.
+	ReferralURL string
+	// PortalURL is BILLING_PORTAL_URL: the base of the portal's one-time
+	// links; an https one makes its cookie Secure.
+	PortalURL string
 	// NoMetrics leaves /metrics out: it is served on a listener of its own
 	// (billing worker --metrics), where operators expect it alone.
 	NoMetrics bool

@@ -271,3 +271,82 @@ func (p *Processor) find(ctx context.Context, customer string, req payments.Char
 	}
 	return nil, nil
 }
+
+// NewSetupIntent starts a SetupIntent for a card the customer enters in
+// Stripe.js (SPEC §14) and returns its client secret; Stripe's
+// setup_intent.succeeded webhook then makes the card the account's method.
+func (p *Processor) NewSetupIntent(ctx context.Context, accountID string) (clientSecret string, err error) {
+	cust, err := p.customer(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	params := &sg.SetupIntentParams{
+		Customer:           sg.String(cust),
+		PaymentMethodTypes: []*string{sg.String(string(payments.MethodCard))},
+		Usage:              sg.String(string(sg.SetupIntentUsageOffSession)),
+		Metadata:           map[string]string{"account_id": accountID},
+	}
+	params.Context = ctx
+	si, err := p.api.SetupIntents.New(params)
+	if err != nil {
+		return "", classify("create setup intent", err)
+	}
+	return si.ClientSecret, nil
+}
+
+// SEPASetup is a SEPA debit to set up at Stripe with a mandate the debtor
+// accepted online (SPEC §14).
+type SEPASetup struct {
+	AccountID, IBAN, HolderName, Email string
+	// IP and UserAgent are the acceptance's, as Stripe's online mandates
+	// record them; Reference is the engine's mandate reference, which keys
+	// both calls: a retried request creates nothing twice.
+	IP, UserAgent, Reference string
+}
+
+// SetUpSEPA creates the SEPA debit payment method and confirms a SetupIntent
+// for it with the mandate accepted online, returning the method and
+// Stripe's mandate ids.
+func (p *Processor) SetUpSEPA(ctx context.Context, s SEPASetup) (methodID, mandateID string, err error) {
+	cust, err := p.customer(ctx, s.AccountID)
+	if err != nil {
+		return "", "", err
+	}
+	pmParams := &sg.PaymentMethodParams{
+		Type:           sg.String(string(sg.PaymentMethodTypeSEPADebit)),
+		SEPADebit:      &sg.PaymentMethodSEPADebitParams{IBAN: sg.String(s.IBAN)},
+		BillingDetails: &sg.PaymentMethodBillingDetailsParams{Name: sg.String(s.HolderName)},
+	}
+	if s.Email != "" {
+		pmParams.BillingDetails.Email = sg.String(s.Email)
+	}
+	pmParams.Context = ctx
+	pmParams.SetIdempotencyKey("sepa-pm-" + s.Reference)
+	pm, err := p.api.PaymentMethods.New(pmParams)
+	if err != nil {
+		return "", "", classify("create payment method", err)
+	}
+	params := &sg.SetupIntentParams{
+		Customer:           sg.String(cust),
+		PaymentMethod:      sg.String(pm.ID),
+		PaymentMethodTypes: []*string{sg.String(string(payments.MethodSEPADebit))},
+		Confirm:            sg.Bool(true),
+		Usage:              sg.String(string(sg.SetupIntentUsageOffSession)),
+		Metadata:           map[string]string{"account_id": s.AccountID, "mandate_reference": s.Reference},
+		MandateData: &sg.SetupIntentMandateDataParams{CustomerAcceptance: &sg.SetupIntentMandateDataCustomerAcceptanceParams{
+			Type: sg.MandateCustomerAcceptanceTypeOnline,
+			Online: &sg.SetupIntentMandateDataCustomerAcceptanceOnlineParams{
+				IPAddress: sg.String(s.IP), UserAgent: sg.String(s.UserAgent)},
+		}},
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey("sepa-setup-" + s.Reference)
+	si, err := p.api.SetupIntents.New(params)
+	if err != nil {
+		return "", "", classify("create setup intent", err)
+	}
+	if si.Mandate != nil {
+		mandateID = si.Mandate.ID
+	}
+	return pm.ID, mandateID, nil
+}

@@ -84,6 +84,13 @@ type Config struct {
 	// CreditPurchaseMax bounds one credit purchase
 	// (BILLING_CREDIT_PURCHASE_MAX, default 10000.00); the least is 5.00.
 	CreditPurchaseMax decimal.Decimal
+	// PortalURL is the base of the customer's billing pages' links
+	// (BILLING_PORTAL_URL, default http://localhost:8080): one-time links
+	// are PortalURL + /portal/login?token=…. ReferralURL is the referral
+	// link, {code} replaced by the account's code (BILLING_REFERRAL_URL,
+	// default https://example.com/signup?ref={code}).
+	PortalURL   string
+	ReferralURL string
 	// Seller identity printed on documents (SPEC §6): BILLING_SELLER_NAME,
 	// _LEGAL (the legal form, "SAS"), _CAPITAL (the share capital in euros,
 	// "10000.00"), _RCS (the city of the trade register, "Paris"), _ADDRESS
@@ -266,6 +273,14 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	c.PayPalReturnURL = get("PAYPAL_RETURN_URL", "http://localhost:8080/paypal/return")
 	c.SandboxFaults = get("SANDBOX_FAULTS", "")
 	c.DunningSchedule = get("BILLING_DUNNING_SCHEDULE", "0 6 * * *")
+	c.PortalURL = strings.TrimRight(get("BILLING_PORTAL_URL", "http://localhost:8080"), "/")
+	c.ReferralURL = get("BILLING_REFERRAL_URL", "https://example.com/signup?ref={code}")
+	if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("BILLING_PORTAL_URL: want an http(s) URL, got %q", c.PortalURL)
+	}
+	if !strings.Contains(c.ReferralURL, "{code}") {
+		return nil, fmt.Errorf("BILLING_REFERRAL_URL: %q has no {code} to replace", c.ReferralURL)
+	}
 	if c.DunningSchedule == "off" {
 		c.DunningSchedule = ""
 	}
