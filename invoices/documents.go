@@ -27,6 +27,8 @@ type (
 	Address = pdf.Address
 	// DocumentPayment is how the buyer of a Document pays.
 	DocumentPayment = pdf.DocumentPayment
+	// MandateDoc is what a SEPA mandate's PDF shows.
+	MandateDoc = pdf.MandateDoc
 	// Fonts are the fonts documents are drawn with.
 	Fonts = pdf.Fonts
 )
@@ -60,3 +62,8 @@ func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Locati
 
 // FormatEUR is pdf.FormatEUR: "1 234,56 €".
 func FormatEUR(m billing.Money) string { return pdf.FormatEUR(m) }
+
+// RenderMandatePDF is pdf.RenderMandatePDF.
+func RenderMandatePDF(m MandateDoc, seller Seller, fonts *Fonts, loc *time.Location) ([]byte, error) {
+	return pdf.RenderMandatePDF(m, seller, fonts, loc)
+}

@@ -479,7 +479,7 @@ func (b *bench) subscribe(ctx context.Context) error {
 		return nil
 	}
 	b.received = &receiver{ids: map[string]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ func newPortalCmd(a *app) *cobra.Command {
 			if ttl <= 0 || ttl > portal.MaxLinkTTL {
 				return usagef("--ttl: a duration between 1s and %s", portal.MaxLinkTTL)
 			}
+			if err := a.cfg.RequirePortal(); err != nil {
+				return usageError{err}
+			}
 			ctx := cmd.Context()
 			pool, err := a.db(ctx)
 			if err != nil {

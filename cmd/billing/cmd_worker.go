@@ -318,7 +318,7 @@ func (a *app) renderer() (*invoices.Renderer, error) {
 		Name: c.SellerName, Legal: c.SellerLegal, Address: c.SellerAddress, VATNumber: c.SellerVATNumber, Email: c.SellerEmail,
 		SIREN: c.SellerSIREN, IBAN: c.SellerIBAN, BIC: c.SellerBIC, TestMode: c.Sandbox() || c.SellerDemo,
 		Capital: c.SellerCapital, RCS: c.SellerRCS, SEPACreditorID: c.SEPACreditorID, Country: c.SellerCountry,
-	}, PortalURL: c.PortalURL}
+	}, PortalURL: portalPage(c.PortalURL)}
 	return a.pdf, nil
 }
 
@@ -338,4 +338,13 @@ func listenAddr(flag, addr string) (string, error) {
 		return "", usagef("--%s %q: expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:8080, :8080 or 8080)", flag, addr)
 	}
 	return addr, nil
+}
+
+// portalPage is where an unpaid invoice sends its customer to pay online:
+// the billing pages, when their address is configured.
+func portalPage(base string) string {
+	if base == "" {
+		return ""
+	}
+	return base + "/portal/"
 }

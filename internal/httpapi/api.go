@@ -87,6 +87,7 @@ var queryOf = map[string][]string{
 	"GET /v1/invoices":               nil,
 	"GET /v1/events":                 {"after", "type", "limit", "account"},
 	"GET /v1/webhooks/deliveries":    {"endpoint", "state"},
+	"GET /v1/accounts/{id}/payments": {"limit", "after"},
 }
 
 // handle registers a route behind the scope check.

@@ -92,9 +92,6 @@ func (s *Server) methodView(ctx context.Context, accountID string, m *payments.M
 // getPaymentMethods lists the account's payment methods: its current one,
 // if any (an account has one at a time; replaced ones are history).
 func (s *Server) getPaymentMethods(w http.ResponseWriter, r *http.Request, p *principal) {
-	if !onlyParams(w, r) {
-		return
-	}
 	acc, ok := s.ownAccount(w, r, p)
 	if !ok {
 		return
@@ -303,25 +300,17 @@ func (s *Server) getMandatePDF(w http.ResponseWriter, r *http.Request, p *princi
 // getPayments lists the attempts and credit movements, newest first:
 // ?limit=&after= → {"data":[…],"next":"…"|null}.
 func (s *Server) getPayments(w http.ResponseWriter, r *http.Request, p *principal) {
-	if !onlyParams(w, r, "limit", "after") {
-		return
-	}
 	acc, ok := s.ownAccount(w, r, p)
 	if !ok {
 		return
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > views.MaxLimit {
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("limit: an integer between 1 and %d", views.MaxLimit))
-			return
-		}
-		limit = n
+	limit, err := views.ParseLimit(r.URL.Query().Get("limit"))
+	if paramError(w, err) {
+		return
 	}
 	page, next, err := views.PaymentHistory(r.Context(), s.cfg.Pool, acc.ID, r.URL.Query().Get("after"), limit)
 	if errors.Is(err, views.ErrBadCursor) {
-		writeError(w, http.StatusBadRequest, "bad_request", "after: "+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "after: "+err.Error())
 		return
 	}
 	if err != nil {
@@ -339,9 +328,6 @@ func (s *Server) getPayments(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 func (s *Server) getReferrals(w http.ResponseWriter, r *http.Request, p *principal) {
-	if !onlyParams(w, r) {
-		return
-	}
 	acc, ok := s.ownAccount(w, r, p)
 	if !ok {
 		return
@@ -357,9 +343,6 @@ func (s *Server) getReferrals(w http.ResponseWriter, r *http.Request, p *princip
 // getTimeline serves the account's timeline, as `billing accounts
 // timeline --json` prints it (SPEC §7).
 func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p *principal) {
-	if !onlyParams(w, r) {
-		return
-	}
 	acc, ok := s.ownAccount(w, r, p)
 	if !ok {
 		return

@@ -42,9 +42,6 @@ type Payment struct {
 // ErrBadCursor is returned for an after= that no page handed out.
 var ErrBadCursor = errors.New("not a cursor this list handed out")
 
-// MaxLimit bounds a page of the customer's lists.
-const MaxLimit = 500
-
 // PaymentHistory lists an account's attempts and credit movements, newest
 // first, limit at a time after the entry named by after ("" for the
 // first page). next is the after= of the next page, "" after the last.

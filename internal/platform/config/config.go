@@ -85,8 +85,10 @@ type Config struct {
 	// (BILLING_CREDIT_PURCHASE_MAX, default 10000.00); the least is 5.00.
 	CreditPurchaseMax decimal.Decimal
 	// PortalURL is the base of the customer's billing pages' links
-	// (BILLING_PORTAL_URL, default http://localhost:8080): one-time links
-	// are PortalURL + /portal/login?token=…. ReferralURL is the referral
+	// (BILLING_PORTAL_URL; default http://localhost:8080 in sandbox mode,
+	// none otherwise): one-time links are PortalURL +
+	// /portal/login?token=…, and unpaid invoices print PortalURL +
+	// /portal/ as the way to pay online. ReferralURL is the referral
 	// link, {code} replaced by the account's code (BILLING_REFERRAL_URL,
 	// default https://example.com/signup?ref={code}).
 	PortalURL   string
@@ -113,10 +115,6 @@ type Config struct {
 	// (BILLING_PDF_FALLBACK_FONT; default: Debian's DroidSansFallbackFull.ttf
 	// when installed; "none" disables it).
 	PDFFallbackFont string
-	// PortalURL is where customers pay online (BILLING_PORTAL_URL, SPEC
-	// §14): unpaid invoices print it. Empty (the default, while there is
-	// no portal): they print the transfer instructions only.
-	PortalURL string
 	// SandboxSEPADelay is when the sandbox settles a SEPA debit
 	// (SANDBOX_SEPA_DELAY, default 0s); SandboxFaults injects processor
 	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
@@ -273,11 +271,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	c.PayPalReturnURL = get("PAYPAL_RETURN_URL", "http://localhost:8080/paypal/return")
 	c.SandboxFaults = get("SANDBOX_FAULTS", "")
 	c.DunningSchedule = get("BILLING_DUNNING_SCHEDULE", "0 6 * * *")
-	c.PortalURL = strings.TrimRight(get("BILLING_PORTAL_URL", "http://localhost:8080"), "/")
 	c.ReferralURL = get("BILLING_REFERRAL_URL", "https://example.com/signup?ref={code}")
-	if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("BILLING_PORTAL_URL: want an http(s) URL, got %q", c.PortalURL)
-	}
 	if !strings.Contains(c.ReferralURL, "{code}") {
 		return nil, fmt.Errorf("BILLING_REFERRAL_URL: %q has no {code} to replace", c.ReferralURL)
 	}
@@ -295,10 +289,18 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("BILLING_VIES: want off, vies or sandbox, got %q", m)
 	}
 	c.PDFFallbackFont = get("BILLING_PDF_FALLBACK_FONT", "")
-	c.PortalURL = get("BILLING_PORTAL_URL", "")
+	// The portal's address is where customers reach the worker's HTTP
+	// server: only sandbox mode may assume it is this machine. Unset
+	// elsewhere, documents print the transfer instructions alone and no
+	// portal link can be minted (RequirePortal).
+	portalDefault := ""
+	if c.Sandbox() {
+		portalDefault = "http://localhost:8080"
+	}
+	c.PortalURL = strings.TrimRight(get("BILLING_PORTAL_URL", portalDefault), "/")
 	if c.PortalURL != "" {
 		if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("BILLING_PORTAL_URL: %q is not an http(s) URL", c.PortalURL)
+			return nil, fmt.Errorf("BILLING_PORTAL_URL: want an http(s) URL, got %q", c.PortalURL)
 		}
 	}
 	c.SuspensionWebhookURL = get("SUSPENSION_WEBHOOK_URL", "")
@@ -467,4 +469,13 @@ func (c *Config) checkSeller(capital string) {
 	if s := c.SellerEmail; s != "" && !strings.Contains(s, "@") {
 		bad("BILLING_SELLER_EMAIL", "%q is not an email address", s)
 	}
+}
+
+// RequirePortal says how to fix a missing BILLING_PORTAL_URL, for the
+// commands and routes that mint portal links.
+func (c *Config) RequirePortal() error {
+	if c.PortalURL == "" {
+		return errors.New("BILLING_PORTAL_URL is not set: give the address customers reach the billing pages at (the worker's --http server), e.g. https://billing.example.com")
+	}
+	return nil
 }
