@@ -50,7 +50,7 @@ func TestCustomerRoutesScopes(t *testing.T) {
 		}
 		res, body := b.do(t, "account", "GET", "/v1/accounts/a1/"+path+"?nope=1", "")
 		require.Equal(t, 400, res.StatusCode, "%s", body)
-		require.Contains(t, string(body), "unknown_parameter")
+		require.Contains(t, string(body), `"code":"invalid_parameter","message":"nope: `)
 	}
 	res, body := b.do(t, "account", "POST", "/v1/accounts/a2/payment-methods", `{"type":"card","id":"pm_card_visa"}`)
 	require.Equal(t, 404, res.StatusCode, "%s", body)
