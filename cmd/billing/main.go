@@ -205,6 +205,7 @@ func newRoot(a *app) *cobra.Command {
 		newTokensCmd(a),
 		newWebhooksCmd(a),
 		newEventsCmd(a),
+		newEmailsCmd(a),
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),

@@ -1,0 +1,93 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wneessen/go-mail"
+)
+
+// Outgoing is a message to hand over, with its Message-ID and a file name
+// for a FileMailer.
+type Outgoing struct {
+	Msg       *mail.Msg
+	MessageID string
+	Name      string
+}
+
+// Mailer hands messages to a mail server: the i-th error is the i-th
+// message's, nil once the server accepted it.
+type Mailer interface {
+	Send(ctx context.Context, msgs []Outgoing) []error
+}
+
+// SMTPMailer sends through an SMTP server (BILLING_SMTP_URL=smtp://…):
+// STARTTLS when the server offers it, authentication when a user is given.
+type SMTPMailer struct {
+	Host           string
+	Port           int
+	User, Password string
+	// Timeout bounds the connection and each command (30 s when zero).
+	Timeout time.Duration
+}
+
+// Send sends msgs on one connection. If the connection fails, every
+// message has its error.
+func (m *SMTPMailer) Send(ctx context.Context, msgs []Outgoing) []error {
+	errs := make([]error, len(msgs))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	opts := []mail.Option{mail.WithPort(m.Port), mail.WithTLSPolicy(mail.TLSOpportunistic), mail.WithTimeout(timeout)}
+	if m.User != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(m.User), mail.WithPassword(m.Password))
+	}
+	c, err := mail.NewClient(m.Host, opts...)
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.DialWithContext(ctx); err != nil {
+		return fail(fmt.Errorf("connecting to the SMTP server %s:%d: %w", m.Host, m.Port, err))
+	}
+	defer c.Close() //nolint:errcheck // each message's outcome is already known
+	for i, o := range msgs {
+		errs[i] = c.Send(o.Msg)
+	}
+	return errs
+}
+
+// FileMailer writes each message as an .eml file in Dir
+// (BILLING_SMTP_URL=file://DIR), for demos and tests: the same message is
+// the same file.
+type FileMailer struct{ Dir string }
+
+// Send writes msgs, each to a temporary file renamed into place.
+func (m *FileMailer) Send(_ context.Context, msgs []Outgoing) []error {
+	errs := make([]error, len(msgs))
+	if err := os.MkdirAll(m.Dir, 0o755); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, o := range msgs {
+		path := filepath.Join(m.Dir, o.Name)
+		tmp := path + ".tmp"
+		if err := o.Msg.WriteToFile(tmp); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = os.Rename(tmp, path)
+	}
+	return errs
+}
