@@ -118,12 +118,16 @@ type Invoice struct {
 	PeriodStart    time.Time            `json:"-"`
 	PeriodEnd      time.Time            `json:"-"`
 	RunID          int64                `json:"-"`
+	// CollectAt is the first collection attempt's time, t0 of dunning
+	// (SPEC §5): IssuedAt, or later for a SEPA debit delayed after its
+	// pre-notification (BILLING_SEPA_DEBIT_DELAY).
+	CollectAt time.Time `json:"-"`
 }
 
 const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
 	i.discount, i.tax_rate, i.tax, i.total, i.credit_applied, i.amount_paid, i.vat_treatment, i.vat_mention,
 	i.buyer_name, i.buyer_email, i.buyer_country, coalesce(i.buyer_vat_number, ''), i.period_start, i.period_end, i.run_id,
-	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), '')`
+	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), ''), coalesce(i.collect_at, i.issued_at)`
 
 // storedInvoice is an invoice as read from the database: its JSON
 // (Invoice), formatted once here, and the same amounts and lines typed,
@@ -141,11 +145,11 @@ func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 	st := &storedInvoice{inv: &inv}
 	err := row.Scan(&inv.ID, &inv.Number, &inv.AccountID, &inv.Period, &inv.Status, &inv.IssuedAt, &inv.Currency,
 		&st.subtotal, &st.discount, &st.taxRate, &st.tax, &st.total, &st.credit, &st.paid, &inv.VATTreatment, &inv.VATMention,
-		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote)
+		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote, &inv.CollectAt)
 	if err != nil {
 		return nil, err
 	}
-	inv.IssuedAt = inv.IssuedAt.UTC()
+	inv.IssuedAt, inv.CollectAt = inv.IssuedAt.UTC(), inv.CollectAt.UTC()
 	inv.PeriodStart, inv.PeriodEnd = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC()
 	if inv.Status != StatusVoid {
 		st.due = st.total.Sub(st.paid)

@@ -357,3 +357,61 @@ func TestEmailsResentAfterKillWithSameMessageID(t *testing.T) {
 func newBase64(b []byte) io.Reader { return base64.NewDecoder(base64.StdEncoding, bytes.NewReader(b)) }
 
 func newQP(b []byte) io.Reader { return quotedprintable.NewReader(bytes.NewReader(b)) }
+
+// BILLING_SEPA_DEBIT_DELAY=3 days: the SEPA invoice is its
+// pre-notification announcing the debit 3 days after issue; nothing is
+// attempted at issue, the collection job is due then, and dunning's t0 is
+// then (no retry on day 1 or 2); a card account is collected at issue as
+// before.
+func TestSEPADebitDelay(t *testing.T) {
+	t.Parallel()
+	mp := testutil.StartMailpit(t, 0)
+	tb := setup(t)
+	fastEmails(tb, &notify.SMTPMailer{Host: "127.0.0.1", Port: mp.SMTPPort})
+	tb.cfg.SEPADebitDelay = 3 * 24 * time.Hour
+	tb.loadPayers(t)
+	client := tb.startWorker(t)
+	tb.run(t, client, "2026-10")
+	tb.waitIdle(t)
+	tb.waitEmails(t, 60*time.Second)
+	ctx := context.Background()
+
+	var issued, collectAt time.Time
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT issued_at, collect_at FROM invoices WHERE account_id = 'sepa'`).Scan(&issued, &collectAt))
+	require.Equal(t, 3*24*time.Hour, collectAt.Sub(issued))
+	var cardCollectAt *time.Time
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT collect_at FROM invoices WHERE account_id = 'visa'`).Scan(&cardCollectAt))
+	require.Nil(t, cardCollectAt, "a card is charged at issue")
+	c := tb.collected(t)
+	require.Equal(t, "paid", c["visa"].status)
+	require.Equal(t, "open", c["sepa"].status)
+	require.Empty(t, c["sepa"].attempts, "no debit before the announced date")
+	var scheduled time.Time
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT scheduled_at FROM river_job WHERE kind = 'collect_invoices' AND state = 'scheduled'
+		AND args->'invoices' @> jsonb_build_array(jsonb_build_object('number', $1::text))`, tb.number(t, "sepa")).Scan(&scheduled))
+	require.WithinDuration(t, collectAt, scheduled, time.Second)
+
+	b := &dunningBundle{testBundle: tb, client: client, t0: issued}
+	for _, d := range []float64{1, 2} {
+		rep := b.day(t, d)
+		require.NotContains(t, strings.Join(rep.Retries, " "), tb.number(t, "sepa"), "day %v: t0 is the debit", d)
+	}
+	cands, err := payments.DunningCandidates(ctx, tb.pool, time.Now())
+	require.NoError(t, err)
+	for _, cand := range cands {
+		if cand.AccountID == "sepa" {
+			require.True(t, cand.Input.IssuedAt.Equal(collectAt), "t0 %s", cand.Input.IssuedAt)
+		}
+	}
+
+	sepa := tb.emails(t, "sepa")
+	require.Len(t, sepa, 1)
+	var raw []byte
+	for _, m := range mp.Messages(t) {
+		if m.MessageID == sepa[0].MessageID {
+			raw = mp.Raw(t, m.ID)
+		}
+	}
+	e := parseEmail(t, raw)
+	require.Contains(t, e.text, "sera prélevé sur votre compte le "+notify.FormatDate(collectAt, billing.LanguageFrench, time.UTC))
+}

@@ -122,8 +122,9 @@ func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.Ne
 				facts.Carryover = facts.Carryover || l.Type == billing.LineReferralCarryover
 			}
 			if ev.Type == billing.EventInvoicePaymentFailed {
-				// t0 is the issue, as dunning counts it (SPEC §5).
-				next, susp := billing.PaymentFailureDates(inv.IssuedAt, ev.At)
+				// t0 is the first collection, as dunning counts it (SPEC §5):
+				// the issue, or a delayed SEPA debit.
+				next, susp := billing.PaymentFailureDates(inv.CollectAt, ev.At)
 				extra = maps.Clone(extra)
 				if extra == nil {
 					extra = map[string]any{}

@@ -28,3 +28,8 @@ CREATE TABLE emails (
 );
 CREATE INDEX emails_due ON emails (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX emails_account ON emails (account_id, id);
+
+-- BILLING_SEPA_DEBIT_DELAY: a SEPA debit collected N days after the invoice
+-- that pre-notifies it. collect_at is that first collection's time, t0 of
+-- dunning (SPEC §5); NULL is at issue.
+ALTER TABLE invoices ADD COLUMN collect_at timestamptz CHECK (collect_at >= issued_at);
