@@ -162,3 +162,27 @@ func (m *Mailpit) get(tb testing.TB, path string, read func(io.Reader) error) {
 		tb.Fatal(err)
 	}
 }
+
+// MailpitDetail is one message as mailpit parsed it.
+type MailpitDetail struct {
+	ID, MessageID, Subject, Text, HTML string
+	Attachments                        []struct {
+		PartID, FileName, ContentType string
+	}
+}
+
+// Message reads one message as mailpit parsed it.
+func (m *Mailpit) Message(tb testing.TB, id string) MailpitDetail {
+	tb.Helper()
+	var d MailpitDetail
+	m.get(tb, "/api/v1/message/"+id, func(r io.Reader) error { return json.NewDecoder(r).Decode(&d) })
+	return d
+}
+
+// Part downloads an attachment of a message.
+func (m *Mailpit) Part(tb testing.TB, id, partID string) []byte {
+	tb.Helper()
+	var b []byte
+	m.get(tb, "/api/v1/message/"+id+"/part/"+partID, func(r io.Reader) (err error) { b, err = io.ReadAll(r); return err })
+	return b
+}
