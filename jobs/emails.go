@@ -83,6 +83,10 @@ func (w *sendEmailsWorker) sender() *notify.EmailSender {
 		PortalURL: m.PortalURL, CreditorID: m.CreditorID, SEPADebitDelay: cfg.SEPADebitDelay, Location: cfg.Location,
 		Log: cfg.Logger, RetryDelay: cfg.EmailRetryDelay, Now: cfg.Now,
 		Budget: max(cfg.JobTimeout-15*time.Second, cfg.JobTimeout/2),
+		// As long as River waits before retrying a job left running by a
+		// killed worker, and a little more: a batch of a job that ran to its
+		// timeout is not taken while that job may still be sending it.
+		Lease: cfg.RescueAfter + 15*time.Second,
 		Attach: func(ctx context.Context, number string) ([]notify.Attachment, error) {
 			pdf, err := cfg.Renderer.EnsurePDF(ctx, w.d.pool, number)
 			if err != nil {

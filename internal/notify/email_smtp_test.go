@@ -60,10 +60,18 @@ func TestEveryTemplateThroughSMTP(t *testing.T) {
 		}
 	}
 	mailer := &SMTPMailer{Host: "127.0.0.1", Port: mp.SMTPPort}
-	for i, err := range mailer.Send(context.Background(), out) {
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
+	calls := 0
+	mailer.Send(context.Background(), out, func(i int, err error) {
+		if i != calls {
+			t.Errorf("outcome %d reported as %d", calls, i)
 		}
+		calls++
+		if err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
+	})
+	if calls != len(out) {
+		t.Fatalf("%d outcomes for %d messages", calls, len(out))
 	}
 	got := map[string]testutil.MailpitMessage{}
 	for _, m := range mp.Messages(t) {

@@ -18,10 +18,12 @@ type Outgoing struct {
 	Name      string
 }
 
-// Mailer hands messages to a mail server: the i-th error is the i-th
-// message's, nil once the server accepted it.
+// Mailer hands messages to a mail server, calling done(i, err) as soon as
+// the i-th message's outcome is known (err nil once the server accepted
+// it), in order, once per message: the outbox records each before the next
+// is sent, so a killed worker resends at most the message in flight.
 type Mailer interface {
-	Send(ctx context.Context, msgs []Outgoing) []error
+	Send(ctx context.Context, msgs []Outgoing, done func(i int, err error))
 }
 
 // SMTPMailer sends through an SMTP server (BILLING_SMTP_URL=smtp://…):
@@ -36,13 +38,11 @@ type SMTPMailer struct {
 
 // Send sends msgs on one connection. If the connection fails, every
 // message has its error.
-func (m *SMTPMailer) Send(ctx context.Context, msgs []Outgoing) []error {
-	errs := make([]error, len(msgs))
-	fail := func(err error) []error {
-		for i := range errs {
-			errs[i] = err
+func (m *SMTPMailer) Send(ctx context.Context, msgs []Outgoing, done func(i int, err error)) {
+	fail := func(err error) {
+		for i := range msgs {
+			done(i, err)
 		}
-		return errs
 	}
 	timeout := m.Timeout
 	if timeout <= 0 {
@@ -54,16 +54,17 @@ func (m *SMTPMailer) Send(ctx context.Context, msgs []Outgoing) []error {
 	}
 	c, err := mail.NewClient(m.Host, opts...)
 	if err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
 	if err := c.DialWithContext(ctx); err != nil {
-		return fail(fmt.Errorf("connecting to the SMTP server %s:%d: %w", m.Host, m.Port, err))
+		fail(fmt.Errorf("connecting to the SMTP server %s:%d: %w", m.Host, m.Port, err))
+		return
 	}
 	defer c.Close() //nolint:errcheck // each message's outcome is already known
 	for i, o := range msgs {
-		errs[i] = c.Send(o.Msg)
+		done(i, c.Send(o.Msg))
 	}
-	return errs
 }
 
 // FileMailer writes each message as an .eml file in Dir
@@ -72,22 +73,20 @@ func (m *SMTPMailer) Send(ctx context.Context, msgs []Outgoing) []error {
 type FileMailer struct{ Dir string }
 
 // Send writes msgs, each to a temporary file renamed into place.
-func (m *FileMailer) Send(_ context.Context, msgs []Outgoing) []error {
-	errs := make([]error, len(msgs))
+func (m *FileMailer) Send(_ context.Context, msgs []Outgoing, done func(i int, err error)) {
 	if err := os.MkdirAll(m.Dir, 0o755); err != nil {
-		for i := range errs {
-			errs[i] = err
+		for i := range msgs {
+			done(i, err)
 		}
-		return errs
+		return
 	}
 	for i, o := range msgs {
 		path := filepath.Join(m.Dir, o.Name)
 		tmp := path + ".tmp"
 		if err := o.Msg.WriteToFile(tmp); err != nil {
-			errs[i] = err
+			done(i, err)
 			continue
 		}
-		errs[i] = os.Rename(tmp, path)
+		done(i, os.Rename(tmp, path))
 	}
-	return errs
 }

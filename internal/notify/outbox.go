@@ -170,6 +170,10 @@ type EmailSender struct {
 	// when zero); Budget bounds one Send (10 s when zero).
 	Batch  int
 	Budget time.Duration
+	// Lease is how long a claimed batch is held (2 minutes when zero): a
+	// worker killed while sending leaves it to be taken again once it runs
+	// out. It should outlast a batch's sending.
+	Lease time.Duration
 	// RetryDelay replaces EmailRetryDelay (tests); Now is the clock.
 	RetryDelay func(n int) time.Duration
 	Now        func() time.Time
@@ -182,9 +186,8 @@ type EmailStats struct {
 	More bool
 }
 
-// lease is how long a claimed batch is held: a worker killed while
-// sending leaves it to be taken again once it runs out.
-const lease = 2 * time.Minute
+// defaultLease is how long a claimed batch is held when Lease is zero.
+const defaultLease = 2 * time.Minute
 
 // claimed is an outbox row claimed for sending, with what its email shows.
 type claimed struct {
@@ -199,7 +202,7 @@ type claimed struct {
 	pmType, pmReference *string
 }
 
-func claimEmails(ctx context.Context, q pgdb.Executor, n int) ([]claimed, error) {
+func claimEmails(ctx context.Context, q pgdb.Executor, n int, lease time.Duration) ([]claimed, error) {
 	rows, err := q.Query(ctx, `
 		WITH c AS (
 			SELECT id FROM emails
@@ -289,9 +292,10 @@ func FromDomain(from string) string {
 
 // Send sends the due emails, oldest first, a batch at a time on one
 // connection, until none is due or Budget is spent. Each email is marked
-// sent only once the server accepted it; a process killed between the two
-// sends it again, with the same Message-ID, once its lease runs out: at
-// least once. Without a Mailer every due email is recorded unsent.
+// sent as soon as the server accepted it, before the next is sent; a
+// process killed between the two sends it again, with the same Message-ID,
+// once its lease runs out: at least once. Without a Mailer every due email
+// is recorded unsent.
 func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, error) {
 	var st EmailStats
 	if s.Mailer == nil {
@@ -308,6 +312,10 @@ func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, er
 	if budget <= 0 {
 		budget = 10 * time.Second
 	}
+	lease := s.Lease
+	if lease <= 0 {
+		lease = defaultLease
+	}
 	deadline := time.Now().Add(budget)
 	domain := FromDomain(s.From)
 	for {
@@ -315,7 +323,7 @@ func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, er
 			st.More = true
 			return st, nil
 		}
-		cs, err := claimEmails(ctx, q, batch)
+		cs, err := claimEmails(ctx, q, batch, lease)
 		if err != nil || len(cs) == 0 {
 			return st, err
 		}
@@ -362,11 +370,15 @@ func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, er
 		if len(out) == 0 {
 			continue
 		}
-		errs := s.Mailer.Send(ctx, out)
-		for i, c := range outRows {
-			state, err := s.recordOutcome(ctx, q, c, out[i].MessageID, subjects[i], errs[i])
+		var recordErr error
+		s.Mailer.Send(ctx, out, func(i int, sendErr error) {
+			if recordErr != nil {
+				return
+			}
+			state, err := s.recordOutcome(ctx, q, outRows[i], out[i].MessageID, subjects[i], sendErr)
 			if err != nil {
-				return st, err
+				recordErr = err
+				return
 			}
 			switch state {
 			case EmailSent:
@@ -378,6 +390,9 @@ func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, er
 			case EmailUnsent:
 				st.Unsent++
 			}
+		})
+		if recordErr != nil {
+			return st, recordErr
 		}
 	}
 }
