@@ -21,8 +21,10 @@ build: ## Build bin/billing
 	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/billing
 
 .PHONY: demo
-demo: build ## Run the engine on the bundled sample data (fresh database billing_demo)
-	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox ./$(BIN) demo
+demo: build ## Run the engine on the bundled sample data (fresh database billing_demo; PDFs in out/, emails in out/mail/)
+	rm -rf out/mail
+	url="$$(scripts/pg-url --db billing_demo --fresh)" && DATABASE_URL="$$url" BILLING_PROCESSOR=sandbox BILLING_PAYPAL=sandbox \
+		BILLING_SMTP_URL=file://out/mail ./$(BIN) demo
 
 .PHONY: lint
 lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, errorlint, exhaustive, forbidigo: .golangci.yaml), scripts/check-layout and gofmt

@@ -11,7 +11,8 @@ const DunningInterval = 24 * time.Hour
 
 // DunningInput is an unpaid invoice as the dunning rules see it.
 type DunningInput struct {
-	// IssuedAt is t0, the time of the first collection attempt.
+	// IssuedAt is t0, the time of the first collection attempt: the
+	// invoice's issue, or its delayed SEPA debit (BILLING_SEPA_DEBIT_DELAY).
 	IssuedAt time.Time
 	Now      time.Time
 	// LastSlot is the highest retry already made (0 for none).

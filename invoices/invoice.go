@@ -128,6 +128,10 @@ type Invoice struct {
 	PeriodStart   time.Time        `json:"-"`
 	PeriodEnd     time.Time        `json:"-"`
 	RunID         int64            `json:"-"`
+	// CollectAt is the first collection attempt's time, t0 of dunning
+	// (SPEC §5): IssuedAt, or later for a SEPA debit delayed after its
+	// pre-notification (BILLING_SEPA_DEBIT_DELAY).
+	CollectAt time.Time `json:"-"`
 }
 
 const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issued_at, i.currency, i.subtotal,
@@ -136,7 +140,8 @@ const invoiceColumns = `i.id, i.number, i.account_id, i.period, i.status, i.issu
 	coalesce((SELECT c.number FROM credit_notes c WHERE c.invoice_id = i.id), ''),
 	coalesce(i.buyer_address_line1, ''), coalesce(i.buyer_address_line2, ''), coalesce(i.buyer_address_postal_code, ''),
 	coalesce(i.buyer_address_city, ''), coalesce(i.buyer_address_country, ''), coalesce(i.buyer_siren, ''),
-	coalesce(i.buyer_language, '')`
+	coalesce(i.buyer_language, ''),
+	coalesce(i.collect_at, i.issued_at)`
 
 // storedInvoice is an invoice as read from the database: its JSON
 // (Invoice), formatted once here, and the same amounts and lines typed,
@@ -156,11 +161,11 @@ func scanInvoice(row pgx.Row) (*storedInvoice, error) {
 		&st.subtotal, &st.discount, &st.taxRate, &st.tax, &st.total, &st.credit, &st.paid, &inv.VATTreatment, &inv.VATMention,
 		&inv.BuyerName, &inv.BuyerEmail, &inv.BuyerCountry, &inv.BuyerVATNumber, &inv.PeriodStart, &inv.PeriodEnd, &inv.RunID, &inv.CreditNote,
 		&inv.BuyerAddress.Line1, &inv.BuyerAddress.Line2, &inv.BuyerAddress.PostalCode, &inv.BuyerAddress.City, &inv.BuyerAddress.Country,
-		&inv.BuyerSIREN, &inv.BuyerLanguage)
+		&inv.BuyerSIREN, &inv.BuyerLanguage, &inv.CollectAt)
 	if err != nil {
 		return nil, err
 	}
-	inv.IssuedAt = inv.IssuedAt.UTC()
+	inv.IssuedAt, inv.CollectAt = inv.IssuedAt.UTC(), inv.CollectAt.UTC()
 	inv.PeriodStart, inv.PeriodEnd = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC()
 	if inv.Status != StatusVoid {
 		st.due = st.total.Sub(st.paid)

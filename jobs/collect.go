@@ -572,6 +572,16 @@ func CollectOpenInvoices(ctx context.Context, tx pgx.Tx, client *Client, account
 
 // insertCollections enqueues the collection of invoices in batches.
 func insertCollections(ctx context.Context, tx pgx.Tx, client *Client, numbers []string) error {
+	return insertCollectionsAt(ctx, tx, client, numbers, time.Time{})
+}
+
+// insertCollectionsAt enqueues the collection of invoices in batches, due
+// at at (now when zero).
+func insertCollectionsAt(ctx context.Context, tx pgx.Tx, client *Client, numbers []string, at time.Time) error {
+	var opts *river.InsertOpts
+	if !at.IsZero() {
+		opts = &river.InsertOpts{ScheduledAt: at}
+	}
 	var params []river.InsertManyParams
 	for len(numbers) > 0 {
 		n := min(len(numbers), collectBatchSize)
@@ -579,7 +589,7 @@ func insertCollections(ctx context.Context, tx pgx.Tx, client *Client, numbers [
 		for i, num := range numbers[:n] {
 			items[i] = CollectItem{Number: num}
 		}
-		params = append(params, river.InsertManyParams{Args: CollectInvoicesArgs{Invoices: items}})
+		params = append(params, river.InsertManyParams{Args: CollectInvoicesArgs{Invoices: items}, InsertOpts: opts})
 		numbers = numbers[n:]
 	}
 	if len(params) == 0 {

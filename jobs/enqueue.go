@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/accounts"
@@ -46,11 +47,11 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client *Client, e billing.Effects) 
 	if err := recordTimeline(ctx, tx, e.Timeline); err != nil {
 		return out, err
 	}
-	evs, err := eventRows(ctx, tx, e.Events)
+	evs, emails, err := eventRows(ctx, tx, e.Events)
 	if err != nil {
 		return out, err
 	}
-	if err := recordEvents(ctx, tx, client, evs); err != nil {
+	if err := recordEvents(ctx, tx, client, evs, emails); err != nil {
 		return out, err
 	}
 	at := e.At
@@ -84,9 +85,11 @@ func recordTimeline(ctx context.Context, tx pgx.Tx, events []billing.TimelineEve
 // eventRows builds the rows of the effects' events, reading in tx what
 // their data shows: an invoice.* event's invoice as it stands now (all of
 // them in three queries), a credit note's JSON.
-func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.New, error) {
+//
+// It also returns the emails each event gives (billing.EmailsFor).
+func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.New, [][]billing.EmailTemplate, error) {
 	if len(evs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var ids []int64
 	for _, ev := range evs {
@@ -98,43 +101,57 @@ func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.Ne
 	if len(ids) > 0 {
 		var err error
 		if invs, err = payments.InvoicesByID(ctx, tx, ids); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	rows := make([]events.New, len(evs))
+	emails := make([][]billing.EmailTemplate, len(evs))
 	for i, ev := range evs {
 		var base any
+		var facts billing.EmailFacts
 		extra := ev.Data
 		switch {
 		case ev.InvoiceID != nil:
 			inv, ok := invs[*ev.InvoiceID]
 			if !ok {
-				return nil, fmt.Errorf("%s event: invoice %d not found", ev.Type, *ev.InvoiceID)
+				return nil, nil, fmt.Errorf("%s event: invoice %d not found", ev.Type, *ev.InvoiceID)
 			}
 			base = inv
+			facts.ZeroTotal = inv.Total == billing.FormatMoney(decimal.Zero)
+			for _, l := range inv.Lines {
+				facts.Carryover = facts.Carryover || l.Type == billing.LineReferralCarryover
+			}
 			if ev.Type == billing.EventInvoicePaymentFailed {
-				// t0 is the issue, as dunning counts it (SPEC §5).
-				next, susp := billing.PaymentFailureDates(inv.IssuedAt, ev.At)
+				// t0 is the first collection, as dunning counts it (SPEC §5):
+				// the issue, or a delayed SEPA debit.
+				next, susp := billing.PaymentFailureDates(inv.CollectAt, ev.At)
 				extra = maps.Clone(extra)
 				if extra == nil {
 					extra = map[string]any{}
 				}
 				extra["next_retry_at"], extra["suspension_at"] = next, susp
+				facts.NextRetry, facts.Suspension = next, susp
 			}
 		case ev.CreditNote != "":
 			cn, err := invoices.GetCreditNote(ctx, tx, ev.CreditNote)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			base = cn
 		}
+		if k, ok := ev.Data["kind"].(string); ok {
+			facts.CreditKind = k
+		}
 		data, err := eventData(base, extra)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rows[i] = events.New{Type: ev.Type, AccountID: ev.AccountID, At: ev.At, Data: data}
+		if ev.AccountID != "" {
+			emails[i] = billing.EmailsFor(ev.Type, facts)
+		}
 	}
-	return rows, nil
+	return rows, emails, nil
 }
 
 // eventData is base's JSON object with extra's fields added after its own

@@ -72,7 +72,11 @@ func TestEnqueueAppliesEffects(t *testing.T) {
 
 	var kinds []string
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT array_agg(kind ORDER BY kind) FROM river_job`).Scan(&kinds))
-	require.Equal(t, []string{"account_webhook", "collect_invoices", "render_documents"}, kinds)
+	// The reactivation's email is in the outbox, and one sender job wakes.
+	require.Equal(t, []string{"account_webhook", "collect_invoices", "render_documents", "send_emails"}, kinds)
+	var emails string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT string_agg(account_id || ':' || template || ':' || state, ',') FROM emails`).Scan(&emails))
+	require.Equal(t, "acc_2:reactivated:pending", emails)
 	var rendered []string
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT array_agg(n) FROM river_job, jsonb_array_elements_text(args->'numbers') n WHERE kind = 'render_documents'`).Scan(&rendered))
 	require.Equal(t, []string{inv.Number}, rendered)

@@ -109,6 +109,14 @@ type Config struct {
 	WebhookRetryDelay func(n int) time.Duration
 	// EventsRetention is how long events are kept (BILLING_EVENTS_RETENTION).
 	EventsRetention time.Duration
+	// SEPADebitDelay is how long after its invoice (the pre-notification)
+	// a SEPA debit is collected (BILLING_SEPA_DEBIT_DELAY, default 0).
+	SEPADebitDelay time.Duration
+	// Mail is how customer emails are sent (SPEC §12): no Mailer records
+	// them unsent.
+	Mail MailConfig
+	// EmailRetryDelay replaces notify.EmailRetryDelay (tests only).
+	EmailRetryDelay func(n int) time.Duration
 	// Queues are the queues this process works (nil: all of them), so that
 	// an operator can run, say, dedicated PDF workers.
 	Queues []string
@@ -228,6 +236,8 @@ func newWorkers(d *deps) *river.Workers {
 	river.AddWorker(w, &deliverWebhooksWorker{d: d})
 	river.AddWorker(w, &sweepWebhooksWorker{d: d})
 	river.AddWorker(w, &pruneEventsWorker{d: d})
+	river.AddWorker(w, &sendEmailsWorker{d: d})
+	river.AddWorker(w, &sweepEmailsWorker{d: d})
 	return w
 }
 
@@ -245,13 +255,14 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		QueuePayments:  {MaxWorkers: cfg.PaymentsWorkers},
 		QueueDocuments: {MaxWorkers: cfg.DocumentWorkers},
 		QueueWebhooks:  {MaxWorkers: cfg.WebhookWorkers},
+		QueueEmails:    {MaxWorkers: 1},
 	}
 	if cfg.Queues != nil {
 		chosen := map[string]river.QueueConfig{}
 		for _, q := range cfg.Queues {
 			qc, ok := queues[q]
 			if !ok {
-				return nil, fmt.Errorf("unknown queue %q (queues: %s, %s, %s, %s, %s)", q, QueueBilling, QueuePayments, QueueDocuments, QueueWebhooks, QueueDefault)
+				return nil, fmt.Errorf("unknown queue %q (queues: %s, %s, %s, %s, %s, %s)", q, QueueBilling, QueuePayments, QueueDocuments, QueueWebhooks, QueueEmails, QueueDefault)
 			}
 			chosen[q] = qc
 		}
@@ -286,6 +297,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		rc.PeriodicJobs = append(rc.PeriodicJobs, pj)
 	}
 	rc.PeriodicJobs = append(rc.PeriodicJobs, webhookPeriodics(d)...)
+	rc.PeriodicJobs = append(rc.PeriodicJobs, emailPeriodics(d)...)
 	return river.NewClient(riverpgxv5.New(pool), rc)
 }
 

@@ -283,12 +283,62 @@ func (w *finalizeRunWorker) chunk(ctx context.Context, job *river.Job[FinalizeRu
 // afterFinalize enqueues what follows an invoice's finalization: its first
 // collection attempt, at issue time, in batches. The collection asks for
 // the PDF once it knows the payment status, so that it is drawn once.
+// With BILLING_SEPA_DEBIT_DELAY, the invoices of accounts paying by SEPA
+// debit are collected that long after their issue (the invoice email is
+// the pre-notification): their collect_at, dunning's t0, says when.
 func (w *finalizeRunWorker) afterFinalize(ctx context.Context, tx pgx.Tx, invs []invoices.Finalized) error {
 	numbers := make([]string, len(invs))
 	for i, inv := range invs {
 		numbers[i] = inv.Number
 	}
-	return insertCollections(ctx, tx, river.ClientFromContext[pgx.Tx](ctx), numbers)
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	delay := w.d.cfg.SEPADebitDelay
+	if delay <= 0 {
+		return insertCollections(ctx, tx, client, numbers)
+	}
+	rows, err := tx.Query(ctx, `
+		UPDATE invoices i SET collect_at = i.issued_at + $2::interval
+		FROM payment_methods pm
+		WHERE i.number = ANY($1) AND pm.account_id = i.account_id AND pm.replaced_at IS NULL AND pm.type = 'sepa_debit'
+		RETURNING i.number, i.collect_at`, numbers, delay)
+	if err != nil {
+		return err
+	}
+	later := map[string]time.Time{}
+	var at time.Time
+	for rows.Next() {
+		var n string
+		var t time.Time
+		if err := rows.Scan(&n, &t); err != nil {
+			rows.Close()
+			return err
+		}
+		later[n] = t
+		at = maxTime(at, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var now, sepa []string
+	for _, n := range numbers {
+		if _, ok := later[n]; ok {
+			sepa = append(sepa, n)
+		} else {
+			now = append(now, n)
+		}
+	}
+	if err := insertCollections(ctx, tx, client, now); err != nil {
+		return err
+	}
+	return insertCollectionsAt(ctx, tx, client, sepa, at)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func countFinalized(invs []invoices.Finalized) {

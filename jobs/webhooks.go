@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/portal"
@@ -61,10 +62,11 @@ func (PruneEventsArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueDefault, MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// recordEvents writes the effects' events and their deliveries in tx,
-// and wakes the endpoints that got some. With no endpoint subscribed it
-// writes the events only: no job.
-func recordEvents(ctx context.Context, tx pgx.Tx, client *Client, evs []events.New) error {
+// recordEvents writes the effects' events, their deliveries and their
+// emails (emails[i] are evs[i]'s templates) in tx, and wakes the endpoints
+// that got some and the email sender. With no endpoint subscribed and no
+// email it writes the events only: no job.
+func recordEvents(ctx context.Context, tx pgx.Tx, client *Client, evs []events.New, emails [][]billing.EmailTemplate) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -80,7 +82,20 @@ func recordEvents(ctx context.Context, tx pgx.Tx, client *Client, evs []events.N
 	if err != nil {
 		return err
 	}
-	return wakeEndpoints(ctx, tx, client, endpoints)
+	if err := wakeEndpoints(ctx, tx, client, endpoints); err != nil {
+		return err
+	}
+	// Record returns the keys in the order of evs.
+	var out []notify.OutgoingEmail
+	for i, r := range recs {
+		if i >= len(emails) {
+			break
+		}
+		for _, t := range emails[i] {
+			out = append(out, notify.OutgoingEmail{TxID: r.TxID, Seq: r.Seq, Template: t, AccountID: evs[i].AccountID})
+		}
+	}
+	return queueEmails(ctx, tx, client, out)
 }
 
 func wakeEndpoints(ctx context.Context, tx pgx.Tx, client *Client, endpoints []string) error {

@@ -25,7 +25,7 @@ type DunningCandidate struct {
 // retries so far, whether an attempt is in flight and whether the account
 // has a payment method.
 const dunningSQL = `
-	SELECT i.id, i.number, i.account_id, i.issued_at,
+	SELECT i.id, i.number, i.account_id, coalesce(i.collect_at, i.issued_at),
 	       coalesce(s.last_slot, 0),
 	       coalesce(s.last_failed, false),
 	       coalesce(s.in_flight, false),

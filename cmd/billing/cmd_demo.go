@@ -57,6 +57,7 @@ func runDemo(ctx context.Context, a *app, outDir string) error {
 		Location:     a.cfg.Location,
 		Invoices:     a.invoicesConfig(),
 		OutDir:       outDir,
+		MailDir:      a.cfg.SMTP.Dir,
 		AddCredit: func(ctx context.Context, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) error {
 			_, err := addCredit(ctx, pool, client, accountID, kind, amount, ledgerRef, shownRef)
 			return err

@@ -16,6 +16,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/billingengine/engine/internal/httpapi"
+	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/platform/config"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
@@ -37,7 +38,21 @@ func (a *app) workerConfig(pool *pgxpool.Pool) (jobs.Config, error) {
 	if err != nil {
 		return jobs.Config{}, err
 	}
+	if err := c.RequireMail(); err != nil {
+		return jobs.Config{}, usageError{err}
+	}
+	var mailer notify.Mailer
+	switch c.SMTP.Kind {
+	case config.SMTPSend:
+		mailer = &notify.SMTPMailer{Host: c.SMTP.Host, Port: c.SMTP.Port, User: c.SMTP.User, Password: c.SMTP.Password}
+	case config.SMTPFile:
+		mailer = &notify.FileMailer{Dir: c.SMTP.Dir}
+	case config.SMTPOff:
+	}
 	return jobs.Config{
+		Mail: jobs.MailConfig{Mailer: mailer, From: c.MailFrom, Seller: c.SellerName, TestMode: c.Sandbox(),
+			PortalURL: portalPage(c.PortalURL), CreditorID: c.SEPACreditorID},
+		SEPADebitDelay:          c.SEPADebitDelay,
 		Renderer:                renderer,
 		Processor:               proc,
 		Settler:                 settler,

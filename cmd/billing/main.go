@@ -224,6 +224,7 @@ func newRoot(a *app) *cobra.Command {
 		newWebhooksCmd(a),
 		newEventsCmd(a),
 		newPortalCmd(a),
+		newEmailsCmd(a),
 		newRunsCmd(a),
 		newJobsCmd(a),
 		newAuditCmd(a),

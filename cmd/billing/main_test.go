@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +146,8 @@ func TestDemoIsRepeatable(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
 	out := t.TempDir()
+	mailDir := filepath.Join(out, "mail")
+	c.env["BILLING_SMTP_URL"] = "file://" + mailDir
 	code, first, errs := c.run("demo", "--out", out)
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, first, "36 lines: 36 inserted")
@@ -155,6 +159,19 @@ func TestDemoIsRepeatable(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cns, 1)
 	require.Contains(t, first, "billing audit: 14 invariants checked, 0 violations")
+	// Its emails are .eml files, one per outbox row, each with its Message-ID.
+	emls, err := filepath.Glob(filepath.Join(mailDir, "*.eml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, emls)
+	require.Contains(t, first, fmt.Sprintf("== %d customer emails: %d sent, 0 pending, 0 failed, 0 unsent", len(emls), len(emls)))
+	for _, f := range emls {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		m, err := mail.ReadMessage(bytes.NewReader(b))
+		require.NoError(t, err, f)
+		require.Contains(t, m.Header.Get("Message-Id"), "@seller.invalid>", f)
+	}
+	delete(c.env, "BILLING_SMTP_URL")
 	code, second, errs := c.run("demo", "--out", "")
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, second, "36 lines: 0 inserted, 0 updated, 36 unchanged")

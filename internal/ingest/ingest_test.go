@@ -315,6 +315,11 @@ func TestAccountsValidation(t *testing.T) {
 		name, in, want string
 	}{
 		{"bad email", account(`,"email":"nobody"`), `email: not an email address: "nobody"`},
+		{"email with two dots", account(`,"email":"a..b@example.test"`), `email: not an email address: "a..b@example.test"`},
+		{"email with a comma", account(`,"email":"a,b@example.test"`), `email: not an email address: "a,b@example.test"`},
+		{"email ending in a dot", account(`,"email":"a.@example.test"`), `email: not an email address: "a.@example.test"`},
+		{"email with brackets", account(`,"email":"<a@example.test>"`), `email: not an email address: "<a@example.test>"`},
+		{"email with a bad domain", account(`,"email":"a@exa mple"`), `email: not an email address: "a@exa mple"`},
 		{"lower-case country", account(`,"country":"de"`), `country: "de" is not an ISO 3166-1 alpha-2 code`},
 		{"UK is not a country code", account(`,"country":"UK"`), `country: "UK" is not an ISO 3166-1 alpha-2 code`},
 		{"VAT number with spaces", account(`,"vat_number":"DE 811569869"`), `vat_number: "DE 811569869" is not a VAT number`},

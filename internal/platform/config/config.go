@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -120,6 +121,96 @@ type Config struct {
 	// faults for tests (SANDBOX_FAULTS, e.g. "before=0.1,after=0.1").
 	SandboxSEPADelay time.Duration
 	SandboxFaults    string
+	// SMTP is where customer emails go (BILLING_SMTP_URL: smtp://user:pass@host:port,
+	// STARTTLS when offered; file://DIR writes .eml files; unset, emails
+	// are recorded unsent). A malformed URL is kept in smtpErr: the worker
+	// refuses to start (RequireMail), other commands don't need it.
+	SMTP    SMTP
+	smtpErr error
+	// MailFrom is the emails' From (BILLING_MAIL_FROM, default the
+	// seller's BILLING_SELLER_EMAIL, else billing@localhost).
+	MailFrom string
+	// SEPADebitDelay is how long after the invoice, its pre-notification,
+	// a SEPA debit is collected (BILLING_SEPA_DEBIT_DELAY: a number of
+	// days, default 0: at issue).
+	SEPADebitDelay time.Duration
+}
+
+// SMTPKind is how emails leave.
+type SMTPKind string
+
+const (
+	SMTPOff  SMTPKind = ""
+	SMTPSend SMTPKind = "smtp"
+	SMTPFile SMTPKind = "file"
+)
+
+// SMTP is BILLING_SMTP_URL read.
+type SMTP struct {
+	Kind           SMTPKind
+	Host           string
+	Port           int
+	User, Password string
+	// Dir is file://DIR's directory.
+	Dir string
+}
+
+// ParseSMTPURL reads BILLING_SMTP_URL: smtp://[user:pass@]host:port or
+// file://DIR ("" is off).
+func ParseSMTPURL(raw string) (SMTP, error) {
+	const fix = "set BILLING_SMTP_URL to smtp://user:pass@host:587 (user and password optional, escaped as in a URL), or file:///path/to/dir, or unset it"
+	if raw == "" {
+		return SMTP{}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return SMTP{}, fmt.Errorf("BILLING_SMTP_URL is not a URL: %s", fix)
+	}
+	switch u.Scheme {
+	case "file":
+		dir := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			dir = u.Host + u.Path // file://out/mail: a relative directory
+		}
+		if dir == "" {
+			return SMTP{}, fmt.Errorf("BILLING_SMTP_URL %q names no directory: %s", raw, fix)
+		}
+		return SMTP{Kind: SMTPFile, Dir: dir}, nil
+	case "smtp":
+		host, portStr := u.Hostname(), u.Port()
+		port, err := strconv.Atoi(portStr)
+		if host == "" || err != nil || port < 1 || port > 65535 {
+			return SMTP{}, fmt.Errorf("BILLING_SMTP_URL %q needs a host and a port: %s", redact(u), fix)
+		}
+		s := SMTP{Kind: SMTPSend, Host: host, Port: port}
+		if u.User != nil {
+			s.User = u.User.Username()
+			s.Password, _ = u.User.Password()
+		}
+		return s, nil
+	}
+	return SMTP{}, fmt.Errorf("BILLING_SMTP_URL: scheme %q is not smtp or file: %s", u.Scheme, fix)
+}
+
+func redact(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
+	c := *u
+	c.User = url.User(u.User.Username())
+	return c.String()
+}
+
+// RequireMail reports a malformed BILLING_SMTP_URL or BILLING_MAIL_FROM:
+// a worker would otherwise record every email as failing.
+func (c *Config) RequireMail() error {
+	if c.smtpErr != nil {
+		return c.smtpErr
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		return fmt.Errorf("BILLING_MAIL_FROM %q is not an email address: set it to billing@example.com or \"Billing <billing@example.com>\"", c.MailFrom)
+	}
+	return nil
 }
 
 // ProcessorMode says where charges go.
@@ -327,6 +418,17 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		}
 		*d.dst = v
 	}
+	c.SMTP, c.smtpErr = ParseSMTPURL(get("BILLING_SMTP_URL", ""))
+	mailDefault := "billing@localhost"
+	if c.SellerEmail != "" {
+		mailDefault = c.SellerEmail
+	}
+	c.MailFrom = get("BILLING_MAIL_FROM", mailDefault)
+	days, err := strconv.Atoi(get("BILLING_SEPA_DEBIT_DELAY", "0"))
+	if err != nil || days < 0 || days > 60 {
+		return nil, fmt.Errorf("BILLING_SEPA_DEBIT_DELAY: want a number of days from 0 to 60")
+	}
+	c.SEPADebitDelay = time.Duration(days) * 24 * time.Hour
 	if c.RescueAfter <= c.JobTimeout {
 		return nil, fmt.Errorf("BILLING_RESCUE_AFTER (%s) must exceed BILLING_JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -195,5 +196,45 @@ func TestCreditPurchaseMax(t *testing.T) {
 	for _, bad := range []string{"4.99", "abc", "-1", "1e9"} {
 		_, err := FromLookup(env("BILLING_CREDIT_PURCHASE_MAX", bad))
 		require.ErrorContains(t, err, "BILLING_CREDIT_PURCHASE_MAX", bad)
+	}
+}
+
+func TestMailSettings(t *testing.T) {
+	c, err := FromLookup(env("BILLING_PROCESSOR", "sandbox"))
+	require.NoError(t, err)
+	require.Equal(t, SMTPOff, c.SMTP.Kind, "no BILLING_SMTP_URL: emails are recorded unsent")
+	require.NoError(t, c.RequireMail())
+	require.Equal(t, "billing@seller.invalid", c.MailFrom, "the demo seller's address")
+	require.Zero(t, c.SEPADebitDelay)
+	require.Empty(t, c.PortalURL)
+
+	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_SMTP_URL", "smtp://me%40x.com:p%3Ass@mail.example.com:587",
+		"BILLING_MAIL_FROM", "Billing <billing@example.com>", "BILLING_SEPA_DEBIT_DELAY", "3", "BILLING_PORTAL_URL", "https://p.example/"))
+	require.NoError(t, err)
+	require.NoError(t, c.RequireMail())
+	require.Equal(t, SMTP{Kind: SMTPSend, Host: "mail.example.com", Port: 587, User: "me@x.com", Password: "p:ss"}, c.SMTP)
+	require.Equal(t, 72*time.Hour, c.SEPADebitDelay)
+	require.Equal(t, "https://p.example/", c.PortalURL)
+
+	for raw, want := range map[string]SMTP{"file:///tmp/mail": {Kind: SMTPFile, Dir: "/tmp/mail"}, "file://out/mail": {Kind: SMTPFile, Dir: "out/mail"}} {
+		s, err := ParseSMTPURL(raw)
+		require.NoError(t, err)
+		require.Equal(t, want, s, raw)
+	}
+
+	for _, bad := range []string{"smtp://mail.example.com", "mail.example.com:25", "http://x:25", "smtp://:25", "smtp://h:99999", "file://", "smtp://u:secret@h"} {
+		c, err := FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_SMTP_URL", bad))
+		require.NoError(t, err, "only the worker needs mail")
+		err = c.RequireMail()
+		require.Error(t, err, bad)
+		require.Contains(t, err.Error(), "set BILLING_SMTP_URL to smtp://user:pass@host:587", bad)
+		require.NotContains(t, err.Error(), "secret", "the password is not repeated")
+	}
+	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_MAIL_FROM", "not an address"))
+	require.NoError(t, err)
+	require.ErrorContains(t, c.RequireMail(), "BILLING_MAIL_FROM")
+	for _, bad := range []string{"-1", "x", "61"} {
+		_, err := FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_SEPA_DEBIT_DELAY", bad))
+		require.ErrorContains(t, err, "BILLING_SEPA_DEBIT_DELAY", bad)
 	}
 }

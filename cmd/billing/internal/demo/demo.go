@@ -56,6 +56,9 @@ type Config struct {
 	Invoices *invoices.Config
 	// OutDir receives the PDFs (none when empty).
 	OutDir string
+	// MailDir is where BILLING_SMTP_URL=file://DIR writes the emails (""
+	// when they go elsewhere or nowhere).
+	MailDir string
 	// AddCredit adds credit by hand, as `billing credit add` does.
 	AddCredit func(ctx context.Context, client *jobs.Client, accountID string, kind payments.EntryKind, amount decimal.Decimal, ledgerRef, shownRef string) error
 	// MethodsChanged does in tx what follows new payment methods, as
@@ -195,7 +198,36 @@ func Run(ctx context.Context, c Config) error {
 	if err := writePDFs(ctx, w, pool, cfg.Renderer, c.OutDir); err != nil {
 		return err
 	}
+	if err := printEmails(ctx, w, pool, c.MailDir); err != nil {
+		return err
+	}
 	printNext(w, pool, c.OutDir)
+	return nil
+}
+
+// printEmails waits for the story's emails to be sent and counts them by
+// state: with BILLING_SMTP_URL=file://DIR (make demo) they are .eml files
+// in DIR, one per (event, template).
+func printEmails(ctx context.Context, w io.Writer, pool *pgxpool.Pool, dir string) error {
+	if err := jobs.WaitIdle(ctx, pool, time.Minute, 100*time.Millisecond); err != nil {
+		return err
+	}
+	ms, err := notify.Emails(ctx, pool, notify.EmailParams{})
+	if err != nil {
+		return err
+	}
+	byState := map[notify.EmailState]int{}
+	for _, m := range ms {
+		byState[m.State]++
+	}
+	fmt.Fprintf(w, "\n== %d customer emails: %d sent, %d pending, %d failed, %d unsent\n", len(ms), byState[notify.EmailSent],
+		byState[notify.EmailPending], byState[notify.EmailFailed], byState[notify.EmailUnsent])
+	switch {
+	case dir != "":
+		fmt.Fprintf(w, "   written to %s/ as .eml files (open them in a mail client); billing emails list shows them\n", dir)
+	case byState[notify.EmailUnsent] > 0:
+		fmt.Fprintln(w, "   recorded unsent: BILLING_SMTP_URL is not set (make demo sets file://out/mail)")
+	}
 	return nil
 }
 
