@@ -136,7 +136,7 @@ func newInvoicesCmd(a *app) *cobra.Command {
 Factur-X 1.09, profile EN16931, stored with the newest version of its PDF
 (rendered now if it hasn't been yet). Only business accounts (a VAT number
 or a SIREN) have one; a consumer's document exits 1. Check it with the
-official validators: ../shared/einvoice/validate FILE.`,
+official validators: third_party/einvoice/validate FILE.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if xmlOut == "" {

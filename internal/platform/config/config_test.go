@@ -206,7 +206,11 @@ func TestMailSettings(t *testing.T) {
 	require.NoError(t, c.RequireMail())
 	require.Equal(t, "billing@seller.invalid", c.MailFrom, "the demo seller's address")
 	require.Zero(t, c.SEPADebitDelay)
-	require.Empty(t, c.PortalURL)
+	require.Equal(t, "http://localhost:8080", c.PortalURL, "in sandbox mode the billing pages are this machine's")
+	c, err = FromLookup(env("BILLING_PROCESSOR", "stripe", "STRIPE_SECRET_KEY", "sk_test_x"))
+	require.NoError(t, err)
+	require.Empty(t, c.PortalURL, "outside sandbox mode no address is assumed")
+	require.ErrorContains(t, c.RequirePortal(), "BILLING_PORTAL_URL is not set")
 
 	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox", "BILLING_SMTP_URL", "smtp://me%40x.com:p%3Ass@mail.example.com:587",
 		"BILLING_MAIL_FROM", "Billing <billing@example.com>", "BILLING_SEPA_DEBIT_DELAY", "3", "BILLING_PORTAL_URL", "https://p.example/"))
@@ -214,7 +218,7 @@ func TestMailSettings(t *testing.T) {
 	require.NoError(t, c.RequireMail())
 	require.Equal(t, SMTP{Kind: SMTPSend, Host: "mail.example.com", Port: 587, User: "me@x.com", Password: "p:ss"}, c.SMTP)
 	require.Equal(t, 72*time.Hour, c.SEPADebitDelay)
-	require.Equal(t, "https://p.example/", c.PortalURL)
+	require.Equal(t, "https://p.example", c.PortalURL, "kept without its trailing slash")
 
 	for raw, want := range map[string]SMTP{"file:///tmp/mail": {Kind: SMTPFile, Dir: "/tmp/mail"}, "file://out/mail": {Kind: SMTPFile, Dir: "out/mail"}} {
 		s, err := ParseSMTPURL(raw)
