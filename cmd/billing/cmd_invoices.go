@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billingengine/engine/billing"
+	"github.com/billingengine/engine/internal/platform/pgdb"
 	"github.com/billingengine/engine/internal/views"
 	"github.com/billingengine/engine/invoices"
 	"github.com/billingengine/engine/jobs"
@@ -97,33 +98,13 @@ func newInvoicesCmd(a *app) *cobra.Command {
 		Short: "Write an invoice's or a credit note's PDF (the stored one; rendered now if it hasn't been yet)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usagef("-o FILE is required (- for stdout)")
-			}
-			if err := checkText("invoice number", args[0]); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
-				return err
-			}
-			r, err := a.renderer()
-			if err != nil {
-				return err
-			}
-			p, err := r.EnsurePDF(ctx, pool, args[0])
-			if err != nil {
-				return err
-			}
-			if out == "-" {
-				_, err = a.stdout.Write(p.Bytes)
-				return err
-			}
-			if err := os.WriteFile(out, p.Bytes, 0o644); err != nil {
-				return err
-			}
-			return writeJSON(a.stdout, map[string]any{"number": p.Number, "file": out, "bytes": len(p.Bytes), "sha256": p.SHA256, "version": p.Version})
+			return a.writeDocument(cmd, args[0], out, func(r *invoices.Renderer, pool pgdb.DB) (document, error) {
+				p, err := r.EnsurePDF(cmd.Context(), pool, args[0])
+				if err != nil {
+					return document{}, err
+				}
+				return document{p.Number, p.Version, p.Bytes, p.SHA256}, nil
+			})
 		},
 	}
 	pdf.Flags().StringVarP(&out, "output", "o", "", "where to write the PDF (- for stdout)")
@@ -139,33 +120,13 @@ or a SIREN) have one; a consumer's document exits 1. Check it with the
 official validators: third_party/einvoice/validate FILE.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if xmlOut == "" {
-				return usagef("-o FILE is required (- for stdout)")
-			}
-			if err := checkText("invoice number", args[0]); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
-				return err
-			}
-			r, err := a.renderer()
-			if err != nil {
-				return err
-			}
-			p, err := r.EnsureXML(ctx, pool, args[0])
-			if err != nil {
-				return err
-			}
-			if xmlOut == "-" {
-				_, err = a.stdout.Write(p.XML)
-				return err
-			}
-			if err := os.WriteFile(xmlOut, p.XML, 0o644); err != nil {
-				return err
-			}
-			return writeJSON(a.stdout, map[string]any{"number": p.Number, "file": xmlOut, "bytes": len(p.XML), "sha256": p.XMLSHA256(), "version": p.Version})
+			return a.writeDocument(cmd, args[0], xmlOut, func(r *invoices.Renderer, pool pgdb.DB) (document, error) {
+				p, err := r.EnsureXML(cmd.Context(), pool, args[0])
+				if err != nil {
+					return document{}, err
+				}
+				return document{p.Number, p.Version, p.XML, p.XMLSHA256()}, nil
+			})
 		},
 	}
 	xml.Flags().StringVarP(&xmlOut, "output", "o", "", "where to write the XML (- for stdout)")
@@ -317,4 +278,44 @@ func printInvoice(w io.Writer, i *invoices.Invoice) error {
 	fmt.Fprintf(tw, "  subtotal\t\t\t%s\t\n  discount\t\t\t%s\t\n  VAT %s %%\t\t\t%s\t\n  total EUR\t\t\t%s\t\n  paid\t\t\t%s\t\n  due\t\t\t%s\t\n",
 		i.Subtotal, i.Discount, i.TaxRate, i.Tax, i.Total, i.AmountPaid, i.AmountDue)
 	return tw.Flush()
+}
+
+// document is one stored rendering of an invoice or a credit note: its PDF
+// or its e-invoice.
+type document struct {
+	number  string
+	version int
+	bytes   []byte
+	sha256  string
+}
+
+// writeDocument writes what load returns to out (- for stdout) and, to a
+// file, prints what was written: the pdf and xml commands alike.
+func (a *app) writeDocument(cmd *cobra.Command, number, out string, load func(*invoices.Renderer, pgdb.DB) (document, error)) error {
+	if out == "" {
+		return usagef("-o FILE is required (- for stdout)")
+	}
+	if err := checkText("invoice number", number); err != nil {
+		return err
+	}
+	pool, err := a.db(cmd.Context())
+	if err != nil {
+		return err
+	}
+	r, err := a.renderer()
+	if err != nil {
+		return err
+	}
+	d, err := load(r, pool)
+	if err != nil {
+		return err
+	}
+	if out == "-" {
+		_, err = a.stdout.Write(d.bytes)
+		return err
+	}
+	if err := os.WriteFile(out, d.bytes, 0o644); err != nil {
+		return err
+	}
+	return writeJSON(a.stdout, map[string]any{"number": d.number, "file": out, "bytes": len(d.bytes), "sha256": d.sha256, "version": d.version})
 }
