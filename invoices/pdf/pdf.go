@@ -16,6 +16,8 @@ import (
 
 	"github.com/jung-kurt/gofpdf"
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 
 	"github.com/billingengine/engine/billing"
 )
@@ -127,8 +129,9 @@ type Address struct {
 }
 
 // Lines are the address as printed: "12 rue de la Paix", "75002 Paris",
-// and the country's code when it is not the seller's.
-func (a Address) Lines(sellerCountry string) []string {
+// and the country's name in the document's language when it is not the
+// seller's (a code such as "PL" is not a postal address).
+func (a Address) Lines(sellerCountry string, lang billing.Language) []string {
 	if a.Line1 == "" {
 		return nil
 	}
@@ -138,9 +141,27 @@ func (a Address) Lines(sellerCountry string) []string {
 	}
 	out = append(out, strings.TrimSpace(a.PostalCode+" "+a.City))
 	if a.Country != "" && a.Country != sellerCountry {
-		out = append(out, a.Country)
+		out = append(out, countryName(a.Country, lang))
 	}
 	return out
+}
+
+// countryName is an ISO 3166 country's name in the language, from CLDR
+// (golang.org/x/text): "Pologne", "Poland"; the code itself when CLDR has
+// no name for it.
+func countryName(code string, lang billing.Language) string {
+	r, err := language.ParseRegion(code)
+	if err != nil {
+		return code
+	}
+	names := display.English.Regions()
+	if lang == billing.LanguageFrench {
+		names = display.French.Regions()
+	}
+	if n := names.Name(r); n != "" {
+		return n
+	}
+	return code
 }
 
 // Business reports whether the buyer is a business (a VAT number or a
@@ -500,11 +521,11 @@ func (p *pdfDoc) firstPageHeader() float64 {
 	const buyerW = 120.0
 	lines := p.wrap(d.BuyerName, "B", 10.5, buyerW-8)
 	var info []string
-	for _, l := range d.BuyerAddress.Lines(p.seller.country()) {
+	for _, l := range d.BuyerAddress.Lines(p.seller.country(), d.Language) {
 		info = append(info, p.wrap(l, "", 8.5, buyerW-8)...)
 	}
 	if d.BuyerAddress.Line1 == "" {
-		info = append(info, w.country+" "+d.BuyerCountry)
+		info = append(info, w.country+" "+countryName(d.BuyerCountry, d.Language))
 	}
 	if d.BuyerSIREN != "" {
 		info = append(info, w.siren+" "+d.BuyerSIREN)

@@ -38,9 +38,13 @@ func samples() map[string]*pdf.Document {
 	cn.Issued = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	cn.Reason = "Facturé deux fois"
 	cn.Language = billing.LanguageFrench
+	// As stored (credit_notes): the invoice's amounts negated, lines and
+	// totals alike; what had been paid is refunded to prepaid credit.
 	for i := range cn.Lines {
 		cn.Lines[i].Amount = cn.Lines[i].Amount.Neg()
 	}
+	cn.Subtotal, cn.Discount, cn.Tax, cn.Total = cn.Subtotal.Neg(), cn.Discount.Neg(), cn.Tax.Neg(), cn.Total.Neg()
+	cn.AmountPaid = money("1451.47")
 
 	long := typical()
 	long.Language = billing.LanguageFrench
