@@ -3,6 +3,8 @@ package notify
 import (
 	"bytes"
 	netmail "net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +63,13 @@ func TestRenderEveryTemplate(t *testing.T) {
 			}
 			if strings.Contains(r.HTML, "http") {
 				t.Errorf("%s %s: HTML refers to something external:\n%s", lang, tpl, r.HTML)
+			}
+			// EMAILS_SAMPLES=DIR keeps every HTML part to look at
+			// (chromium --headless --screenshot turns them into pictures).
+			if dir := os.Getenv("EMAILS_SAMPLES"); dir != "" {
+				if err := os.WriteFile(filepath.Join(dir, string(lang)+"-"+string(tpl)+".html"), []byte(r.HTML), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
