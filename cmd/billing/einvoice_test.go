@@ -17,12 +17,15 @@ import (
 	"github.com/billingengine/engine/billing"
 )
 
-// A month of every e-invoice case (SPEC §13), all business accounts but
-// one: a French business (VAT number, so SIREN; standard 20 %) paid by
-// card, an EU business (reverse charge AE), a business outside the EU (O,
-// outside the scope), a referrer with a referral discount, a business paid
-// whole by prepaid credit at issue, a SEPA debit with its mandate, a
-// declined card, and a credit note; and a consumer, who has none.
+// A month of every e-invoice case (SPEC §13): a French business (VAT
+// number, so SIREN; standard 20 %) paid by card, a French business known
+// by its SIREN and billing address alone (no VAT number), an EU business
+// (reverse charge AE), a business outside the EU (O, outside the scope), a
+// referrer with a referral discount and one whose reward exceeds its
+// invoice (the carry-over: a zero invoice), a business paid whole by
+// prepaid credit at issue, a SEPA debit with its mandate, a declined card,
+// and a credit note; and consumers, who have none: French (the referees),
+// EU (OSS) and outside the EU.
 const einvoiceAccounts = `{"id":"acc_fr","name":"Acme SAS","email":"billing@acme.test","country":"FR","vat_number":"FR03552081317","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
 {"id":"acc_de","name":"Berlin GmbH","email":"ap@berlin.test","country":"DE","vat_number":"DE123456789","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
 {"id":"acc_us","name":"Boston Inc.","email":"ap@boston.test","country":"US","vat_number":"US123456789","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
@@ -31,7 +34,15 @@ const einvoiceAccounts = `{"id":"acc_fr","name":"Acme SAS","email":"billing@acme
 {"id":"acc_credit","name":"Prepaid SAS","email":"compta@prepaid.test","country":"FR","vat_number":"FR83404833048","created_at":"2026-03-04T10:00:00Z"}
 {"id":"acc_sepa","name":"Debit SA","email":"compta@debit.test","country":"FR","vat_number":"FR96552100554","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"sepa_debit","id":"pm_sepa_debit_success"}}
 {"id":"acc_declined","name":"Declined SAS","email":"compta@declined.test","country":"FR","vat_number":"FR82542065479","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_chargeDeclined"}}
+{"id":"acc_siren","name":"Atelier Dubois EI","email":"compta@dubois.test","country":"FR","siren":"123456782","address":{"line1":"4 rue des Tanneurs","postal_code":"67000","city":"Strasbourg"},"created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
+{"id":"acc_carry","name":"Small Referrer SARL","email":"compta@small.test","country":"FR","vat_number":"FR35123456790","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
+{"id":"acc_big","name":"Paul Durand","email":"paul@example.test","country":"FR","created_at":"2026-10-02T10:00:00Z","referred_by":"acc_carry","payment_method":{"type":"card","id":"pm_card_visa"}}
+{"id":"acc_it","name":"Giulia Rossi","email":"giulia@example.test","country":"IT","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
+{"id":"acc_uscons","name":"John Smith","email":"john@example.test","country":"US","created_at":"2026-03-04T10:00:00Z","payment_method":{"type":"card","id":"pm_card_visa"}}
 `
+
+// einvoiceConsumers have a plain PDF and no e-invoice.
+var einvoiceConsumers = map[string]bool{"acc_referee": true, "acc_big": true, "acc_it": true, "acc_uscons": true}
 
 const einvoiceCatalog = `{"resource":"container:M","description":"M container","price_per_hour":"0.0278","effective_from":"2026-01-01T00:00:00Z"}
 {"resource":"container:L","description":"L container","price_per_hour":"0.0556","effective_from":"2026-01-01T00:00:00Z"}
@@ -40,9 +51,12 @@ const einvoiceCatalog = `{"resource":"container:M","description":"M container","
 
 func einvoiceUsage() string {
 	var b strings.Builder
-	for _, a := range []string{"acc_fr", "acc_de", "acc_us", "acc_ref", "acc_referee", "acc_credit", "acc_sepa", "acc_declined"} {
+	for _, a := range []string{"acc_fr", "acc_de", "acc_us", "acc_ref", "acc_referee", "acc_credit", "acc_sepa", "acc_declined", "acc_siren", "acc_it", "acc_uscons"} {
 		b.WriteString(`{"id":"` + a + `-1","account_id":"` + a + `","app":"web","resource":"container:M","quantity":2,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-11T00:00:00Z"}` + "\n")
 	}
+	// The carry-over: the referee's 20 % exceeds the referrer's invoice.
+	b.WriteString(`{"id":"acc_carry-1","account_id":"acc_carry","app":"web","resource":"container:M","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T10:00:00Z"}` + "\n")
+	b.WriteString(`{"id":"acc_big-1","account_id":"acc_big","app":"web","resource":"container:M","quantity":20,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-11T00:00:00Z"}` + "\n")
 	// A line billed at two prices, and seconds that are not whole hours.
 	b.WriteString(`{"id":"acc_fr-2","account_id":"acc_fr","app":"db","resource":"container:L","quantity":1,"started_at":"2026-10-10T00:00:00Z","ended_at":"2026-10-20T00:00:07Z"}` + "\n")
 	return b.String()
@@ -145,13 +159,15 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 		CreditApplied                                  string `json:"credit_applied"`
 	}
 	c.json(&invs, "invoices", "list", "--period", "2026-10", "--json")
-	require.Len(t, invs, 8)
+	require.Len(t, invs, 13)
 	byAccount := map[string]int{}
 	for i, inv := range invs {
 		byAccount[inv.AccountID] = i
 	}
 	// The cases are what they say.
 	require.NotEqual(t, "0.00", invs[byAccount["acc_ref"]].Discount)
+	require.Equal(t, "0.00", invs[byAccount["acc_carry"]].Total, "the carry-over referrer owes nothing")
+	require.Equal(t, invs[byAccount["acc_carry"]].Subtotal, invs[byAccount["acc_carry"]].Discount)
 	require.Equal(t, invs[byAccount["acc_credit"]].Total, invs[byAccount["acc_credit"]].CreditApplied)
 	require.Equal(t, "open", invs[byAccount["acc_declined"]].Status)
 
@@ -178,7 +194,7 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 		files, file[number], xmls[number] = append(files, f), f, b
 	}
 	for _, inv := range invs {
-		if inv.AccountID == "acc_referee" {
+		if einvoiceConsumers[inv.AccountID] {
 			continue
 		}
 		write(inv.Number)
@@ -215,24 +231,40 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	require.Contains(t, x("acc_sepa"), `<ram:TypeCode>59</ram:TypeCode>`)
 	require.Contains(t, x("acc_declined"), `<ram:TypeCode>48</ram:TypeCode>`)
 	require.Contains(t, x("acc_declined"), `<ram:IBANID>FR7630006000011234567890189</ram:IBANID>`)
+	require.Contains(t, x("acc_siren"), `<ram:ID schemeID="0002">123456782</ram:ID>`, "the buyer's stored SIREN")
+	require.Contains(t, x("acc_siren"), `<ram:LineOne>4 rue des Tanneurs</ram:LineOne>`, "the buyer's billing address")
+	require.Contains(t, x("acc_siren"), `<ram:CityName>Strasbourg</ram:CityName>`)
+	buyer := x("acc_siren")[strings.Index(x("acc_siren"), "<ram:BuyerTradeParty>"):strings.Index(x("acc_siren"), "</ram:BuyerTradeParty>")]
+	require.NotContains(t, buyer, "SpecifiedTaxRegistration", "no VAT number the buyer does not have")
+	require.Contains(t, x("acc_carry"), `<ram:GrandTotalAmount>0.00</ram:GrandTotalAmount>`)
+	require.NotContains(t, x("acc_carry"), "acc_big", "a referrer's document never names another customer's account")
 	require.Contains(t, string(xmls[cn]), `<ram:TypeCode>381</ram:TypeCode>`)
 	require.Contains(t, string(xmls[cn]), `<ram:IssuerAssignedID>`+fr.Number+`</ram:IssuerAssignedID>`)
 
-	// The consumer has none.
-	referee := invs[byAccount["acc_referee"]].Number
-	code, _, stderr := c.run("invoices", "xml", referee, "-o", filepath.Join(dir, "consumer.xml"))
-	require.Equal(t, 1, code, stderr)
-	require.Contains(t, stderr, referee+": account acc_referee is a consumer: no e-invoice (SPEC §13)")
-	require.NoFileExists(t, filepath.Join(dir, "consumer.xml"))
+	// Consumers have none, in France, elsewhere in the EU (OSS: their
+	// country's VAT) or outside it.
+	var consumerNumbers []string
+	for account := range einvoiceConsumers {
+		number := invs[byAccount[account]].Number
+		consumerNumbers = append(consumerNumbers, number)
+		code, _, stderr := c.run("invoices", "xml", number, "-o", filepath.Join(dir, "consumer.xml"))
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, number+": account "+account+" is a consumer: no e-invoice (SPEC §13)")
+		require.NoFileExists(t, filepath.Join(dir, "consumer.xml"))
+	}
+	var regimes map[string]string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT jsonb_object_agg(account_id, vat_treatment) FROM invoices WHERE account_id IN ('acc_it', 'acc_uscons')`).Scan(&regimes))
+	require.Equal(t, map[string]string{"acc_it": "oss", "acc_uscons": "outside_eu"}, regimes)
 
 	// Every version of a business document was stored with its e-invoice,
-	// in the same row; the consumer's never.
+	// in the same row; a consumer's never.
 	var businessWithout, consumerWith int
 	require.NoError(t, conn.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE xml IS NULL AND number <> $1), count(*) FILTER (WHERE xml IS NOT NULL AND number = $1)
-		FROM documents`, referee).Scan(&businessWithout, &consumerWith))
+		SELECT count(*) FILTER (WHERE xml IS NULL AND NOT number = ANY($1)), count(*) FILTER (WHERE xml IS NOT NULL AND number = ANY($1))
+		FROM documents`, consumerNumbers).Scan(&businessWithout, &consumerWith))
 	require.Zero(t, businessWithout)
 	require.Zero(t, consumerWith)
+	referee := invs[byAccount["acc_referee"]].Number
 
 	// Asking again serves the stored bytes.
 	again := filepath.Join(dir, "again.xml")
@@ -276,7 +308,7 @@ func TestEInvoicesOfAMonth(t *testing.T) {
 	}
 	sort.Strings(failed)
 	require.Empty(t, failed, "every e-invoice passes the official validators:\n%s", strings.Join(failed, "\n"))
-	require.Len(t, files, 8, "seven invoices and a credit note validated")
+	require.Len(t, files, 10, "nine business invoices and a credit note validated")
 	require.NotEmpty(t, report[wrongTotal])
 	require.Contains(t, strings.Join(report[wrongTotal], "\n"), "[BR-CO-15]")
 	require.Contains(t, strings.Join(report[noSIREN], "\n"), "BR-FR-10")
