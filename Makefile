@@ -6,7 +6,10 @@ GO           ?= go
 BIN          := bin/billing
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 GOLANGCI     := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
-TEST_FLAGS   ?=
+# cmd/billing runs real worker processes, browsers and the e-invoice
+# validators' JVMs: on a busy 2-core machine it outgrows go test's default
+# 10-minute limit per package, which is a hang guard, not a speed target.
+TEST_FLAGS   ?= -timeout 25m
 BENCH_ACCOUNTS ?= 100000
 BENCH_SEGMENTS ?= 5000000
 
