@@ -9,6 +9,7 @@ const layout = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{t .Lang .Page}} · {{t .Lang "title"}}</title>
 <link rel="stylesheet" href="/portal/style.css">
+{{if eq .Page "card"}}<script src="{{.StripeJS}}"></script>{{end}}
 </head>
 <body>
 {{- $l := .Lang}}
@@ -49,10 +50,12 @@ const layout = `<!doctype html>
 <form method="post" action="/portal/billing/card">
 <h3>{{t $l "add_card"}}</h3>
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="card">{{t $l "card_id"}}</label>
+{{if .StripeCards}}<p class="hint" id="card-how">{{t $l "card_stripe"}}</p>
+<button type="submit" aria-describedby="card-how">{{t $l "enter_card"}}</button>
+{{else}}<label for="card">{{t $l "card_id"}}</label>
 <select id="card" name="id"><option>pm_card_visa</option><option>pm_card_mastercard</option><option>pm_card_chargeDeclined</option><option>pm_card_chargeDeclinedInsufficientFunds</option></select>
 <button type="submit">{{t $l "add"}}</button>
-</form>
+{{end}}</form>
 <form method="post" action="/portal/billing/sepa">
 <h3>{{t $l "add_sepa"}}</h3>
 <input type="hidden" name="csrf" value="{{.CSRF}}">
@@ -77,6 +80,23 @@ const layout = `<!doctype html>
 {{if .Payments}}<table id="payments" class="stack"><thead><tr><th scope="col">{{t $l "date"}}</th><th scope="col">{{t $l "what"}}</th><th scope="col">{{t $l "number"}}</th><th scope="col" class="num">{{t $l "amount_col"}}</th></tr></thead><tbody>
 {{range .Payments}}<tr><td data-label="{{t $l "date"}}">{{datetime $l .At}}</td><td data-label="{{t $l "what"}}">{{t $l .Type}} · {{if eq .Type "attempt"}}{{t $l .Method}} · {{outcome $l .Outcome}}{{if .Code}} ({{.Code}}){{end}}{{else}}{{entry $l .Kind}}{{end}}</td><td data-label="{{t $l "number"}}">{{with .InvoiceNumber}}<a href="/portal/documents/{{.}}.pdf">{{.}}</a>{{end}}</td><td class="num" data-label="{{t $l "amount_col"}}">{{money $l .Amount}}</td></tr>{{end}}
 </tbody></table>{{else}}<p>{{t $l "no_history"}}</p>{{end}}
+{{else if eq .Page "card"}}
+<h1>{{t $l "add_card"}}</h1>
+<noscript><p class="warn">{{t $l "card_nojs"}}</p></noscript>
+{{/* Without JavaScript the form only leads back to Billing; the holder's
+     name has no name attribute, so that nothing of the card is ever sent
+     here. card.js confirms the SetupIntent with Stripe instead. */}}
+<form id="card-form" method="get" action="/portal/billing" data-key="{{.StripeKey}}" data-secret="{{.ClientSecret}}" data-locale="{{.Lang}}"
+ data-return="/portal/billing?done=card" data-unavailable="{{t $l "card_unavailable"}}">
+<p class="hint" id="card-how">{{t $l "card_stripe"}}</p>
+<label for="holder">{{t $l "card_holder"}}</label><input id="holder" required autocomplete="cc-name" value="{{.Account.Name}}">
+<p class="label" id="card-label">{{t $l "card_field"}}</p>
+<div id="card-element" role="group" aria-labelledby="card-label"></div>
+<p id="card-errors" class="warn" role="alert" hidden></p>
+<button type="submit" aria-describedby="card-how">{{t $l "add"}}</button>
+</form>
+<p><a href="/portal/billing">{{t $l "back"}}</a></p>
+<script src="/portal/card.js"></script>
 {{else if eq .Page "referrals"}}
 <h1>{{t $l "referrals"}}</h1>
 <p><label for="reflink">{{t $l "ref_link"}}</label><input id="reflink" readonly value="{{.Referrals.Link}}"></p>
