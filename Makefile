@@ -40,6 +40,10 @@ lint: ## go vet, golangci-lint (staticcheck, the import rules of the layout, err
 openapi-lint: ## Lint docs/openapi.json with Redocly's CLI (scripts/openapi-lint installs the pinned version into a cache)
 	scripts/openapi-lint
 
+.PHONY: portal-screenshots
+portal-screenshots: ## Take the README's screenshots of the billing pages again (docs/portal; installs chromium and optipng when missing)
+	scripts/portal-screenshots
+
 .PHONY: test
 test: lint ## Lint, then run every test against a real Postgres
 	url="$$(scripts/pg-url)" && DATABASE_URL="$$url" $(GO) test $(TEST_FLAGS) ./...

@@ -153,6 +153,11 @@ func newWorkerCmd(a *app) *cobra.Command {
 				if err := a.requirePayPal(); err != nil {
 					return err
 				}
+				// --http serves the billing pages, whose card form needs
+				// Stripe.js and so the publishable key.
+				if err := a.cfg.RequireStripePublishableKey(); err != nil {
+					return usageError{err}
+				}
 			}
 			ctx := cmd.Context()
 			pool, err := a.dbWait(ctx)
@@ -281,7 +286,7 @@ func (a *app) serveHTTP(pool *pgxpool.Pool, client *jobs.Client, ln net.Listener
 		// the PaymentIntent's current state at Stripe; new methods are set
 		// up there.
 		sp := stripe.New(pool, stripe.Config{SecretKey: a.cfg.StripeSecretKey, URL: a.cfg.StripeAPIURL})
-		hcfg.StripeAPI, hcfg.StripeMethods = sp, sp
+		hcfg.StripeAPI, hcfg.StripeMethods, hcfg.StripePublishableKey = sp, sp, a.cfg.StripePublishableKey
 	}
 	api := httpapi.New(hcfg)
 	// POST /v1/usage extends the read deadline for its own body.

@@ -206,3 +206,26 @@ func (c *cli) query(sql string, dst ...any) {
 	defer pool.Close()
 	require.NoError(c.t, pool.QueryRow(context.Background(), sql).Scan(dst...))
 }
+
+// With Stripe, the worker serving the billing pages (--http) refuses to
+// start without the publishable key their card form gives Stripe.js,
+// naming the variable; without --http it is not needed.
+func TestStripePagesNeedPublishableKey(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.env["BILLING_PROCESSOR"] = "stripe"
+	c.env["STRIPE_SECRET_KEY"] = "sk_test_123"
+	c.env["BILLING_PAYPAL"] = "off"
+	for k, v := range map[string]string{"NAME": "Cloud SAS", "LEGAL": "SAS", "CAPITAL": "10000.00", "RCS": "Paris", "ADDRESS": "1 rue A|75001 Paris",
+		"VAT_NUMBER": "FR40303265045", "SIREN": "303265045", "IBAN": "FR7630006000011234567890189", "BIC": "AGRIFRPP", "EMAIL": "b@cloud.test"} {
+		c.env["BILLING_SELLER_"+k] = v
+	}
+	c.env["BILLING_SEPA_CREDITOR_ID"] = "FR72ZZZ123456"
+	c.ok("migrate")
+	code, _, stderr := c.run("worker", "--http", "127.0.0.1:0", "--until-idle")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "BILLING_STRIPE_PUBLISHABLE_KEY is not set")
+	c.ok("worker", "--until-idle")
+	c.env["BILLING_STRIPE_PUBLISHABLE_KEY"] = "pk_test_123"
+	c.ok("worker", "--http", "127.0.0.1:0", "--until-idle")
+}

@@ -28,6 +28,7 @@ func (s *Server) portalRoutes() {
 	s.handle("POST /v1/accounts/{id}/portal-sessions", allowFinance|allowService, s.postPortalSession)
 	pm := http.NewServeMux()
 	pm.HandleFunc("GET /portal/style.css", portal.Stylesheet)
+	pm.HandleFunc("GET /portal/card.js", portal.CardScript)
 	pm.HandleFunc("GET /portal/login", s.portalLogin)
 	pm.HandleFunc("GET /portal/{$}", s.portalPage(portal.PageOverview))
 	pm.HandleFunc("GET /portal/billing", s.portalPage(portal.PageBilling))
@@ -226,6 +227,11 @@ func (s *Server) portalPage(page portal.Page) http.HandlerFunc {
 			flash = text(acc.Language, "Your payment method is saved: open invoices are being paid.", "Votre moyen de paiement est enregistré : les factures ouvertes sont en cours de paiement.")
 		case "credit":
 			flash = text(acc.Language, "Thank you: your credit is added and pays open invoices.", "Merci : votre crédit est ajouté et règle les factures ouvertes.")
+		case "card":
+			// Stripe confirmed the card in the browser; it becomes the
+			// method when Stripe's setup_intent.succeeded webhook arrives.
+			flash = text(acc.Language, "Your card is being confirmed: it becomes your payment method in a few moments, and open invoices are then paid. Reload this page to see it.",
+				"Votre carte est en cours de confirmation : elle devient votre moyen de paiement dans quelques instants, et les factures ouvertes sont alors réglées. Rechargez cette page pour la voir.")
 		}
 		s.renderPortal(w, r, http.StatusOK, page, sess, acc, flash, flash != "")
 	})
@@ -235,7 +241,8 @@ func (s *Server) portalPage(page portal.Page) http.HandlerFunc {
 func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, status int, page portal.Page, sess *portal.Session, acc *views.Account, flash string, ok bool) {
 	ctx := r.Context()
 	d := &portal.Data{Page: page, Lang: acc.Language, CSRF: sess.CSRFToken, TestMode: s.cfg.Sandbox, Account: acc, Flash: flash, OK: ok,
-		CreditMin: billing.MoneyOf(billing.MinCreditPurchase), CreditMax: billing.MoneyOf(s.cfg.CreditPurchaseMax), PayPal: s.cfg.PayPal != nil}
+		CreditMin: billing.MoneyOf(billing.MinCreditPurchase), CreditMax: billing.MoneyOf(s.cfg.CreditPurchaseMax), PayPal: s.cfg.PayPal != nil,
+		StripeCards: s.cfg.StripeMethods != nil}
 	err := func() error {
 		switch page {
 		case portal.PageOverview, portal.PageBilling:
@@ -297,7 +304,7 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, status int
 				d.Timeline[i], d.Timeline[j] = d.Timeline[j], d.Timeline[i] // newest first
 			}
 			return err
-		case portal.PageError:
+		case portal.PageError, portal.PageCard:
 		}
 		return nil
 	}()
@@ -390,8 +397,35 @@ func (s *Server) portalAddMethod(w http.ResponseWriter, r *http.Request, sess *p
 	http.Redirect(w, r, "/portal/billing?done=method", http.StatusSeeOther)
 }
 
+// portalAddCard adds a card: in sandbox mode the test id chosen; with
+// Stripe, the form has no id and leads to the card page, where Stripe.js
+// takes the card.
 func (s *Server) portalAddCard(w http.ResponseWriter, r *http.Request, sess *portal.Session, acc *views.Account) {
-	s.portalAddMethod(w, r, sess, acc, MethodRequest{Type: payments.MethodCard, ID: r.PostForm.Get("id")})
+	req := MethodRequest{Type: payments.MethodCard, ID: r.PostForm.Get("id")}
+	if s.cfg.StripeMethods == nil || strings.TrimSpace(req.ID) != "" {
+		s.portalAddMethod(w, r, sess, acc, req)
+		return
+	}
+	if s.cfg.StripePublishableKey == "" {
+		// billing worker --http refuses to start so; another embedder of
+		// the API may not have.
+		s.portalInternal(w, r, errors.New("portal: a card page with Stripe but no BILLING_STRIPE_PUBLISHABLE_KEY"))
+		return
+	}
+	res, err := s.AddMethod(r.Context(), acc.ID, req, clientIP(r), r.UserAgent(), acc.Language)
+	if err != nil {
+		s.portalInternal(w, r, err)
+		return
+	}
+	var b bytes.Buffer
+	if err := portal.Render(&b, &portal.Data{Page: portal.PageCard, Lang: acc.Language, CSRF: sess.CSRFToken, Account: acc,
+		StripeCards: true, StripeKey: s.cfg.StripePublishableKey, ClientSecret: res.ClientSecret, StripeJS: portal.StripeJS}); err != nil {
+		s.portalInternal(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", portal.CardPageCSP)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
 }
 
 func (s *Server) portalAddSEPA(w http.ResponseWriter, r *http.Request, sess *portal.Session, acc *views.Account) {

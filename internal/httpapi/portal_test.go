@@ -208,10 +208,11 @@ func TestPortalFlow(t *testing.T) {
 	require.Contains(t, page, `id="all-paid"`)
 	status, page = br.get(b.srv.URL + "/portal/billing")
 	require.Equal(t, 200, status)
-	require.Contains(t, page, "succeeded")
+	require.Contains(t, page, "Paiement · Carte · réussi") // in the reader's words, not the API's codes
 	status, page = br.get(b.srv.URL + "/portal/timeline")
 	require.Equal(t, 200, status)
-	require.Contains(t, page, "reactivated")
+	require.Contains(t, page, "Compte réactivé")
+	require.NotContains(t, page, "reactivated")
 	status, page = br.get(b.srv.URL + "/portal/referrals")
 	require.Equal(t, 200, status)
 	require.Contains(t, page, "https://paas.example/r/p1")

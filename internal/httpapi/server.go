@@ -76,6 +76,9 @@ type Config struct {
 	// StripeMethods sets payment methods up at Stripe; nil in sandbox
 	// mode (SPEC §14).
 	StripeMethods StripeMethods
+	// StripePublishableKey is what the portal's card page gives Stripe.js
+	// (BILLING_STRIPE_PUBLISHABLE_KEY); needed with StripeMethods.
+	StripePublishableKey string
 	// ReferralURL is BILLING_REFERRAL_URL: the referral link, {code}
 	// replaced by the account's code.
 	ReferralURL string

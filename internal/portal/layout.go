@@ -9,10 +9,11 @@ const layout = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{t .Lang .Page}} · {{t .Lang "title"}}</title>
 <link rel="stylesheet" href="/portal/style.css">
+{{if eq .Page "card"}}<script src="{{.StripeJS}}"></script>{{end}}
 </head>
 <body>
 {{- $l := .Lang}}
-<a href="#main" class="hint">{{t $l "skip"}}</a>
+<a href="#main" class="skip">{{t $l "skip"}}</a>
 {{if .TestMode}}<div class="test" role="status">{{t $l "test_mode"}}</div>{{end}}
 <header>
 <strong>{{t $l "title"}}{{with .Account}} · {{.Name}}{{end}}</strong>
@@ -36,8 +37,8 @@ const layout = `<!doctype html>
 </dl>
 <h2>{{t $l "unpaid"}}</h2>
 {{if .Open}}
-<table id="unpaid"><thead><tr><th scope="col">{{t $l "number"}}</th><th scope="col">{{t $l "period"}}</th><th scope="col">{{t $l "state"}}</th><th scope="col" class="num">{{t $l "due"}}</th><th scope="col">{{t $l "pdf"}}</th></tr></thead><tbody>
-{{range .Open}}<tr><td>{{.Number}}</td><td>{{.Period}}</td><td>{{t $l (print .Status)}}</td><td class="num">{{money $l .AmountDue}}</td><td><a href="/portal/documents/{{.Number}}.pdf">{{t $l "pdf"}}<span class="hint"> {{.Number}}</span></a></td></tr>{{end}}
+<table id="unpaid" class="stack"><thead><tr><th scope="col">{{t $l "number"}}</th><th scope="col">{{t $l "period"}}</th><th scope="col">{{t $l "state"}}</th><th scope="col" class="num">{{t $l "due"}}</th><th scope="col">{{t $l "pdf"}}</th></tr></thead><tbody>
+{{range .Open}}<tr><td data-label="{{t $l "number"}}">{{.Number}}</td><td data-label="{{t $l "period"}}">{{.Period}}</td><td data-label="{{t $l "state"}}">{{t $l (print .Status)}}</td><td class="num" data-label="{{t $l "due"}}">{{money $l .AmountDue}}</td><td data-label="{{t $l "pdf"}}"><a href="/portal/documents/{{.Number}}.pdf">{{t $l "pdf"}}<span class="sr"> {{.Number}}</span></a></td></tr>{{end}}
 </tbody></table>
 <p>{{t $l "howto"}} <a href="/portal/billing">{{t $l "billing"}}</a></p>
 {{else}}<p id="all-paid">{{t $l "none_unpaid"}}</p>{{end}}
@@ -49,10 +50,12 @@ const layout = `<!doctype html>
 <form method="post" action="/portal/billing/card">
 <h3>{{t $l "add_card"}}</h3>
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="card">{{t $l "card_id"}}</label>
+{{if .StripeCards}}<p class="hint" id="card-how">{{t $l "card_stripe"}}</p>
+<button type="submit" aria-describedby="card-how">{{t $l "enter_card"}}</button>
+{{else}}<label for="card">{{t $l "card_id"}}</label>
 <select id="card" name="id"><option>pm_card_visa</option><option>pm_card_mastercard</option><option>pm_card_chargeDeclined</option><option>pm_card_chargeDeclinedInsufficientFunds</option></select>
 <button type="submit">{{t $l "add"}}</button>
-</form>
+{{end}}</form>
 <form method="post" action="/portal/billing/sepa">
 <h3>{{t $l "add_sepa"}}</h3>
 <input type="hidden" name="csrf" value="{{.CSRF}}">
@@ -70,29 +73,46 @@ const layout = `<!doctype html>
 <button type="submit">{{t $l "buy"}}</button>
 </form>{{end}}
 <h2>{{t $l "documents"}}</h2>
-<table id="documents"><thead><tr><th scope="col">{{t $l "number"}}</th><th scope="col">{{t $l "period"}}</th><th scope="col">{{t $l "state"}}</th><th scope="col" class="num">{{t $l "due"}}</th><th scope="col">{{t $l "pdf"}}</th></tr></thead><tbody>
-{{range .Invoices}}<tr><td>{{.Number}}</td><td>{{.Period}}</td><td>{{t $l (print .Status)}}</td><td class="num">{{money $l .AmountDue}}</td><td><a href="/portal/documents/{{.Number}}.pdf">{{t $l "pdf"}}<span class="hint"> {{.Number}}</span></a>{{with .CreditNote}} · <a href="/portal/documents/{{.}}.pdf">{{t $l "credit_note"}} {{.}}</a>{{end}}</td></tr>{{end}}
+<table id="documents" class="stack"><thead><tr><th scope="col">{{t $l "number"}}</th><th scope="col">{{t $l "period"}}</th><th scope="col">{{t $l "state"}}</th><th scope="col" class="num">{{t $l "due"}}</th><th scope="col">{{t $l "pdf"}}</th></tr></thead><tbody>
+{{range .Invoices}}<tr><td data-label="{{t $l "number"}}">{{.Number}}</td><td data-label="{{t $l "period"}}">{{.Period}}</td><td data-label="{{t $l "state"}}">{{t $l (print .Status)}}</td><td class="num" data-label="{{t $l "due"}}">{{money $l .AmountDue}}</td><td data-label="{{t $l "pdf"}}"><a href="/portal/documents/{{.Number}}.pdf">{{t $l "pdf"}}<span class="sr"> {{.Number}}</span></a>{{with .CreditNote}} · <a href="/portal/documents/{{.}}.pdf">{{t $l "credit_note"}} {{.}}</a>{{end}}</td></tr>{{end}}
 </tbody></table>
 <h2>{{t $l "history"}}</h2>
-{{if .Payments}}<table id="payments"><thead><tr><th scope="col">{{t $l "date"}}</th><th scope="col">{{t $l "what"}}</th><th scope="col">{{t $l "number"}}</th><th scope="col" class="num">{{t $l "amount"}}</th></tr></thead><tbody>
-{{range .Payments}}<tr><td>{{datetime $l .At}}</td><td>{{t $l .Type}} · {{if eq .Type "attempt"}}{{t $l .Method}} · {{.Outcome}}{{if .Code}} ({{.Code}}){{end}}{{else}}{{.Kind}}{{end}}</td><td>{{with .InvoiceNumber}}<a href="/portal/documents/{{.}}.pdf">{{.}}</a>{{end}}</td><td class="num">{{money $l .Amount}}</td></tr>{{end}}
+{{if .Payments}}<table id="payments" class="stack"><thead><tr><th scope="col">{{t $l "date"}}</th><th scope="col">{{t $l "what"}}</th><th scope="col">{{t $l "number"}}</th><th scope="col" class="num">{{t $l "amount_col"}}</th></tr></thead><tbody>
+{{range .Payments}}<tr><td data-label="{{t $l "date"}}">{{datetime $l .At}}</td><td data-label="{{t $l "what"}}">{{t $l .Type}} · {{if eq .Type "attempt"}}{{t $l .Method}} · {{outcome $l .Outcome}}{{if .Code}} ({{.Code}}){{end}}{{else}}{{entry $l .Kind}}{{end}}</td><td data-label="{{t $l "number"}}">{{with .InvoiceNumber}}<a href="/portal/documents/{{.}}.pdf">{{.}}</a>{{end}}</td><td class="num" data-label="{{t $l "amount_col"}}">{{money $l .Amount}}</td></tr>{{end}}
 </tbody></table>{{else}}<p>{{t $l "no_history"}}</p>{{end}}
+{{else if eq .Page "card"}}
+<h1>{{t $l "add_card"}}</h1>
+<noscript><p class="warn">{{t $l "card_nojs"}}</p></noscript>
+{{/* Without JavaScript the form only leads back to Billing; the holder's
+     name has no name attribute, so that nothing of the card is ever sent
+     here. card.js confirms the SetupIntent with Stripe instead. */}}
+<form id="card-form" method="get" action="/portal/billing" data-key="{{.StripeKey}}" data-secret="{{.ClientSecret}}" data-locale="{{.Lang}}"
+ data-return="/portal/billing?done=card" data-unavailable="{{t $l "card_unavailable"}}">
+<p class="hint" id="card-how">{{t $l "card_stripe"}}</p>
+<label for="holder">{{t $l "card_holder"}}</label><input id="holder" required autocomplete="cc-name" value="{{.Account.Name}}">
+<p class="label" id="card-label">{{t $l "card_field"}}</p>
+<div id="card-element" role="group" aria-labelledby="card-label"></div>
+<p id="card-errors" class="warn" role="alert" hidden></p>
+<button type="submit" aria-describedby="card-how">{{t $l "add"}}</button>
+</form>
+<p><a href="/portal/billing">{{t $l "back"}}</a></p>
+<script src="/portal/card.js"></script>
 {{else if eq .Page "referrals"}}
 <h1>{{t $l "referrals"}}</h1>
 <p><label for="reflink">{{t $l "ref_link"}}</label><input id="reflink" readonly value="{{.Referrals.Link}}"></p>
-<p>{{t $l "ref_code"}} : <code>{{.Referrals.Code}}</code></p>
+<p>{{t $l "ref_code"}} <code>{{.Referrals.Code}}</code></p>
 <h2>{{t $l "referees"}}</h2>
-{{if .Referrals.Referees}}<table><thead><tr><th scope="col">{{t $l "name"}}</th><th scope="col">{{t $l "window"}}</th><th scope="col" class="num">{{t $l "months_left"}}</th></tr></thead><tbody>
-{{range .Referrals.Referees}}<tr><td>{{.Name}}</td><td>{{.FirstPeriod}} – {{.LastPeriod}}</td><td class="num">{{.MonthsLeft}}</td></tr>{{end}}
+{{if .Referrals.Referees}}<table class="stack"><thead><tr><th scope="col">{{t $l "name"}}</th><th scope="col">{{t $l "window"}}</th><th scope="col" class="num">{{t $l "months_left"}}</th></tr></thead><tbody>
+{{range .Referrals.Referees}}<tr><td data-label="{{t $l "name"}}">{{.Name}}</td><td data-label="{{t $l "window"}}">{{.FirstPeriod}} – {{.LastPeriod}}</td><td class="num" data-label="{{t $l "months_left"}}">{{.MonthsLeft}}</td></tr>{{end}}
 </tbody></table>{{else}}<p>{{t $l "no_referees"}}</p>{{end}}
 <h2>{{t $l "rewards"}}</h2>
-{{if .Referrals.Rewards}}<table><thead><tr><th scope="col">{{t $l "period"}}</th><th scope="col" class="num">{{t $l "amount"}}</th></tr></thead><tbody>
+{{if .Referrals.Rewards}}<table><thead><tr><th scope="col">{{t $l "period"}}</th><th scope="col" class="num">{{t $l "amount_col"}}</th></tr></thead><tbody>
 {{range .Referrals.Rewards}}<tr><td>{{.Period}}</td><td class="num">{{money $l .Amount}}</td></tr>{{end}}
 </tbody></table>{{else}}<p>{{t $l "no_rewards"}}</p>{{end}}
 {{else if eq .Page "timeline"}}
 <h1>{{t $l "timeline"}}</h1>
-{{if .Timeline}}<table id="timeline"><thead><tr><th scope="col">{{t $l "date"}}</th><th scope="col">{{t $l "event"}}</th></tr></thead><tbody>
-{{range .Timeline}}<tr><td>{{datetime $l .At}}</td><td>{{.Kind}}</td></tr>{{end}}
+{{if .Timeline}}<table id="timeline" class="wrap"><thead><tr><th scope="col">{{t $l "date"}}</th><th scope="col">{{t $l "event"}}</th></tr></thead><tbody>
+{{range .Timeline}}<tr><td data-label="{{t $l "date"}}">{{datetime $l .At}}</td><td data-label="{{t $l "event"}}">{{event $l .Kind}}</td></tr>{{end}}
 </tbody></table>{{else}}<p>{{t $l "no_events"}}</p>{{end}}
 {{end}}
 </main>

@@ -70,7 +70,11 @@ func StripeMock(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-http-addr", "127.0.0.1:")
+	// Its HTTPS listener gets a free port too: left to its default (12112),
+	// a second stripe-mock running at once fails to bind it and exits just
+	// after saying where its HTTP listener is, and its test then finds
+	// nothing listening there.
+	cmd := exec.CommandContext(ctx, bin, "-http-addr", "127.0.0.1:", "-https-addr", "127.0.0.1:")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)

@@ -53,6 +53,11 @@ type Config struct {
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIURL        string
+	// StripePublishableKey (BILLING_STRIPE_PUBLISHABLE_KEY, pk_…) is what
+	// the billing pages give Stripe.js, in which customers enter a card:
+	// required with Stripe wherever the pages are served
+	// (RequireStripePublishableKey). Public, unlike the secret key.
+	StripePublishableKey string
 	// PayPal, when both are set (PAYPAL_CLIENT_ID, PAYPAL_SECRET;
 	// PAYPAL_API_URL defaults to the sandbox, PAYPAL_WEBHOOK_ID verifies
 	// webhooks, PAYPAL_RETURN_URL is where buyers come back after approving).
@@ -355,6 +360,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	c.StripeSecretKey = get("STRIPE_SECRET_KEY", "")
 	c.StripeWebhookSecret = get("STRIPE_WEBHOOK_SECRET", "")
 	c.StripeAPIURL = get("STRIPE_API_URL", "")
+	c.StripePublishableKey = strings.TrimSpace(get("BILLING_STRIPE_PUBLISHABLE_KEY", ""))
 	c.PayPalClientID = get("PAYPAL_CLIENT_ID", "")
 	c.PayPalSecret = get("PAYPAL_SECRET", "")
 	c.PayPalAPIURL = get("PAYPAL_API_URL", "https://api-m.sandbox.paypal.com")
@@ -479,6 +485,18 @@ func (c *Config) readModes(get func(k, def string) string) error {
 	default:
 		return fmt.Errorf("BILLING_PAYPAL: want paypal, sandbox or off, got %q", m)
 	}
+	if k := c.StripePublishableKey; k != "" {
+		// A secret key pasted here would be printed into every card page,
+		// and a test key beside a live one (or the reverse) makes Stripe.js
+		// set cards up in the other mode, where no charge can use them.
+		live := strings.HasPrefix(k, "pk_live_")
+		if !live && !strings.HasPrefix(k, "pk_test_") {
+			return errors.New("BILLING_STRIPE_PUBLISHABLE_KEY: want Stripe's publishable key, pk_live_… or pk_test_… (never the secret key)")
+		}
+		if c.StripeSecretKey != "" && live != liveStripeKey(c.StripeSecretKey) {
+			return errors.New("BILLING_STRIPE_PUBLISHABLE_KEY and STRIPE_SECRET_KEY are of different modes (live and test): give both keys of the same mode")
+		}
+	}
 	raw := get("BILLING_CREDIT_PURCHASE_MAX", "10000.00")
 	limit, err := billing.ParseAmount(raw)
 	if err != nil || limit.LessThan(billing.MinCreditPurchase) {
@@ -571,6 +589,17 @@ func (c *Config) checkSeller(capital string) {
 	if s := c.SellerEmail; s != "" && !strings.Contains(s, "@") {
 		bad("BILLING_SELLER_EMAIL", "%q is not an email address", s)
 	}
+}
+
+// RequireStripePublishableKey stops a server of the billing pages (billing
+// worker --http) with Stripe but no publishable key: its customers could
+// not enter a card (Stripe.js needs the key), and would only learn it on
+// the page.
+func (c *Config) RequireStripePublishableKey() error {
+	if c.Processor == ProcessorStripe && c.StripePublishableKey == "" {
+		return errors.New("BILLING_STRIPE_PUBLISHABLE_KEY is not set: the billing pages (billing worker --http) take cards with Stripe.js, which needs the publishable key (pk_live_… or pk_test_…) of the account STRIPE_SECRET_KEY belongs to, from the Stripe dashboard's API keys")
+	}
+	return nil
 }
 
 // RequirePortal says how to fix a missing BILLING_PORTAL_URL, for the

@@ -242,3 +242,29 @@ func TestMailSettings(t *testing.T) {
 		require.ErrorContains(t, err, "BILLING_SEPA_DEBIT_DELAY", bad)
 	}
 }
+
+// With Stripe, the billing pages need a publishable key, of the secret
+// key's mode; a secret key is never taken for one.
+func TestStripePublishableKey(t *testing.T) {
+	t.Parallel()
+	c, err := FromLookup(env("STRIPE_SECRET_KEY", "sk_test_x"))
+	require.NoError(t, err, "only the pages need it: other commands start")
+	require.ErrorContains(t, c.RequireStripePublishableKey(), "BILLING_STRIPE_PUBLISHABLE_KEY is not set")
+	c, err = FromLookup(env("STRIPE_SECRET_KEY", "sk_test_x", "BILLING_STRIPE_PUBLISHABLE_KEY", "pk_test_abc"))
+	require.NoError(t, err)
+	require.NoError(t, c.RequireStripePublishableKey())
+	require.Equal(t, "pk_test_abc", c.StripePublishableKey)
+	c, err = FromLookup(env("BILLING_PROCESSOR", "sandbox"))
+	require.NoError(t, err)
+	require.NoError(t, c.RequireStripePublishableKey(), "sandbox cards are test ids: no Stripe.js")
+
+	for _, tc := range []struct{ secret, key, want string }{
+		{"sk_test_x", "sk_test_x", "never the secret key"},
+		{"sk_live_x", "pk_test_abc", "different modes"},
+		{"sk_test_x", "pk_live_abc", "different modes"},
+	} {
+		_, err := FromLookup(env("STRIPE_SECRET_KEY", tc.secret, "BILLING_STRIPE_PUBLISHABLE_KEY", tc.key))
+		require.ErrorContains(t, err, tc.want, tc.key)
+		require.ErrorContains(t, err, "BILLING_STRIPE_PUBLISHABLE_KEY", tc.key)
+	}
+}
