@@ -216,6 +216,33 @@ func decideStandings(ctx context.Context, db pgdb.DB, client *Client, accountIDs
 	}
 }
 
+// overdueAfterDeclines marks overdue those of the declined or failed
+// attempts' invoices that the dunning rules say are (the last retry failed),
+// in the attempts' order. Their facts are read in one statement: a first
+// collection declines hundreds of invoices a batch, and each becoming
+// overdue touches only its own invoice and account.
+func overdueAfterDeclines(ctx context.Context, tx pgx.Tx, client *Client, attempts []*payments.Attempt, now time.Time) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(attempts))
+	for i, a := range attempts {
+		ids[i] = a.InvoiceID
+	}
+	cands, err := payments.DunningCandidatesByID(ctx, tx, ids, now)
+	if err != nil {
+		return err
+	}
+	for _, a := range attempts {
+		if c := cands[a.InvoiceID]; c != nil && billing.DecideDunning(c.Input).Overdue {
+			if _, err := becameOverdue(ctx, tx, client, a.AccountID, []int64{a.InvoiceID}, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // becameOverdue marks invoices overdue (the caller holds their locks and
 // found them overdue) and suspends their account if it has an overdue
 // invoice unpaid, with its webhook listing the overdue invoices, in tx.
@@ -286,6 +313,7 @@ func AfterOutcome(ctx context.Context, tx pgx.Tx, client *Client, rec *payments.
 // caller's to apply first, with Enqueue.
 func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payments.Recorded, now time.Time, settler payments.Settler, sepaDelay time.Duration, simulated bool) error {
 	var settle, render, paid []string
+	var unpaid []*payments.Attempt // declined or failed: may be overdue now
 	for _, rec := range recs {
 		if rec == nil || rec.Already {
 			continue
@@ -308,16 +336,11 @@ func afterOutcomes(ctx context.Context, tx pgx.Tx, client *Client, recs []*payme
 			metrics.Collected.WithLabelValues(string(a.Method.Type)).Add(metrics.Cents(a.Amount))
 			paid = append(paid, a.AccountID)
 		case payments.OutcomeDeclined, payments.OutcomeFailed:
-			c, err := payments.DunningCandidateFor(ctx, tx, a.InvoiceID, now)
-			if err != nil {
-				return err
-			}
-			if c != nil && billing.DecideDunning(c.Input).Overdue {
-				if _, err := becameOverdue(ctx, tx, client, a.AccountID, []int64{a.InvoiceID}, now); err != nil {
-					return err
-				}
-			}
+			unpaid = append(unpaid, a)
 		}
+	}
+	if err := overdueAfterDeclines(ctx, tx, client, unpaid, now); err != nil {
+		return err
 	}
 	for len(settle) > 0 {
 		n := min(len(settle), collectBatchSize)

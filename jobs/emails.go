@@ -61,10 +61,26 @@ func (SweepEmailsArgs) InsertOpts() river.InsertOpts {
 }
 
 // queueEmails writes the emails of events just recorded, in one
-// statement, and one sender job when it wrote any.
+// statement, and one sender job when it wrote any and none is live.
+//
+// The live job is looked for first, without a lock: River's unique insert
+// of a job that exists already updates that job's row (ON CONFLICT DO
+// UPDATE), which stays locked until this transaction commits, so that
+// every transaction queueing emails (each finalization chunk, each
+// collection) waited for the one before it to commit. Seeing the live job
+// and not inserting is what the unique insert would have done (a no-op);
+// when that job has claimed its rows before this transaction commits, the
+// rows are the sweep's, as they are for a running job's (SendEmailsArgs).
 func queueEmails(ctx context.Context, tx pgx.Tx, client *Client, emails []notify.OutgoingEmail) error {
 	n, err := notify.QueueEmails(ctx, tx, emails)
 	if err != nil || n == 0 {
+		return err
+	}
+	var live bool
+	if err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = $1
+		               AND state IN ('available', 'pending', 'running', 'scheduled', 'retryable'))`,
+		SendEmailsArgs{}.Kind()).Scan(&live); err != nil || live {
 		return err
 	}
 	_, err = client.InsertTx(ctx, tx, SendEmailsArgs{}, nil)

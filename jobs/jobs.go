@@ -142,9 +142,7 @@ func (c *Config) Defaults() {
 	if c.FinalizeChunk == 0 {
 		c.FinalizeChunk = 1000
 	}
-	if c.FinalizeBudget == 0 {
-		c.FinalizeBudget = 10 * time.Second
-	}
+
 	if c.Renderer == nil {
 		fonts, _ := invoices.LoadFonts("", c.Logger)
 		c.Renderer = &invoices.Renderer{Seller: invoices.Seller{Name: "Billing"}, Fonts: fonts, Location: c.Location}
@@ -181,6 +179,13 @@ func (c *Config) Defaults() {
 	}
 	if c.RescueAfter == 0 {
 		c.RescueAfter = 45 * time.Second
+	}
+	if c.FinalizeBudget == 0 {
+		// Two thirds of the job's timeout: a chunk (about a second at
+		// 100,000 accounts) started just before the budget is spent ends
+		// well within it. Each execution costs a fetch and a new look at the
+		// statistics, so fewer, longer ones finish the run sooner.
+		c.FinalizeBudget = c.JobTimeout * 2 / 3
 	}
 	if c.BillingWorkers == 0 {
 		c.BillingWorkers = 4

@@ -73,18 +73,23 @@ func DunningCandidatesOf(ctx context.Context, q pgdb.Executor, accountIDs []stri
 	return scanCandidates(rows, now)
 }
 
-// DunningCandidateFor returns the invoice as a candidate, or nil when it is
-// not open or already overdue.
-func DunningCandidateFor(ctx context.Context, q pgdb.Executor, invoiceID int64, now time.Time) (*DunningCandidate, error) {
-	rows, err := q.Query(ctx, dunningSQL+` AND i.id = $1`, invoiceID)
+// DunningCandidatesByID returns those of the invoices that are open and not
+// overdue yet, as candidates by invoice id: one statement for a collection
+// batch's declines, however many.
+func DunningCandidatesByID(ctx context.Context, q pgdb.Executor, invoiceIDs []int64, now time.Time) (map[int64]*DunningCandidate, error) {
+	rows, err := q.Query(ctx, dunningSQL+` AND i.id = ANY($1)`, invoiceIDs)
 	if err != nil {
 		return nil, err
 	}
 	cs, err := scanCandidates(rows, now)
-	if err != nil || len(cs) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	return &cs[0], nil
+	out := make(map[int64]*DunningCandidate, len(cs))
+	for i := range cs {
+		out[cs[i].InvoiceID] = &cs[i]
+	}
+	return out, nil
 }
 
 // MarkOverdue records that invoices became overdue at now.
