@@ -35,3 +35,15 @@ $$;
 CREATE TRIGGER usage_segments_reference BEFORE INSERT OR UPDATE OF account_id, resource ON usage_segments
     FOR EACH ROW WHEN (current_setting('billing.usage_references', true) IS DISTINCT FROM 'checked')
     EXECUTE FUNCTION usage_segments_reference();
+
+-- The per-account index loses started_at. The run reads an account's usage
+-- with account_id = ANY(…) AND started_at < period end AND (ended_at IS NULL
+-- OR ended_at > period start): started_at only bounds the range from above,
+-- so the index range was every segment of the account that started before
+-- the period's end, its whole history, and each row is read from the heap
+-- anyway for ended_at and the rest. On account_id alone the B-tree
+-- deduplicates (one key per account, a list of row ids behind it): measured
+-- on 1,000,000 segments over 20,000 accounts, 8.9 MB instead of 59 MB, and
+-- about 0.7 s less backend CPU per million inserted rows.
+DROP INDEX usage_segments_account;
+CREATE INDEX usage_segments_account ON usage_segments (account_id);

@@ -78,10 +78,12 @@ var usageSpec = &spec{
 		return true, nil
 	},
 	slowChecks: []string{
+		// The window's frame is the whole partition in line order, so that
+		// a repeated id's lines are listed in order.
 		`INSERT INTO ingest_problems
 		 SELECT line, format('id: duplicate id %s in this file (lines %s)', id, lines)
 		 FROM (SELECT line, id, count(*) OVER w AS n, string_agg(line::text, ', ') OVER w AS lines
-		       FROM ingest_stage WINDOW w AS (PARTITION BY id)) d
+		       FROM ingest_stage WINDOW w AS (PARTITION BY id ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) d
 		 WHERE n > 1`,
 		// A stored segment may only see its ended_at set or moved.
 		`INSERT INTO ingest_problems
