@@ -41,6 +41,8 @@ type spec struct {
 	fastApply func(ctx context.Context, tx pgx.Tx, res *Result) (bool, error)
 	// slowChecks are checks only needed when fastApply is absent or failed.
 	slowChecks []string
+	// setup, when set, runs first in the import's transaction.
+	setup string
 	// apply merges the valid staged rows into the real tables.
 	apply func(ctx context.Context, tx pgx.Tx, res *Result) error
 }
@@ -69,6 +71,11 @@ func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Re
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit this is a no-op
 
+	if sp.setup != "" {
+		if _, err := tx.Exec(ctx, sp.setup); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := tx.Exec(ctx, fmt.Sprintf(`
 		CREATE TEMP TABLE ingest_stage (line integer NOT NULL, %s) ON COMMIT DROP;
 		CREATE TEMP TABLE %s (line integer NOT NULL, message text NOT NULL) ON COMMIT DROP`,
@@ -78,7 +85,7 @@ func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Re
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	src := &stageSource{chunks: decodeAll(pctx, ur, sp, fields, header), res: res, o: &o, max: o.BatchSize}
+	src := &stageSource{chunks: decodeAll(pctx, ur, stageRows(sp, fields, header)), res: res, o: &o, max: o.BatchSize}
 	columns := append([]string{"line"}, sp.columns...)
 	for !src.eof {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, columns, src); err != nil {
@@ -234,12 +241,44 @@ type decodedChunk struct {
 	fatal    bool
 	lines    int
 	err      error
+
+	// The fast path's chunk: its rows already encoded for a binary COPY,
+	// what the database must confirm about them, and whether a line was
+	// wrong (the fast path then gives way to the staging one).
+	copyData []byte
+	keys     *usageKeys
+	bad      bool
+	lastLine int
 }
 
-// decodeAll reads units in one goroutine and decodes chunks of them on every
-// core, delivering the chunks in input order. At most a few chunks per core
-// are in flight, so memory stays bounded whatever the input size.
-func decodeAll(ctx context.Context, ur unitReader, sp *spec, fields fieldSet, header []*fieldSpec) <-chan chan decodedChunk {
+// stageRows decodes a chunk into staged rows and problems, for the staging
+// table.
+func stageRows(sp *spec, fields fieldSet, header []*fieldSpec) func([]unit) decodedChunk {
+	return func(units []unit) decodedChunk {
+		d := decodedChunk{lines: len(units)}
+		for _, u := range units {
+			rec, prob := decodeUnit(u, fields, header)
+			if prob == nil {
+				fr := &fieldReader{rec: rec}
+				vals := sp.decode(fr)
+				prob = fr.problem()
+				if prob == nil {
+					d.rows = append(d.rows, append([]any{rec.line}, vals...))
+					continue
+				}
+			}
+			d.fatal = d.fatal || prob.fatal
+			d.problems = append(d.problems, []any{prob.Line, prob.Message})
+		}
+		return d
+	}
+}
+
+// decodeAll reads units in one goroutine and decodes chunks of them with
+// work on every core, delivering the chunks in input order. At most a few
+// chunks per core are in flight, so memory stays bounded whatever the input
+// size.
+func decodeAll(ctx context.Context, ur unitReader, work func([]unit) decodedChunk) <-chan chan decodedChunk {
 	workers := runtime.GOMAXPROCS(0)
 	ordered := make(chan chan decodedChunk, 2*workers)
 	type job struct {
@@ -250,22 +289,7 @@ func decodeAll(ctx context.Context, ur unitReader, sp *spec, fields fieldSet, he
 	for range workers {
 		go func() {
 			for j := range jobs {
-				d := decodedChunk{lines: len(j.units)}
-				for _, u := range j.units {
-					rec, prob := decodeUnit(u, fields, header)
-					if prob == nil {
-						fr := &fieldReader{rec: rec}
-						vals := sp.decode(fr)
-						prob = fr.problem()
-						if prob == nil {
-							d.rows = append(d.rows, append([]any{rec.line}, vals...))
-							continue
-						}
-					}
-					d.fatal = d.fatal || prob.fatal
-					d.problems = append(d.problems, []any{prob.Line, prob.Message})
-				}
-				j.out <- d
+				j.out <- work(j.units)
 			}
 		}()
 	}

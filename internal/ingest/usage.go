@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -22,6 +23,9 @@ var usageSpec = &spec{
 		quantity integer NOT NULL, started_at timestamptz NOT NULL, ended_at timestamptz`,
 	columns: []string{"id", "account_id", "app", "resource", "quantity", "started_at", "ended_at"},
 	decode:  decodeUsage,
+	// The checks below find unknown accounts and resources before anything
+	// is applied.
+	setup: setReferencesChecked,
 	checks: []string{
 		// Lock the accounts (in id order, against deadlocks) before looking
 		// at their invoices: a run drafting them holds a share lock until
@@ -74,10 +78,12 @@ var usageSpec = &spec{
 		return true, nil
 	},
 	slowChecks: []string{
+		// The window's frame is the whole partition in line order, so that
+		// a repeated id's lines are listed in order.
 		`INSERT INTO ingest_problems
 		 SELECT line, format('id: duplicate id %s in this file (lines %s)', id, lines)
 		 FROM (SELECT line, id, count(*) OVER w AS n, string_agg(line::text, ', ') OVER w AS lines
-		       FROM ingest_stage WINDOW w AS (PARTITION BY id)) d
+		       FROM ingest_stage WINDOW w AS (PARTITION BY id ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) d
 		 WHERE n > 1`,
 		// A stored segment may only see its ended_at set or moved.
 		`INSERT INTO ingest_problems
@@ -139,6 +145,11 @@ var usageSpec = &spec{
 	},
 }
 
+// setReferencesChecked tells usage_segments' reference trigger that this
+// transaction checks the accounts and resources of what it inserts itself,
+// set-based (migration 0023): both import paths do, before they commit.
+const setReferencesChecked = `SET LOCAL billing.usage_references = 'checked'`
+
 // monthFits refuses a segment whose month alone could overflow an invoice:
 // quantity × a price in force during it × the longest month over
 // billing.MaxSubtotal. The catalog import bounds prices so that this can't
@@ -189,6 +200,21 @@ func decodeUsage(f *fieldReader) []any {
 // ImportUsage loads usage segments (SPEC §2). Re-importing a segment with
 // identical content is a no-op; the only change allowed is setting or moving
 // its ended_at.
+//
+// An input that can be read twice (a file) first takes the fast path of a
+// file of new segments (see fast.go); anything else, and any input that
+// path gives way on, goes through the staging table.
 func ImportUsage(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if at, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			res, err := importNewUsage(ctx, db, rs, o)
+			if !errors.Is(err, errNotNew) {
+				return res, err
+			}
+			if _, err := rs.Seek(at, io.SeekStart); err != nil {
+				return nil, fmt.Errorf("%s: reading the input again: %w", o.withDefaults().Name, err)
+			}
+		}
+	}
 	return run(ctx, db, r, usageSpec, o)
 }
