@@ -154,7 +154,7 @@ func (f *Fpdf) cutUTF8Font(font *fontDefType) *utf8Cut {
 	program := utf8File.GenerateCutFont(used)
 	dictionary := utf8File.CodeSymbolDictionary
 	delete(dictionary, 0)
-	c := &utf8Cut{size: len(program), stream: sliceCompress(program), usedRunes: used,
+	c := &utf8Cut{size: len(program), stream: sliceCompressBest(program), usedRunes: used,
 		lastRune: utf8File.LastRune, dictionary: dictionary}
 
 	// The widths, as upstream writes them, into a scratch Fpdf.
@@ -169,7 +169,7 @@ func (f *Fpdf) cutUTF8Font(font *fontDefType) *utf8Cut {
 		cidToGidMap[cc*2] = byte(glyph >> 8)
 		cidToGidMap[cc*2+1] = byte(glyph & 0xFF)
 	}
-	c.cidToGID = sliceCompress(cidToGidMap)
+	c.cidToGID = sliceCompressBest(cidToGidMap)
 	if len(utf8Cache.cuts) >= utf8MaxCuts {
 		for k := range utf8Cache.cuts {
 			delete(utf8Cache.cuts, k)
