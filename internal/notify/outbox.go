@@ -202,7 +202,15 @@ type claimed struct {
 	pmType, pmReference *string
 }
 
-func claimEmails(ctx context.Context, q pgdb.Executor, n int, lease time.Duration) ([]claimed, error) {
+func claimEmails(ctx context.Context, db pgdb.DB, n int, lease time.Duration) (cs []claimed, err error) {
+	err = inIndexOrder(ctx, db, func(q pgx.Tx) error {
+		cs, err = claimEmailsTx(ctx, q, n, lease)
+		return err
+	})
+	return cs, err
+}
+
+func claimEmailsTx(ctx context.Context, q pgx.Tx, n int, lease time.Duration) ([]claimed, error) {
 	rows, err := q.Query(ctx, `
 		WITH c AS (
 			SELECT id FROM emails
@@ -296,7 +304,7 @@ func FromDomain(from string) string {
 // process killed between the two sends it again, with the same Message-ID,
 // once its lease runs out: at least once. Without a Mailer every due email
 // is recorded unsent.
-func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, error) {
+func (s *EmailSender) Send(ctx context.Context, q pgdb.DB) (EmailStats, error) {
 	var st EmailStats
 	if s.Mailer == nil {
 		tag, err := q.Exec(ctx, `
