@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -170,6 +171,14 @@ type EmailSender struct {
 	// when zero); Budget bounds one Send (10 s when zero).
 	Batch  int
 	Budget time.Duration
+	// Parallel is how many batches are sent at once, each on its own
+	// connection (4 when zero). Sending one email is mostly waiting (the
+	// PDF read, the SMTP conversation, the commit of its row), so one
+	// sender at a time handed over about 60 emails/s on a loaded 2-core
+	// machine while using a tenth of a core; the outbox's one job still
+	// bounds the load: Parallel connections and database sessions, never
+	// more, however many emails wait.
+	Parallel int
 	// Lease is how long a claimed batch is held (2 minutes when zero): a
 	// worker killed while sending leaves it to be taken again once it runs
 	// out. It should outlast a batch's sending.
@@ -202,7 +211,15 @@ type claimed struct {
 	pmType, pmReference *string
 }
 
-func claimEmails(ctx context.Context, q pgdb.Executor, n int, lease time.Duration) ([]claimed, error) {
+func claimEmails(ctx context.Context, db pgdb.DB, n int, lease time.Duration) (cs []claimed, err error) {
+	err = inIndexOrder(ctx, db, func(q pgx.Tx) error {
+		cs, err = claimEmailsTx(ctx, q, n, lease)
+		return err
+	})
+	return cs, err
+}
+
+func claimEmailsTx(ctx context.Context, q pgx.Tx, n int, lease time.Duration) ([]claimed, error) {
 	rows, err := q.Query(ctx, `
 		WITH c AS (
 			SELECT id FROM emails
@@ -291,12 +308,13 @@ func FromDomain(from string) string {
 }
 
 // Send sends the due emails, oldest first, a batch at a time on one
-// connection, until none is due or Budget is spent. Each email is marked
-// sent as soon as the server accepted it, before the next is sent; a
-// process killed between the two sends it again, with the same Message-ID,
-// once its lease runs out: at least once. Without a Mailer every due email
-// is recorded unsent.
-func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, error) {
+// connection, Parallel batches at once, until none is due or Budget is
+// spent. Each email is marked sent as soon as the server accepted it,
+// before the next of its batch is sent; a process killed between the two
+// sends it again, with the same Message-ID, once its lease runs out: at
+// least once. Without a Mailer every due email is recorded unsent. q is
+// used by the Parallel senders at once: a pool, not a transaction.
+func (s *EmailSender) Send(ctx context.Context, q pgdb.DB) (EmailStats, error) {
 	var st EmailStats
 	if s.Mailer == nil {
 		tag, err := q.Exec(ctx, `
@@ -317,6 +335,38 @@ func (s *EmailSender) Send(ctx context.Context, q pgdb.Executor) (EmailStats, er
 		lease = defaultLease
 	}
 	deadline := time.Now().Add(budget)
+	parallel := s.Parallel
+	if parallel <= 0 {
+		parallel = 4
+	}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one, err := s.sendBatches(ctx, q, batch, lease, deadline)
+			mu.Lock()
+			defer mu.Unlock()
+			st.Sent += one.Sent
+			st.Retried += one.Retried
+			st.Failed += one.Failed
+			st.Unsent += one.Unsent
+			st.More = st.More || one.More
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
+	}
+	wg.Wait()
+	return st, firstErr
+}
+
+// sendBatches is one of Send's parallel senders: it claims and sends a
+// batch at a time until none is due or the deadline passed.
+func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lease time.Duration, deadline time.Time) (EmailStats, error) {
+	var st EmailStats
 	domain := FromDomain(s.From)
 	for {
 		if time.Now().After(deadline) {

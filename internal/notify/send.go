@@ -50,7 +50,7 @@ type Stats struct {
 // whose leases run out and which are then sent again: delivery is at least
 // once, and receivers deduplicate on webhook-id. A removed endpoint has
 // nothing due.
-func (s *Sender) Deliver(ctx context.Context, q pgdb.Executor, endpointID string) (Stats, error) {
+func (s *Sender) Deliver(ctx context.Context, q pgdb.DB, endpointID string) (Stats, error) {
 	var st Stats
 	ep, err := get(ctx, q, endpointID)
 	if errors.Is(err, ErrNotFound) {
