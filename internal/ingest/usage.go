@@ -147,7 +147,7 @@ var usageSpec = &spec{
 
 // setReferencesChecked tells usage_segments' reference trigger that this
 // transaction checks the accounts and resources of what it inserts itself,
-// set-based (migration 0023): both import paths do, before they commit.
+// set-based (migration 0021): both import paths do, before they commit.
 const setReferencesChecked = `SET LOCAL billing.usage_references = 'checked'`
 
 // monthFits refuses a segment whose month alone could overflow an invoice:

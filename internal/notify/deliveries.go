@@ -229,7 +229,7 @@ func claim(ctx context.Context, db pgdb.DB, endpointID string, n int, lease time
 }
 
 // inIndexOrder runs a claim in a transaction that reads the pending rows
-// in their index's order (migration 0022) whatever the statistics say. The
+// in their index's order (migration 0020) whatever the statistics say. The
 // outbox tables fill in bursts (a run writes a delivery and an email or
 // two per invoice within a minute, after their last ANALYZE): with
 // statistics saying "a few rows", the planner chose a bitmap scan of every
