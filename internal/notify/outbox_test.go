@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/dbtest"
-	"github.com/billingengine/engine/internal/events"
 	"github.com/billingengine/engine/internal/notify"
 	"github.com/billingengine/engine/internal/testfactory"
 	"github.com/billingengine/engine/internal/testutil"
@@ -52,18 +50,26 @@ func TestEmailBacklogSentOnceByParallelSenders(t *testing.T) {
 	acc := testfactory.Account(ctx, t, db.Pool, nil)
 	const n = 130
 	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		evs := make([]events.New, n)
-		for i := range evs {
-			evs[i] = events.New{Type: billing.EventCreditAdded, AccountID: acc.ID, At: time.Now(),
-				Data: fmt.Appendf(nil, `{"amount":"%d.00","kind":"manual_credit","reference":"r%d"}`, i+1, i)}
-		}
-		recs, err := events.Record(ctx, tx, evs)
+		// The events written as internal/events writes them (notify stands
+		// beside it and may not import it): the outbox keys are (txid, seq).
+		rows, err := tx.Query(ctx, `
+			INSERT INTO events (type, account_id, created_at, data)
+			SELECT $1, $2, now(), json_build_object('amount', i || '.00', 'kind', 'manual_credit', 'reference', 'r' || i)
+			FROM generate_series(1, $3) AS i ORDER BY i
+			RETURNING txid, seq`, string(billing.EventCreditAdded), acc.ID, n)
 		if err != nil {
 			return err
 		}
-		out := make([]notify.OutgoingEmail, len(recs))
-		for i, r := range recs {
-			out[i] = notify.OutgoingEmail{TxID: r.TxID, Seq: r.Seq, Template: billing.EmailCreditReceipt, AccountID: acc.ID}
+		var out []notify.OutgoingEmail
+		for rows.Next() {
+			e := notify.OutgoingEmail{Template: billing.EmailCreditReceipt, AccountID: acc.ID}
+			if err := rows.Scan(&e.TxID, &e.Seq); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
 		}
 		_, err = notify.QueueEmails(ctx, tx, out)
 		return err
