@@ -204,13 +204,7 @@ func (r *copyReader) Read(p []byte) (int, error) {
 func importNewUsage(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
 	o = o.withDefaults()
 	res := &Result{File: o.Name, Kind: usageSpec.kind}
-	br := newReader(r)
-	format := o.Format
-	if format == "" {
-		format = detectFormat(o.Name, br)
-	}
-	fields := newFieldSet(usageSpec.fields)
-	ur, header, err := newUnitReader(br, format, o.MaxLineBytes, fields, usageSpec.csvRequired)
+	ur, fields, header, err := openUnits(r, usageSpec, o)
 	if err != nil {
 		return nil, err
 	}

@@ -49,11 +49,9 @@ type spec struct {
 
 const problemsTable = "ingest_problems"
 
-// run is the pipeline every import shares: parse and stage, check as set
-// operations, then apply, all in one transaction.
-func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Result, error) {
-	o = o.withDefaults()
-	res := &Result{File: o.Name, Kind: sp.kind}
+// openUnits reads the input's format (given, or detected from its name and
+// first bytes) and, for CSV, its header: what both import paths start from.
+func openUnits(r io.Reader, sp *spec, o Options) (unitReader, fieldSet, []*fieldSpec, error) {
 	br := newReader(r)
 	format := o.Format
 	if format == "" {
@@ -61,6 +59,15 @@ func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Re
 	}
 	fields := newFieldSet(sp.fields)
 	ur, header, err := newUnitReader(br, format, o.MaxLineBytes, fields, sp.csvRequired)
+	return ur, fields, header, err
+}
+
+// run is the pipeline every import shares: parse and stage, check as set
+// operations, then apply, all in one transaction.
+func run(ctx context.Context, db pgdb.DB, r io.Reader, sp *spec, o Options) (*Result, error) {
+	o = o.withDefaults()
+	res := &Result{File: o.Name, Kind: sp.kind}
+	ur, fields, header, err := openUnits(r, sp, o)
 	if err != nil {
 		return nil, err
 	}
