@@ -46,14 +46,7 @@ const { chromium } = require('playwright-core');
 // fetch playwright-core once); without them it is skipped.
 func TestRiverUIInBrowser(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	modules := playwright(t)
+	chromium, modules := browserTools(t, t.Skip)
 
 	b := setupAPI(t)
 	ctx := context.Background()
@@ -126,14 +119,7 @@ const { chromium } = require('playwright-core');
 // page still cancels a job. Skipped like TestRiverUIInBrowser.
 func TestRiverUIRefusesForgedFormsInBrowser(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	modules := playwright(t)
+	chromium, modules := browserTools(t, t.Skip)
 
 	b := setupAPI(t)
 	ctx := context.Background()
@@ -181,6 +167,21 @@ func TestRiverUIRefusesForgedFormsInBrowser(t *testing.T) {
 
 // playwright installs playwright-core (the driver only: the browser is
 // Debian's) into the user cache once, and returns its node_modules.
+// browserTools finds Debian's chromium and Node.js, calling skip (t.Skip,
+// or t.Fatal where the browser is required) without them, and returns
+// chromium's path and playwright-core's modules.
+func browserTools(t *testing.T, skip func(args ...any)) (chromium, modules string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		skip("chromium is not installed (apt-get install chromium)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		skip("node is not installed")
+	}
+	return chromium, playwright(t)
+}
+
 func playwright(t *testing.T) string {
 	t.Helper()
 	cache, err := os.UserCacheDir()

@@ -131,21 +131,14 @@ func TestPortalInBrowser(t *testing.T) {
 	if shots != "" {
 		skip = t.Fatal // asked for screenshots: none is a failure, not a skip
 	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		skip("chromium is not installed (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		skip("node is not installed")
-	}
-	modules := playwright(t)
+	chromium, modules := browserTools(t, skip)
 	b := setupPortal(t)
 	ctx := context.Background()
 	// An English account beside the French one, both suspended with an
 	// invoice to pay, and each with a referee and a reward, so that every
 	// page has something to show.
 	own3 := testutil.OpenInvoice(t, b.db.Pool, "p3", 3, "30.00")
-	_, err = b.db.Pool.Exec(ctx, `
+	_, err := b.db.Pool.Exec(ctx, `
 		INSERT INTO accounts (id, name, email, country, created_at, referred_by) VALUES
 		('p5', 'Boulangerie Martin', 'p5@example.test', 'FR', '2026-03-10Z', 'p1'),
 		('p6', 'Contoso Labs', 'p6@example.test', 'FR', '2026-03-10Z', 'p3')`)

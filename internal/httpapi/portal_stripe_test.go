@@ -174,16 +174,9 @@ const stub = 'window.Stripe = function (key, opts) {' +
 // and returns to Billing with the notice; without Stripe.js it says so.
 func TestPortalCardPageInBrowser(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	modules := playwright(t)
+	chromium, modules := browserTools(t, t.Skip)
 	b := setupPortal(t)
-	_, err = b.db.Pool.Exec(context.Background(), `UPDATE accounts SET name = 'Atelier Lefèvre' WHERE id = 'p1'`)
+	_, err := b.db.Pool.Exec(context.Background(), `UPDATE accounts SET name = 'Atelier Lefèvre' WHERE id = 'p1'`)
 	require.NoError(t, err)
 	sp := stripe.New(b.db.Pool, stripe.Config{SecretKey: "sk_test_123", URL: testutil.StripeMock(t)})
 	jc, err := jobs.NewInsertClient(b.db.Pool)
