@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,14 @@ const dunningSQL = `
 	            ORDER BY l.dunning_slot DESC LIMIT 1) AS last_failed
 	    FROM payment_attempts pa WHERE pa.invoice_id = i.id) s ON true
 	WHERE i.status = 'open' AND i.overdue_at IS NULL`
+
+// dunningByIDSQL looks the batch's invoices up by id first: asked for
+// "status = 'open' AND id = ANY($1)" in one go, the planner scanned the
+// partial index of open invoices whole, which it believed empty when the
+// statistics dated from the drafts (a first month, during the run that
+// fills it): 31 ms a batch at 100,000 invoices instead of 5.
+var dunningByIDSQL = `WITH batch AS MATERIALIZED (SELECT * FROM invoices WHERE id = ANY($1))` +
+	strings.Replace(dunningSQL, "FROM invoices i\n", "FROM batch i\n", 1)
 
 func scanCandidates(rows pgx.Rows, now time.Time) ([]DunningCandidate, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DunningCandidate, error) {
@@ -77,7 +86,7 @@ func DunningCandidatesOf(ctx context.Context, q pgdb.Executor, accountIDs []stri
 // overdue yet, as candidates by invoice id: one statement for a collection
 // batch's declines, however many.
 func DunningCandidatesByID(ctx context.Context, q pgdb.Executor, invoiceIDs []int64, now time.Time) (map[int64]*DunningCandidate, error) {
-	rows, err := q.Query(ctx, dunningSQL+` AND i.id = ANY($1)`, invoiceIDs)
+	rows, err := q.Query(ctx, dunningByIDSQL, invoiceIDs)
 	if err != nil {
 		return nil, err
 	}
