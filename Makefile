@@ -54,13 +54,16 @@ BENCH_WORKERS  ?= 1
 # BENCH_WEBHOOK=1 subscribes a local webhook receiver to every event.
 BENCH_WEBHOOK  ?=
 BENCH_SEED     ?= 1
+# The bench's own Postgres cluster (.data/bench-pg) with the batch settings
+# of scripts/pg-batch.conf; BENCH_PG= runs on the usual server instead.
+BENCH_PG       ?= --cluster bench-pg --conf scripts/pg-batch.conf
 
 .PHONY: bench
 bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED, BENCH_WEBHOOK)
 	$(GO) build -o bin/billing-bench ./cmd/billing-bench
-	url="$$(scripts/pg-url --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
+	url="$$(scripts/pg-url $(BENCH_PG) --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
-		-billing ./$(BIN) -json bench-results.json $(if $(BENCH_WEBHOOK),-webhook)
+		-billing ./$(BIN) -mailpit scripts/mailpit -logs bench-logs -json bench-results.json $(if $(BENCH_WEBHOOK),-webhook)
 
 BENCH_INVOICES ?= 1000000
 

@@ -45,9 +45,17 @@ type bench struct {
 	webhook   bool
 	received  *receiver
 	delivered time.Duration // from the run's start to the last event delivered
-	pool      *pgxpool.Pool
-	results   []result
-	log       io.Writer
+	// mailpit is the script that starts the SMTP server the emails are
+	// handed to (scripts/mailpit); none: emails are not measured.
+	mailpit string
+	// extraEnv is added to the next workers started.
+	extraEnv []string
+	// How long each phase of the month took, for the end-to-end figure.
+	ingestTook, runTook, docsTook, emailsTook time.Duration
+	pgss                                      bool // pg_stat_statements answers
+	pool                                      *pgxpool.Pool
+	results                                   []result
+	log                                       io.Writer
 }
 
 // runBench generates the data set into a fresh database (DATABASE_URL) and
@@ -64,6 +72,7 @@ func runBench(args []string) error {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	logs := fs.String("logs", "", "keep the workers' logs in this directory")
 	fs.BoolVar(&b.webhook, "webhook", false, "subscribe a local webhook receiver to every event during the run")
+	fs.StringVar(&b.mailpit, "mailpit", "", "the script that starts mailpit on given ports (scripts/mailpit): the emails are handed to it")
 	_ = fs.Parse(args)
 	b.url = os.Getenv("DATABASE_URL")
 	if b.url == "" {
@@ -89,7 +98,7 @@ func runBench(args []string) error {
 
 	fmt.Fprintf(b.log, "bench: %d accounts, %d segments, seed %d, %d worker process(es), period %s\n",
 		b.p.Accounts, b.p.Segments, b.p.Seed, b.workers, b.p.Period)
-	steps := []func(context.Context) error{b.generate, b.migrate, b.ingest, b.credit, b.lowerBound, b.subscribe, b.run, b.events, b.pdfs, b.audit}
+	steps := []func(context.Context) error{b.generate, b.migrate, b.ingest, b.credit, b.lowerBound, b.subscribe, b.run, b.events, b.pdfs, b.emails, b.endToEnd, b.audit}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			b.print(os.Stdout)
@@ -187,10 +196,13 @@ func (b *bench) ingest(ctx context.Context) error {
 	}
 	accounts := time.Since(start)
 	start = time.Now()
+	b.statsReset(ctx)
+	defer b.statsTop(ctx, "ingest")
 	if _, err := b.cli(ctx, "usage", "import", filepath.Join(b.dir, "usage.ndjson")); err != nil {
 		return err
 	}
 	d := time.Since(start)
+	b.ingestTook = time.Since(start) + accounts
 	rate := float64(b.p.Segments) / d.Seconds()
 	b.add(result{Phase: "ingest", Value: rate, Unit: "segments/s", Target: "≥ 300,000 segments/s", Met: met(rate >= 300_000),
 		Detail: fmt.Sprintf("%s segments in %.1f s: %s segments/s (accounts and catalog: %.1f s)", thousands(b.p.Segments), d.Seconds(), thousands(int(rate)), accounts.Seconds())})
@@ -244,6 +256,7 @@ func (b *bench) startWorkers(n int, queues string) ([]*exec.Cmd, error) {
 		cmd := exec.Command(b.bin, "worker", "--queues", queues) //nolint:noctx // stopped by a signal, to finish its jobs, not killed by a context
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off",
 			"BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
+		cmd.Env = append(cmd.Env, b.extraEnv...)
 		logf, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("worker-%s-%d.log", strings.ReplaceAll(queues, ",", "-"), i)))
 		if err != nil {
 			return nil, err
@@ -327,6 +340,8 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // let them connect: the run, not their start, is timed
+	b.statsReset(ctx)
+	defer b.statsTop(ctx, "run")
 	start, cpuStart := time.Now(), machineCPU()
 	out, err := b.cli(ctx, "run", "--period", b.p.Period)
 	if err != nil {
@@ -356,6 +371,7 @@ func (b *bench) run(ctx context.Context) error {
 		return n == 0, err
 	})
 	wall := time.Since(start)
+	b.runTook = wall
 	if err == nil && b.webhook {
 		// The deliveries go on after the billing is done: the receiver
 		// is timed apart, with the same workers.
@@ -383,7 +399,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	rate := float64(accounts) / wall.Seconds()
-	b.add(result{Phase: "run", Value: wall.Seconds(), Unit: "s", Target: "≤ 60 s", Met: met(wall.Seconds() <= 60),
+	b.add(result{Phase: "run", Value: wall.Seconds(), Unit: "s",
 		Detail: fmt.Sprintf("%s accounts, %s invoices, %s charges: %.1f s (%.1f s to the last invoice finalized): %s accounts/s",
 			thousands(accounts), thousands(invoices), thousands(attempts), wall.Seconds(), finalized.Seconds(), thousands(int(rate)))})
 	ratio := wall.Seconds() / lower
@@ -404,6 +420,8 @@ func (b *bench) pdfs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.statsReset(ctx)
+	defer b.statsTop(ctx, "documents")
 	cmds, err := b.startWorkers(b.workers, "documents")
 	if err != nil {
 		return err
@@ -414,6 +432,7 @@ func (b *bench) pdfs(ctx context.Context) error {
 		return left == 0, err
 	})
 	d := time.Since(start)
+	b.docsTook = d
 	rss, _ := stopWorkers(cmds)
 	if err != nil {
 		return err
@@ -423,8 +442,13 @@ func (b *bench) pdfs(ctx context.Context) error {
 		return err
 	}
 	rate := float64(docs) / d.Seconds()
-	b.add(result{Phase: "pdf", Value: rate, Unit: "PDFs/s", Target: "≥ 1,000 PDFs/s", Met: met(rate >= 1000),
-		Detail: fmt.Sprintf("%s render jobs, %s PDFs stored in %.1f s: %s PDFs/s (peak RSS %d MiB)", thousands(n), thousands(docs), d.Seconds(), thousands(int(rate)), rss>>20)})
+	var facturX int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE xml IS NOT NULL`).Scan(&facturX); err != nil {
+		facturX = -1
+	}
+	b.add(result{Phase: "documents", Value: rate, Unit: "documents/s", Target: "≥ 2,000 documents/s", Met: met(rate >= 2000),
+		Detail: fmt.Sprintf("%s render jobs, %s documents stored (%s with a Factur-X XML) in %.1f s: %s documents/s (peak RSS %d MiB)",
+			thousands(n), thousands(docs), thousands(facturX), d.Seconds(), thousands(int(rate)), rss>>20)})
 	return nil
 }
 
