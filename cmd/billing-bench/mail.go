@@ -13,8 +13,8 @@ import (
 )
 
 // freePort is a TCP port on 127.0.0.1 free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
@@ -26,11 +26,11 @@ func freePort() (int, error) {
 // scripts/mailpit (which builds mailpit from the Go module proxy once),
 // and waits until its SMTP port answers.
 func (b *bench) startMailpit(ctx context.Context) (smtpURL string, stop func(), err error) {
-	smtp, err := freePort()
+	smtp, err := freePort(ctx)
 	if err != nil {
 		return "", nil, err
 	}
-	web, err := freePort()
+	web, err := freePort(ctx)
 	if err != nil {
 		return "", nil, err
 	}
