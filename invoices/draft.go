@@ -286,6 +286,24 @@ func writeDraftsIsolated(ctx context.Context, tx pgx.Tx, runID int64, p billing.
 	return kept, nil
 }
 
+// shardAccountsSQL locks a shard's accounts that have no invoice for the
+// period yet. It is planned with its parameters at every call (an unnamed
+// statement): invoices grows by the run's own drafts while the shards run,
+// and a plan cached from the first shards hashed the whole table for every
+// later one (300,000 accounts: 1.5 s a shard instead of 0.1 s).
+// The account's invoice for the period is a scalar subquery, one probe
+// of invoices_one_per_period (at most one row) per account, rather than
+// NOT EXISTS, which the planner turns into an anti join planned from
+// the statistics: those of a first month date from before its drafts,
+// say the period has a few invoices, and the anti join then read every
+// invoice of the period for each account (52 ms a shard at 100,000
+// accounts instead of a few).
+const shardAccountsSQL = `
+	SELECT a.id FROM accounts a
+	WHERE a.id BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR a.id = ANY($3))
+	  AND (SELECT i.id FROM invoices i WHERE i.account_id = a.id AND i.period = $4 AND i.status <> 'void') IS NULL
+	ORDER BY a.id FOR SHARE OF a`
+
 // DraftShard rates one shard of a run's accounts and writes a draft invoice
 // (usage lines and subtotal) for each account with billable usage. It takes
 // a share lock on the accounts, so a usage import for them waits until the
@@ -322,15 +340,8 @@ func DraftShard(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, shard 
 	if err != nil {
 		return nil, err
 	}
-	// Planned with its parameters at every call (an unnamed statement):
-	// invoices grows by the run's own drafts while the shards run, and a
-	// plan cached from the first shards hashed the whole table for every
-	// later one (300,000 accounts: 1.5 s a shard instead of 0.1 s).
-	rows, err := tx.Query(ctx, `
-		SELECT a.id FROM accounts a
-		WHERE a.id BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR a.id = ANY($3))
-		  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.id AND i.period = $4 AND i.status <> 'void')
-		ORDER BY a.id FOR SHARE OF a`, pgx.QueryExecModeCacheDescribe, firstID, lastID, scope, period)
+	// Planned with its parameters at every call (see shardAccountsSQL).
+	rows, err := tx.Query(ctx, shardAccountsSQL, pgx.QueryExecModeCacheDescribe, firstID, lastID, scope, period)
 	if err != nil {
 		return nil, err
 	}
