@@ -308,6 +308,11 @@ func machineCPU() time.Duration {
 
 // waitFor polls until cond holds.
 func waitFor(ctx context.Context, cond func() (bool, error)) error {
+	return waitForEvery(ctx, 50*time.Millisecond, cond)
+}
+
+// waitForEvery polls every interval until cond holds.
+func waitForEvery(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
 	for {
 		ok, err := cond()
 		if err != nil || ok {
@@ -316,7 +321,7 @@ func waitFor(ctx context.Context, cond func() (bool, error)) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(interval):
 		}
 	}
 }
