@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,4 +64,27 @@ func (b *bench) statsTop(ctx context.Context, phase string) {
 		n++
 	}
 	_ = os.WriteFile(filepath.Join(b.logDir, "pg_stat_statements-"+phase+".txt"), []byte(out.String()), 0o644)
+}
+
+// profile saves a CPU profile of the worker serving pprof at addr.
+func (b *bench) profile(ctx context.Context, addr, name string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, b.pprofSeconds), nil)
+	if err != nil {
+		return
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(b.log, "bench: profile: %v\n", err)
+		return
+	}
+	defer res.Body.Close() //nolint:errcheck // read whole below
+	data, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		fmt.Fprintf(b.log, "bench: profile: %s %v\n", res.Status, err)
+		return
+	}
+	path := filepath.Join(b.logDir, name)
+	if err := os.WriteFile(path, data, 0o644); err == nil {
+		fmt.Fprintf(b.log, "bench: profile of the run's first %d s in %s (go tool pprof -top %s)\n", b.pprofSeconds, path, path)
+	}
 }
