@@ -97,6 +97,10 @@ func MustParseMoney(s string) Money {
 	return m
 }
 
+// ExactMoney is d as Money when d is a whole number of cents, an error
+// (ErrNotCents) otherwise: for values read back, which were stored rounded.
+func ExactMoney(d decimal.Decimal) (Money, error) { return exact(d) }
+
 func exact(d decimal.Decimal) (Money, error) {
 	if !RoundMoney(d).Equal(d) {
 		return Money{}, fmt.Errorf("%w, got %s", ErrNotCents, d)

@@ -416,8 +416,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // let them connect: the run, not their start, is timed
+	profiled := make(chan struct{})
 	if pprofAddr != "" {
-		go b.profile(ctx, pprofAddr, "run.cpu.pprof")
+		go func() { defer close(profiled); b.profile(ctx, pprofAddr, "run.cpu.pprof") }()
+	} else {
+		close(profiled)
 	}
 	b.statsReset(ctx)
 	defer b.statsTop(ctx, "run")
@@ -462,6 +465,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.delivered = time.Since(start)
 	}
 	machine := machineCPU() - cpuStart
+	<-profiled // a profile longer than the run ends before its worker does
 	rss, workerCPU := stopWorkers(cmds)
 	if err != nil {
 		return err

@@ -53,6 +53,7 @@ func Open(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error) {
 	}
 	pcfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		pgxdecimal.Register(conn.TypeMap())
+		registerNumeric(conn.TypeMap())
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
