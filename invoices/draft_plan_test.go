@@ -2,7 +2,6 @@ package invoices
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,25 +18,8 @@ func TestShardAccountsProbeTheirInvoiceWhateverTheStatistics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := dbtest.New(t)
-	_, err := d.Pool.Exec(ctx, `
-		INSERT INTO accounts (id, name, email, country, created_at)
-		SELECT 'acc_' || lpad(a::text, 6, '0'), 'Account ' || a, 'a' || a || '@example.test', 'FR', '2025-01-01Z'
-		FROM generate_series(1, 20000) a;
-		INSERT INTO billing_runs (period, requested_by) VALUES ('2026-10', 'test');
-		ANALYZE accounts, invoices;
-		INSERT INTO invoices (account_id, period, period_start, period_end, run_id, subtotal)
-		SELECT id, '2026-10', '2026-10-01Z', '2026-11-01Z', (SELECT id FROM billing_runs), 10.00 FROM accounts WHERE id < 'acc_019000';`)
-	require.NoError(t, err)
-	rows, err := d.Pool.Query(ctx, "EXPLAIN "+shardAccountsSQL, "acc_018500", "acc_018999", nil, "2026-10")
-	require.NoError(t, err)
-	var lines []string
-	for rows.Next() {
-		var line string
-		require.NoError(t, rows.Scan(&line))
-		lines = append(lines, line)
-	}
-	require.NoError(t, rows.Err())
-	plan := strings.Join(lines, "\n")
+	d.FirstMonth(t, 20000, "acc_019000", false)
+	plan := d.Explain(t, shardAccountsSQL, "acc_018500", "acc_018999", nil, "2026-10")
 	require.Contains(t, plan, "invoices_one_per_period", plan)
 	require.NotContains(t, plan, "Anti Join", plan)
 
@@ -45,7 +27,7 @@ func TestShardAccountsProbeTheirInvoiceWhateverTheStatistics(t *testing.T) {
 	tx, err := d.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck // read only
-	rows, err = tx.Query(ctx, shardAccountsSQL, "acc_018990", "acc_019009", nil, "2026-10")
+	rows, err := tx.Query(ctx, shardAccountsSQL, "acc_018990", "acc_019009", nil, "2026-10")
 	require.NoError(t, err)
 	var ids []string
 	for rows.Next() {
