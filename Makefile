@@ -59,7 +59,7 @@ BENCH_SEED     ?= 1
 BENCH_PG       ?= --cluster bench-pg --conf scripts/pg-batch.conf
 
 .PHONY: bench
-bench: build ## The production-scale benchmark (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED, BENCH_WEBHOOK)
+bench: build ## The production-scale benchmark on its own Postgres cluster (BENCH_ACCOUNTS, BENCH_SEGMENTS, BENCH_WORKERS, BENCH_SEED, BENCH_WEBHOOK, BENCH_PG)
 	$(GO) build -o bin/billing-bench ./cmd/billing-bench
 	url="$$(scripts/pg-url $(BENCH_PG) --db billing_bench --fresh)" && DATABASE_URL="$$url" ./bin/billing-bench run \
 		-accounts $(BENCH_ACCOUNTS) -segments $(BENCH_SEGMENTS) -workers $(BENCH_WORKERS) -seed $(BENCH_SEED) \
