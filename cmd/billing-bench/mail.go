@@ -60,7 +60,7 @@ func (b *bench) startMailpit(ctx context.Context) (smtpURL string, stop func(), 
 			_ = c.Close()
 			return fmt.Sprintf("smtp://127.0.0.1:%d", smtp), stop, nil
 		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
+		if time.Now().After(deadline) {
 			stop()
 			return "", nil, fmt.Errorf("mailpit did not answer on 127.0.0.1:%d (see %s)", smtp, logf.Name())
 		}

@@ -153,10 +153,16 @@ func (b *bench) print(w io.Writer) {
 	}
 }
 
+// env is the environment of every billing process the bench starts: its
+// database, quiet logs, the sandbox processors.
+func (b *bench) env() []string {
+	return append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
+}
+
 // cli runs the billing binary and returns its stdout.
 func (b *bench) cli(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
+	cmd.Env = b.env()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -229,7 +235,7 @@ func (b *bench) ingest(ctx context.Context) error {
 		return err
 	}
 	d := time.Since(start)
-	b.ingestTook = time.Since(start) + accounts
+	b.ingestTook = d + accounts
 	rate := float64(b.p.Segments) / d.Seconds()
 	streamed := ""
 	if b.stream {
@@ -249,7 +255,7 @@ func (b *bench) importUsage(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, b.bin, "usage", "import", "--format", "ndjson", "-")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
+	cmd.Env = b.env()
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -315,8 +321,7 @@ func (b *bench) startWorkers(n int, queues string) ([]*exec.Cmd, error) {
 			args = append(args, b.extraFlags...)
 		}
 		cmd := exec.Command(b.bin, args...) //nolint:noctx // stopped by a signal, to finish its jobs, not killed by a context
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "BILLING_LOG_LEVEL=warn", "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off",
-			"BILLING_PROCESSOR=sandbox", "BILLING_PAYPAL=sandbox")
+		cmd.Env = append(b.env(), "BILLING_SCHEDULE=off", "BILLING_DUNNING_SCHEDULE=off")
 		cmd.Env = append(cmd.Env, b.extraEnv...)
 		logf, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("worker-%s-%d.log", strings.ReplaceAll(queues, ",", "-"), i)))
 		if err != nil {
