@@ -159,6 +159,34 @@ func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error
 	return p, err
 }
 
+// LatestPDFFiles returns the newest stored PDF of each of numbers that has
+// one, keyed by number, without the e-invoices: what the emails attach (a
+// business buyer's PDF embeds its XML already). One statement for a batch
+// of emails, not one per email; the XML, compressed in the table, is not
+// even read.
+func LatestPDFFiles(ctx context.Context, q pgdb.Executor, numbers []string) (map[string]*PDF, error) {
+	norm := make([]string, len(numbers))
+	for i, n := range numbers {
+		norm[i] = NormalizeNumber(n)
+	}
+	rows, err := q.Query(ctx, `
+		SELECT DISTINCT ON (number) number, version, sha256, pdf, rendered_at FROM documents
+		WHERE number = ANY($1) ORDER BY number, version DESC`, norm)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*PDF, len(numbers))
+	for rows.Next() {
+		p := &PDF{}
+		if err := rows.Scan(&p.Number, &p.Version, &p.SHA256, &p.Bytes, &p.RenderedAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[p.Number] = p
+	}
+	return out, rows.Err()
+}
+
 // StorePDF keeps a rendered PDF, in tx, if it still shows the
 // invoice's current state (a render of an older state is dropped: a newer
 // render follows) and differs from the newest version. It returns the

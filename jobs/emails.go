@@ -108,10 +108,28 @@ func (w *sendEmailsWorker) sender() *notify.EmailSender {
 			if err != nil {
 				return nil, err
 			}
-			// A business buyer's PDF is its Factur-X (PDF/A-3b with
-			// factur-x.xml embedded): one attachment says it all.
-			return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: pdf.Bytes}}, nil
+			return pdfAttachment(number, pdf), nil
+		},
+		Prefetch: func(ctx context.Context, numbers []string) (map[string][]notify.Attachment, error) {
+			pdfs, err := invoices.LatestPDFFiles(ctx, w.d.pool, numbers)
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[string][]notify.Attachment, len(pdfs))
+			for _, n := range numbers {
+				if p, ok := pdfs[invoices.NormalizeNumber(n)]; ok {
+					out[n] = pdfAttachment(n, p)
+				}
+			}
+			return out, nil
 		}}
+}
+
+// pdfAttachment is what an invoice's email attaches. A business buyer's
+// PDF is its Factur-X (PDF/A-3b with factur-x.xml embedded): one
+// attachment says it all.
+func pdfAttachment(number string, pdf *invoices.PDF) []notify.Attachment {
+	return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: pdf.Bytes}}
 }
 
 func (w *sendEmailsWorker) Work(ctx context.Context, job *river.Job[SendEmailsArgs]) error {

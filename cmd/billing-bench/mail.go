@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -25,7 +27,7 @@ func freePort(ctx context.Context) (int, error) {
 // startMailpit starts the SMTP server the emails are handed to, through
 // scripts/mailpit (which builds mailpit from the Go module proxy once),
 // and waits until its SMTP port answers.
-func (b *bench) startMailpit(ctx context.Context) (smtpURL string, stop func(), err error) {
+func (b *bench) startMailpit(ctx context.Context) (smtpURL string, stop func() time.Duration, err error) {
 	smtp, err := freePort(ctx)
 	if err != nil {
 		return "", nil, err
@@ -47,10 +49,18 @@ func (b *bench) startMailpit(ctx context.Context) (smtpURL string, stop func(), 
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("starting %s: %w", b.mailpit, err)
 	}
-	stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		_ = logf.Close()
+	// stop returns the CPU time mailpit used (scripts/mailpit execs it:
+	// the process is mailpit's); a second call returns it again.
+	var once sync.Once
+	var used time.Duration
+	stop = func() time.Duration {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			_ = logf.Close()
+			used = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		})
+		return used
 	}
 	// The first use builds mailpit: give it time.
 	deadline := time.Now().Add(5 * time.Minute)
@@ -87,6 +97,7 @@ func (b *bench) emails(ctx context.Context) error {
 	}
 	defer stop()
 	b.statsReset(ctx)
+	busy0 := machineCPU()
 	defer b.statsTop(ctx, "emails")
 	b.extraEnv = []string{"BILLING_SMTP_URL=" + url}
 	cmds, err := b.startWorkers(b.workers, "emails")
@@ -105,7 +116,9 @@ func (b *bench) emails(ctx context.Context) error {
 		return !left, err
 	})
 	d := time.Since(start)
-	rss, _ := stopWorkers(cmds)
+	rss, workersCPU := stopWorkers(cmds)
+	mailpitCPU := stop()
+	busy := machineCPU() - busy0
 	if err != nil {
 		return err
 	}
@@ -117,8 +130,11 @@ func (b *bench) emails(ctx context.Context) error {
 	}
 	rate := float64(sent) / d.Seconds()
 	b.add(result{Phase: "emails", Value: rate, Unit: "emails/s",
-		Detail: fmt.Sprintf("%s emails queued, %s accepted by mailpit (%d failed) in %.1f s: %s emails/s handed to SMTP (peak RSS %d MiB)",
-			thousands(queued), thousands(sent), failed, d.Seconds(), thousands(int(rate)), rss>>20)})
+		Detail: fmt.Sprintf("%s emails queued, %s accepted by mailpit (%d failed) in %.1f s: %s emails/s handed to SMTP (peak RSS %d MiB); "+
+			"the machine busy %.1f s of %.1f s × %d cores: workers %.1f s, mailpit %.1f s, Postgres and the rest %.1f s",
+			thousands(queued), thousands(sent), failed, d.Seconds(), thousands(int(rate)), rss>>20,
+			busy.Seconds(), d.Seconds(), runtime.NumCPU(), workersCPU.Seconds(), mailpitCPU.Seconds(),
+			(busy - workersCPU - mailpitCPU).Seconds())})
 	return nil
 }
 

@@ -51,9 +51,10 @@ type bench struct {
 	// stream pipes the generated usage into the import instead of writing
 	// it to a file first (large data sets: 50,000,000 segments are 8 GB).
 	stream bool
-	// pprofSeconds: the run's first worker serves pprof and the harness
-	// keeps a CPU profile of the run's first that many seconds in the logs
-	// directory (run.cpu.pprof).
+	// pprofSeconds: the first worker of the run and of the documents
+	// serves pprof and the harness keeps a CPU profile of each phase's
+	// first that many seconds in the logs directory (run.cpu.pprof,
+	// documents.cpu.pprof).
 	pprofSeconds int
 	// extraEnv and extraFlags are added to the next workers started.
 	extraEnv, extraFlags []string
@@ -79,7 +80,7 @@ func runBench(args []string) error {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	logs := fs.String("logs", "", "keep the workers' logs in this directory")
 	fs.BoolVar(&b.webhook, "webhook", false, "subscribe a local webhook receiver to every event during the run")
-	fs.IntVar(&b.pprofSeconds, "pprof-seconds", 0, "profile the run's first worker for this many seconds (bench-logs/run.cpu.pprof)")
+	fs.IntVar(&b.pprofSeconds, "pprof-seconds", 0, "profile the first worker of the run and of the documents for this many seconds (run.cpu.pprof, documents.cpu.pprof in -logs)")
 	streamMode := fs.String("stream", "auto", "pipe the usage from the generator into the import: on, off, or auto (on above 10,000,000 segments)")
 	fs.StringVar(&b.mailpit, "mailpit", "", "the script that starts mailpit on given ports (scripts/mailpit): the emails are handed to it")
 	_ = fs.Parse(args)
@@ -399,6 +400,35 @@ func (b *bench) pending(ctx context.Context, queues ...string) (int, error) {
 	return n, err
 }
 
+// startProfiledWorkers starts the phase's workers, the first one serving
+// pprof when -pprof-seconds asks for a profile, and lets them connect.
+// profiled closes once the profile is saved as bench-logs/name (at once
+// without one): stopping the workers before would cut it short.
+func (b *bench) startProfiledWorkers(ctx context.Context, queues, name string) (cmds []*exec.Cmd, profiled chan struct{}, err error) {
+	var pprofAddr string
+	if b.pprofSeconds > 0 {
+		port, err := freePort(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		b.extraFlags = []string{"--pprof", pprofAddr}
+	}
+	cmds, err = b.startWorkers(b.workers, queues)
+	b.extraFlags = nil
+	if err != nil {
+		return nil, nil, err
+	}
+	time.Sleep(500 * time.Millisecond) // let them connect: the phase, not their start, is timed
+	profiled = make(chan struct{})
+	if pprofAddr != "" {
+		go func() { defer close(profiled); b.profile(ctx, pprofAddr, name) }()
+	} else {
+		close(profiled)
+	}
+	return cmds, profiled, nil
+}
+
 // run measures the monthly run, from the command to the last first
 // collection attempt (and SEPA settlement) done.
 func (b *bench) run(ctx context.Context) error {
@@ -406,26 +436,9 @@ func (b *bench) run(ctx context.Context) error {
 	if b.webhook {
 		queues += ",webhooks"
 	}
-	var pprofAddr string
-	if b.pprofSeconds > 0 {
-		port, err := freePort(ctx)
-		if err != nil {
-			return err
-		}
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		b.extraFlags = []string{"--pprof", pprofAddr}
-	}
-	cmds, err := b.startWorkers(b.workers, queues)
-	b.extraFlags = nil
+	cmds, profiled, err := b.startProfiledWorkers(ctx, queues, "run.cpu.pprof")
 	if err != nil {
 		return err
-	}
-	time.Sleep(500 * time.Millisecond) // let them connect: the run, not their start, is timed
-	profiled := make(chan struct{})
-	if pprofAddr != "" {
-		go func() { defer close(profiled); b.profile(ctx, pprofAddr, "run.cpu.pprof") }()
-	} else {
-		close(profiled)
 	}
 	b.statsReset(ctx)
 	defer b.statsTop(ctx, "run")
@@ -510,18 +523,20 @@ func (b *bench) pdfs(ctx context.Context) error {
 	}
 	b.statsReset(ctx)
 	defer b.statsTop(ctx, "documents")
-	cmds, err := b.startWorkers(b.workers, "documents")
+	cmds, profiled, err := b.startProfiledWorkers(ctx, "documents", "documents.cpu.pprof")
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start, busy0 := time.Now(), machineCPU()
 	err = waitFor(ctx, func() (bool, error) {
 		left, err := b.pending(ctx, "documents")
 		return left == 0, err
 	})
 	d := time.Since(start)
+	busy := machineCPU() - busy0
 	b.docsTook = d
-	rss, _ := stopWorkers(cmds)
+	<-profiled
+	rss, workersCPU := stopWorkers(cmds)
 	if err != nil {
 		return err
 	}
@@ -535,8 +550,10 @@ func (b *bench) pdfs(ctx context.Context) error {
 		facturX = -1
 	}
 	b.add(result{Phase: "documents", Value: rate, Unit: "documents/s", Target: "≥ 2,000 documents/s", Met: met(rate >= 2000),
-		Detail: fmt.Sprintf("%s render jobs, %s documents stored (%s with a Factur-X XML) in %.1f s: %s documents/s (peak RSS %d MiB)",
-			thousands(n), thousands(docs), thousands(facturX), d.Seconds(), thousands(int(rate)), rss>>20)})
+		Detail: fmt.Sprintf("%s render jobs, %s documents stored (%s with a Factur-X XML) in %.1f s: %s documents/s (peak RSS %d MiB); "+
+			"the machine busy %.1f s of %.1f s × %d cores: workers %.1f s, Postgres and the rest %.1f s",
+			thousands(n), thousands(docs), thousands(facturX), d.Seconds(), thousands(int(rate)), rss>>20,
+			busy.Seconds(), d.Seconds(), runtime.NumCPU(), workersCPU.Seconds(), (busy - workersCPU).Seconds())})
 	return nil
 }
 

@@ -85,6 +85,6 @@ func (b *bench) profile(ctx context.Context, addr, name string) {
 	}
 	path := filepath.Join(b.logDir, name)
 	if err := os.WriteFile(path, data, 0o644); err == nil {
-		fmt.Fprintf(b.log, "bench: profile of the run's first %d s in %s (go tool pprof -top %s)\n", b.pprofSeconds, path, path)
+		fmt.Fprintf(b.log, "bench: profile of the phase's first %d s in %s (go tool pprof -top %s)\n", b.pprofSeconds, path, path)
 	}
 }

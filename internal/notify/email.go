@@ -5,6 +5,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -184,6 +185,32 @@ var catalog = map[billing.Language]map[billing.EmailTemplate]texts{
 	},
 }
 
+// compiled is a catalog entry parsed.
+type compiled struct {
+	subject *template.Template
+	body    []*template.Template
+}
+
+// compiledCatalog is the catalog parsed once: parsing five templates for
+// every email sent cost more than executing them.
+var compiledCatalog = sync.OnceValue(func() map[billing.Language]map[billing.EmailTemplate]compiled {
+	parse := func(src string) *template.Template {
+		return template.Must(template.New("").Option("missingkey=error").Parse(src))
+	}
+	out := map[billing.Language]map[billing.EmailTemplate]compiled{}
+	for lang, byTemplate := range catalog {
+		out[lang] = map[billing.EmailTemplate]compiled{}
+		for t, tx := range byTemplate {
+			c := compiled{subject: parse(tx.subject)}
+			for _, p := range tx.body {
+				c.body = append(c.body, parse(p))
+			}
+			out[lang][t] = c
+		}
+	}
+	return out
+})
+
 // declines are the processors' codes in plain words.
 var declines = map[billing.Language]map[string]string{
 	billing.LanguageEnglish: {
@@ -281,19 +308,16 @@ func Render(in *EmailInput) (*Rendered, error) {
 	if !lang.Valid() {
 		lang = billing.LanguageFrench
 	}
-	tx, ok := catalog[lang][in.Template]
+	tx, ok := compiledCatalog()[lang][in.Template]
 	if !ok {
 		return nil, fmt.Errorf("no email template %q", in.Template)
 	}
 	in2 := *in
 	in2.Language = lang
 	v := in2.view()
-	exec := func(src string) (string, error) {
-		t, err := template.New("").Option("missingkey=error").Parse(src)
-		if err != nil {
-			return "", err
-		}
-		var b bytes.Buffer
+	var b bytes.Buffer
+	exec := func(t *template.Template) (string, error) {
+		b.Reset()
 		if err := t.Execute(&b, v); err != nil {
 			return "", err
 		}
@@ -352,6 +376,11 @@ func BuildMessage(in *EmailInput, from, messageID string, date time.Time) (*mail
 	if err != nil {
 		return nil, err
 	}
+	return buildMessage(in, r, from, messageID, date)
+}
+
+// buildMessage is BuildMessage of an email already rendered.
+func buildMessage(in *EmailInput, r *Rendered, from, messageID string, date time.Time) (*mail.Msg, error) {
 	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	if err := m.From(from); err != nil {
 		return nil, fmt.Errorf("BILLING_MAIL_FROM %q: %w", from, err)

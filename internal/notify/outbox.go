@@ -166,7 +166,11 @@ type EmailSender struct {
 	// Attach returns an invoice's attachments: its PDF (rendered if it is
 	// not yet), for a business buyer its Factur-X.
 	Attach func(ctx context.Context, number string) ([]Attachment, error)
-	Log    *slog.Logger
+	// Prefetch, when set, returns the attachments of a batch's invoices
+	// that are ready, keyed by number, in one read; those it leaves out
+	// (not rendered yet) are Attach's.
+	Prefetch func(ctx context.Context, numbers []string) (map[string][]Attachment, error)
+	Log      *slog.Logger
 	// Batch is how many emails are claimed and sent on one connection (20
 	// when zero); Budget bounds one Send (10 s when zero).
 	Batch  int
@@ -268,12 +272,43 @@ func amount(s string) decimal.Decimal {
 	return d
 }
 
-// input builds the email of a claimed row.
-func (s *EmailSender) input(ctx context.Context, c claimed) (*EmailInput, error) {
+// fields reads what a claimed row's email shows from its event.
+func (c *claimed) fields() (eventFields, error) {
 	var f eventFields
 	if err := json.Unmarshal(c.data, &f); err != nil {
-		return nil, &permanentError{fmt.Errorf("event %s: %w", c.eventID, err)}
+		return f, &permanentError{fmt.Errorf("event %s: %w", c.eventID, err)}
 	}
+	return f, nil
+}
+
+// attachmentsOf returns the attachments of a batch's invoices that
+// Prefetch found, nil without Prefetch or when it failed (each email then
+// asks Attach).
+func (s *EmailSender) attachmentsOf(ctx context.Context, cs []claimed, fs []eventFields) map[string][]Attachment {
+	if s.Prefetch == nil || s.Attach == nil {
+		return nil
+	}
+	var numbers []string
+	for i, c := range cs {
+		if c.template == billing.EmailInvoiceIssued && fs[i].Number != "" {
+			numbers = append(numbers, fs[i].Number)
+		}
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	got, err := s.Prefetch(ctx, numbers)
+	if err != nil {
+		s.log().WarnContext(ctx, "reading a batch's attachments failed: reading them one by one", "error", err)
+		return nil
+	}
+	return got
+}
+
+// input builds the email of a claimed row from its event's fields; its
+// invoice's attachments are taken from have when there, from Attach
+// otherwise.
+func (s *EmailSender) input(ctx context.Context, c claimed, f eventFields, have map[string][]Attachment) (*EmailInput, error) {
 	in := &EmailInput{Template: c.template, Language: billing.Language(c.lang), Name: c.name, To: c.email,
 		Seller: s.Seller, TestMode: s.TestMode, PortalURL: s.PortalURL, Location: s.Location,
 		InvoiceNumber: f.Number, Period: f.Period, Total: amount(f.Total), AmountDue: amount(f.AmountDue),
@@ -286,7 +321,9 @@ func (s *EmailSender) input(ctx context.Context, c claimed) (*EmailInput, error)
 				in.SEPA.MandateReference = *c.pmReference
 			}
 		}
-		if s.Attach != nil && f.Number != "" {
+		if att, ok := have[f.Number]; ok {
+			in.Attachments = att
+		} else if s.Attach != nil && f.Number != "" {
 			att, err := s.Attach(ctx, f.Number)
 			if err != nil {
 				return nil, fmt.Errorf("invoice %s: %w", f.Number, err)
@@ -377,11 +414,21 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 		if err != nil || len(cs) == 0 {
 			return st, err
 		}
+		fs := make([]eventFields, len(cs))
+		ferrs := make([]error, len(cs))
+		for i := range cs {
+			fs[i], ferrs[i] = cs[i].fields()
+		}
+		have := s.attachmentsOf(ctx, cs, fs)
 		var out []Outgoing
 		var outRows []claimed
 		var subjects []string
-		for _, c := range cs {
-			in, err := s.input(ctx, c)
+		for i, c := range cs {
+			err := ferrs[i]
+			var in *EmailInput
+			if err == nil {
+				in, err = s.input(ctx, c, fs[i], have)
+			}
 			var msg *Outgoing
 			var subject string
 			if err == nil {
@@ -391,7 +438,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 					err = &permanentError{err}
 				} else {
 					subject = r.Subject
-					m, berr := BuildMessage(in, s.From, id, s.now())
+					m, berr := buildMessage(in, r, s.From, id, s.now())
 					if berr != nil {
 						err = &permanentError{berr}
 					}

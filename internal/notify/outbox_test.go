@@ -1,7 +1,13 @@
 package notify_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	stdmail "net/mail"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,4 +117,83 @@ func TestEmailBacklogSentOnceByParallelSenders(t *testing.T) {
 	for id := range want {
 		require.Equal(t, 1, seen[id], "%s received once", id)
 	}
+}
+
+// The invoices' PDFs of a batch are read in one Prefetch; an invoice it
+// leaves out (not rendered yet) is Attach's, and every email carries its
+// own invoice's PDF.
+func TestEmailBatchAttachmentsPrefetchedThenAttachedOneByOne(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	acc := testfactory.Account(ctx, t, db.Pool, nil)
+	const n = 5
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO events (type, account_id, created_at, data)
+			SELECT $1, $2, now(), json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00',
+			                                        'amount_due', '12.00', 'issued_at', now())
+			FROM generate_series(1, $3) AS i ORDER BY i
+			RETURNING txid, seq`, string(billing.EventInvoiceFinalized), acc.ID, n)
+		if err != nil {
+			return err
+		}
+		var out []notify.OutgoingEmail
+		for rows.Next() {
+			e := notify.OutgoingEmail{Template: billing.EmailInvoiceIssued, AccountID: acc.ID}
+			if err := rows.Scan(&e.TxID, &e.Seq); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = notify.QueueEmails(ctx, tx, out)
+		return err
+	}))
+
+	pdfOf := func(number string) []notify.Attachment {
+		return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.7 " + number)}}
+	}
+	var prefetched [][]string
+	var attached []string
+	dir := t.TempDir()
+	s := &notify.EmailSender{Mailer: &notify.FileMailer{Dir: dir}, From: "billing@mail.example.com", Batch: 10, Parallel: 1,
+		Prefetch: func(_ context.Context, numbers []string) (map[string][]notify.Attachment, error) {
+			prefetched = append(prefetched, numbers)
+			out := map[string][]notify.Attachment{}
+			for _, num := range numbers {
+				if num != "INV-2026-000003" {
+					out[num] = pdfOf(num)
+				}
+			}
+			return out, nil
+		},
+		Attach: func(_ context.Context, number string) ([]notify.Attachment, error) {
+			attached = append(attached, number)
+			return pdfOf(number), nil
+		}}
+	st, err := s.Send(ctx, db.Pool)
+	require.NoError(t, err)
+	require.Equal(t, notify.EmailStats{Sent: n}, st)
+	require.Equal(t, [][]string{{"INV-2026-000001", "INV-2026-000002", "INV-2026-000003", "INV-2026-000004", "INV-2026-000005"}},
+		prefetched, "one read for the batch")
+	require.Equal(t, []string{"INV-2026-000003"}, attached, "only the one left out")
+
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	require.NoError(t, err)
+	require.Len(t, files, n)
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		m, err := stdmail.ReadMessage(bytes.NewReader(b))
+		require.NoError(t, err)
+		number := strings.TrimPrefix(strings.TrimPrefix(m.Header.Get("Subject"), "Votre facture "), "Your invoice ")
+		number, _, _ = strings.Cut(number, " ")
+		require.Contains(t, string(b), base64.StdEncoding.EncodeToString([]byte("%PDF-1.7 "+number)), f)
+		seen[number] = true
+	}
+	require.Len(t, seen, n)
 }

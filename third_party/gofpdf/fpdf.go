@@ -39,6 +39,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +56,7 @@ type fmtBuffer struct {
 }
 
 func (b *fmtBuffer) printf(fmtStr string, args ...interface{}) {
-	b.Buffer.WriteString(fmt.Sprintf(fmtStr, args...))
+	fmt.Fprintf(&b.Buffer, fmtStr, args...) // patch 4: no string in between
 }
 
 func fpdfNew(orientationStr, unitStr, sizeStr, fontDirStr string, size SizeType) (f *Fpdf) {
@@ -860,7 +862,32 @@ func colorComp(v int) (int, float64) {
 	return v, float64(v) / 255.0
 }
 
-func rgbColorValue(r, g, b int, grayStr, fullStr string) (clr colorType) {
+// colorKey and colorValues: patch 4, a color's operator string is
+// formatted once per process; documents use a handful of colors, set for
+// nearly every cell.
+type colorKey struct {
+	r, g, b          int
+	grayStr, fullStr string
+}
+
+var (
+	colorValues sync.Map // colorKey → colorType
+	colorsKept  atomic.Int32
+)
+
+func rgbColorValue(r, g, b int, grayStr, fullStr string) colorType {
+	k := colorKey{r, g, b, grayStr, fullStr}
+	if c, ok := colorValues.Load(k); ok {
+		return c.(colorType)
+	}
+	c := rgbColorFormat(r, g, b, grayStr, fullStr)
+	if colorsKept.Add(1) <= 1024 { // a caller of endless colors formats each anew
+		colorValues.Store(k, c)
+	}
+	return c
+}
+
+func rgbColorFormat(r, g, b int, grayStr, fullStr string) (clr colorType) {
 	clr.ir, clr.r = colorComp(r)
 	clr.ig, clr.g = colorComp(g)
 	clr.ib, clr.b = colorComp(b)
@@ -2427,8 +2454,12 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 					txtStr = reverseText(txtStr)
 				}
 				txt2 = f.escape(utf8toutf16(txtStr, false))
-				for _, uni := range []rune(txtStr) {
-					f.currentFont.usedRunes[int(uni)] = int(uni)
+				// Patch 4: a rune already used is only looked up.
+				used := f.currentFont.usedRunes
+				for _, uni := range txtStr {
+					if _, ok := used[int(uni)]; !ok {
+						used[int(uni)] = int(uni)
+					}
 				}
 			} else {
 
@@ -3770,7 +3801,13 @@ func (f *Fpdf) RawWriteBuf(r io.Reader) {
 
 // outf adds a formatted line to the document
 func (f *Fpdf) outf(fmtStr string, args ...interface{}) {
-	f.out(sprintf(fmtStr, args...))
+	// Patch 4: formatted straight into the buffer out writes to.
+	b := &f.buffer.Buffer
+	if f.state == 2 {
+		b = f.pages[f.page]
+	}
+	fmt.Fprintf(b, fmtStr, args...)
+	b.WriteString("\n")
 }
 
 // SetDefaultCatalogSort sets the default value of the catalog sort flag that
