@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +105,20 @@ func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, payments.Settle
 	return p, sb, nil
 }
 
+// workerGCPercent is the worker's GOGC when the environment sets none.
+// A worker's heap is mostly short-lived (a chunk's rows, a batch of PDFs)
+// and small (about 100 MiB at 100,000 accounts): collecting it half as
+// often took 9 % off the documents' CPU and 13 % off the run's, for about
+// a third more memory (docs/benchmarks.md).
+const workerGCPercent = 200
+
+// batchGC sets the collector for batch work, unless GOGC says otherwise.
+func batchGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(workerGCPercent)
+	}
+}
+
 func newWorkerCmd(a *app) *cobra.Command {
 	var untilIdle bool
 	var horizon time.Duration
@@ -134,6 +150,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 			if err := a.requireCharging(); err != nil {
 				return err
 			}
+			batchGC()
 			var httpLn, metricsLn net.Listener
 			for _, l := range []struct {
 				name, addr string
