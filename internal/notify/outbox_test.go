@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billingengine/engine/billing"
@@ -43,6 +44,39 @@ func (c *concurrency) Send(ctx context.Context, msgs []notify.Outgoing, done fun
 	c.Mailer.Send(ctx, msgs, done)
 }
 
+// queueEventEmails writes n events of type typ for the account, event i's
+// data the SQL expression data of i, and queues an email of template for
+// each, in one transaction. The events are written as internal/events
+// writes them (notify stands beside it and may not import it): the
+// outbox keys are (txid, seq).
+func queueEventEmails(ctx context.Context, t *testing.T, db *pgxpool.Pool, template billing.EmailTemplate, accountID string,
+	n int, typ, data string) {
+	t.Helper()
+	require.NoError(t, pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO events (type, account_id, created_at, data)
+			SELECT $1, $2, now(), `+data+`
+			FROM generate_series(1, $3) AS i ORDER BY i
+			RETURNING txid, seq`, typ, accountID, n)
+		if err != nil {
+			return err
+		}
+		var out []notify.OutgoingEmail
+		for rows.Next() {
+			e := notify.OutgoingEmail{Template: template, AccountID: accountID}
+			if err := rows.Scan(&e.TxID, &e.Seq); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = notify.QueueEmails(ctx, tx, out)
+		return err
+	}))
+}
+
 // A backlog of many batches is handed to a real SMTP server by parallel
 // senders, each on its own connection: every email exactly once (the
 // senders' claims never overlap), every row sent, at most Parallel
@@ -55,31 +89,8 @@ func TestEmailBacklogSentOnceByParallelSenders(t *testing.T) {
 	ctx := context.Background()
 	acc := testfactory.Account(ctx, t, db.Pool, nil)
 	const n = 130
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// The events written as internal/events writes them (notify stands
-		// beside it and may not import it): the outbox keys are (txid, seq).
-		rows, err := tx.Query(ctx, `
-			INSERT INTO events (type, account_id, created_at, data)
-			SELECT $1, $2, now(), json_build_object('amount', i || '.00', 'kind', 'manual_credit', 'reference', 'r' || i)
-			FROM generate_series(1, $3) AS i ORDER BY i
-			RETURNING txid, seq`, string(billing.EventCreditAdded), acc.ID, n)
-		if err != nil {
-			return err
-		}
-		var out []notify.OutgoingEmail
-		for rows.Next() {
-			e := notify.OutgoingEmail{Template: billing.EmailCreditReceipt, AccountID: acc.ID}
-			if err := rows.Scan(&e.TxID, &e.Seq); err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = notify.QueueEmails(ctx, tx, out)
-		return err
-	}))
+	queueEventEmails(ctx, t, db.Pool, billing.EmailCreditReceipt, acc.ID, n, string(billing.EventCreditAdded),
+		`json_build_object('amount', i || '.00', 'kind', 'manual_credit', 'reference', 'r' || i)`)
 
 	m := &concurrency{Mailer: &notify.SMTPMailer{Host: "127.0.0.1", Port: mp.SMTPPort}}
 	s := &notify.EmailSender{Mailer: m, From: "Billing <billing@mail.example.com>", Seller: "Billing SAS", Batch: 7, Parallel: 4,
@@ -128,30 +139,9 @@ func TestEmailBatchAttachmentsPrefetchedThenAttachedOneByOne(t *testing.T) {
 	ctx := context.Background()
 	acc := testfactory.Account(ctx, t, db.Pool, nil)
 	const n = 5
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO events (type, account_id, created_at, data)
-			SELECT $1, $2, now(), json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00',
-			                                        'amount_due', '12.00', 'issued_at', now())
-			FROM generate_series(1, $3) AS i ORDER BY i
-			RETURNING txid, seq`, string(billing.EventInvoiceFinalized), acc.ID, n)
-		if err != nil {
-			return err
-		}
-		var out []notify.OutgoingEmail
-		for rows.Next() {
-			e := notify.OutgoingEmail{Template: billing.EmailInvoiceIssued, AccountID: acc.ID}
-			if err := rows.Scan(&e.TxID, &e.Seq); err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = notify.QueueEmails(ctx, tx, out)
-		return err
-	}))
+	queueEventEmails(ctx, t, db.Pool, billing.EmailInvoiceIssued, acc.ID, n, string(billing.EventInvoiceFinalized),
+		`json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00', 'amount_due', '12.00',
+		                   'issued_at', now())`)
 
 	pdfOf := func(number string) []notify.Attachment {
 		return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.7 " + number)}}
