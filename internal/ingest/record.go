@@ -119,7 +119,10 @@ func validIdent(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || unicode.IsSpace(r) {
+		// Controls are C0, DEL and C1 (U+0080–U+009F): the database's
+		// [[:cntrl:]] rejects them all, and a line it rejects must be named
+		// here, with its field, not by a constraint.
+		if r <= ' ' || unicode.IsControl(r) || unicode.IsSpace(r) {
 			return false
 		}
 	}
@@ -137,7 +140,7 @@ func (f *fieldReader) text(name string, required bool, max int) (string, bool) {
 		return "", false
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			f.fail(name, "must not contain control characters")
 			return "", false
 		}
