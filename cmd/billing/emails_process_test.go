@@ -58,9 +58,9 @@ func TestKilledWorkerSendsEveryEmail(t *testing.T) {
 	killWhen := func(name string, cond func(sent, pending int) bool) {
 		t.Helper()
 		stop := worker(name)
-		// Generous: under a loaded CI machine, a sender job cut by its 2 s
-		// timeout while rendering a PDF retries that email 10 s later, and
-		// a killed worker's batch waits for its lease.
+		// Generous: on a loaded CI machine the 2 s sender jobs keep being
+		// cut while rendering PDFs (their emails are given back untried),
+		// and a killed worker's batch waits for its lease.
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
 			s, pd := counts()

@@ -406,7 +406,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 	var st EmailStats
 	domain := FromDomain(s.From)
 	for {
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			st.More = true
 			return st, nil
 		}
@@ -445,6 +445,16 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 					msg = &Outgoing{Msg: m, MessageID: id, Name: fmt.Sprintf("%s.%s.%s.eml", safeName(c.accountID), c.eventID, c.template)}
 				}
 			}
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				// The job's own time ran out (rendering its PDF, say): the
+				// email was not tried, so it is released for the next job
+				// rather than counted as an attempt and retried later.
+				if rerr := s.release(ctx, q, c); rerr != nil {
+					return st, rerr
+				}
+				st.More = true
+				continue
+			}
 			if err != nil {
 				// A permanent error (the recipient is not an address) fails
 				// it at once; another (its PDF could not be rendered yet) is
@@ -470,6 +480,13 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 		var recordErr error
 		s.Mailer.Send(ctx, out, func(i int, sendErr error) {
 			if recordErr != nil {
+				return
+			}
+			if sendErr != nil && ctx.Err() != nil && errors.Is(sendErr, ctx.Err()) {
+				// Not handed over: the job's time ran out before the dial.
+				if recordErr = s.release(ctx, q, outRows[i]); recordErr == nil {
+					st.More = true
+				}
 				return
 			}
 			state, err := s.recordOutcome(ctx, q, outRows[i], out[i].MessageID, subjects[i], sendErr)
@@ -509,6 +526,15 @@ func (s *EmailSender) recordOutcome(ctx context.Context, q pgdb.Executor, c clai
 		return EmailSent, err
 	}
 	return s.recordErr(rctx, q, c, messageID, subject, sendErr)
+}
+
+// release gives a claimed email back untried: its lease ends now, its
+// attempts and next attempt stay as they were.
+func (s *EmailSender) release(ctx context.Context, q pgdb.Executor, c claimed) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := q.Exec(rctx, `UPDATE emails SET leased_until = NULL WHERE id = $1 AND state = 'pending'`, c.id)
+	return err
 }
 
 func (s *EmailSender) recordErr(ctx context.Context, q pgdb.Executor, c claimed, messageID, subject string, sendErr error) (EmailState, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	stdmail "net/mail"
 	"os"
 	"path/filepath"
@@ -186,4 +187,44 @@ func TestEmailBatchAttachmentsPrefetchedThenAttachedOneByOne(t *testing.T) {
 		seen[number] = true
 	}
 	require.Len(t, seen, n)
+}
+
+// A sender job whose time runs out while its invoices' PDFs are being
+// rendered gives those emails back untried: none counts an attempt or
+// waits for a retry, and the next job sends them all at once.
+func TestEmailCutByItsJobsDeadlineIsReleasedUntried(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	acc := testfactory.Account(ctx, t, db.Pool, nil)
+	const n = 4
+	queueEventEmails(ctx, t, db.Pool, billing.EmailInvoiceIssued, acc.ID, n, string(billing.EventInvoiceFinalized),
+		`json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00', 'amount_due', '12.00',
+		                   'issued_at', now())`)
+	dir := t.TempDir()
+	jobCtx, timeout := context.WithCancelCause(ctx)
+	slow := func(ctx context.Context, number string) ([]notify.Attachment, error) {
+		// A render longer than the job may run: its deadline passes.
+		timeout(context.DeadlineExceeded)
+		<-ctx.Done()
+		return nil, fmt.Errorf("rendering %s: %w", number, ctx.Err())
+	}
+	s := &notify.EmailSender{Mailer: &notify.FileMailer{Dir: dir}, From: "billing@mail.example.com", Batch: 10, Parallel: 1,
+		Budget: time.Minute, RetryDelay: func(int) time.Duration { return time.Hour }, Attach: slow}
+	st, err := s.Send(jobCtx, db.Pool)
+	require.NoError(t, err)
+	require.Equal(t, notify.EmailStats{More: true}, st)
+	var pending, tried, leased int
+	require.NoError(t, db.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE state = 'pending' AND next_attempt_at <= now()),
+		       count(*) FILTER (WHERE attempts > 0 OR last_error <> ''), count(*) FILTER (WHERE leased_until IS NOT NULL)
+		FROM emails`).Scan(&pending, &tried, &leased))
+	require.Equal(t, []int{n, 0, 0}, []int{pending, tried, leased}, "due now, untried, unleased")
+
+	s.Attach = func(_ context.Context, number string) ([]notify.Attachment, error) {
+		return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.7 " + number)}}, nil
+	}
+	st, err = s.Send(ctx, db.Pool)
+	require.NoError(t, err)
+	require.Equal(t, notify.EmailStats{Sent: n}, st, "the next job sends them without waiting for a retry")
 }
