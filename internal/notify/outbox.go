@@ -445,10 +445,12 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 					msg = &Outgoing{Msg: m, MessageID: id, Name: fmt.Sprintf("%s.%s.%s.eml", safeName(c.accountID), c.eventID, c.template)}
 				}
 			}
-			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && s.now().Before(c.giveUpAt) {
 				// The job's own time ran out (rendering its PDF, say): the
 				// email was not tried, so it is released for the next job
-				// rather than counted as an attempt and retried later.
+				// rather than counted as an attempt and retried later. Past
+				// its give-up time it fails as any other error would, so an
+				// email no job can prepare in time does not loop for ever.
 				if rerr := s.release(ctx, q, c); rerr != nil {
 					return st, rerr
 				}
@@ -459,7 +461,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 				// A permanent error (the recipient is not an address) fails
 				// it at once; another (its PDF could not be rendered yet) is
 				// retried like a refusal.
-				state, rerr := s.recordErr(ctx, q, c, "", "", err)
+				state, rerr := s.recordOutcome(ctx, q, c, "", "", err)
 				if rerr != nil {
 					return st, rerr
 				}
@@ -482,7 +484,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 			if recordErr != nil {
 				return
 			}
-			if sendErr != nil && ctx.Err() != nil && errors.Is(sendErr, ctx.Err()) {
+			if sendErr != nil && ctx.Err() != nil && errors.Is(sendErr, ctx.Err()) && s.now().Before(outRows[i].giveUpAt) {
 				// Not handed over: the job's time ran out before the dial.
 				if recordErr = s.release(ctx, q, outRows[i]); recordErr == nil {
 					st.More = true
