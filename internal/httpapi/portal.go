@@ -107,6 +107,13 @@ func (s *Server) PortalLink(r *http.Request, accountID string, ttl time.Duration
 // postPortalSession mints a one-time link for the PaaS's dashboard:
 // {"ttl":"1h"} (optional) → 201 {"url":"…","expires_at":"…"}.
 func (s *Server) postPortalSession(w http.ResponseWriter, r *http.Request, p *principal) {
+	if s.cfg.PortalURL == "" {
+		// A link without the portal's address would send the customer
+		// nowhere (a relative URL on the dashboard's own host).
+		writeError(w, http.StatusServiceUnavailable, "not_configured",
+			"BILLING_PORTAL_URL is not set: give the address customers reach the billing pages at (the worker's --http server), e.g. https://billing.example.com")
+		return
+	}
 	var body struct {
 		TTL string `json:"ttl"`
 	}

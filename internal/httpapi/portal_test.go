@@ -293,3 +293,30 @@ func TestPortalSEPAAndCredit(t *testing.T) {
 	status, _ = br.get(b.srv.URL + "/portal/")
 	require.Equal(t, 401, status)
 }
+
+// Without BILLING_PORTAL_URL no link is minted: a link without the
+// portal's address would lead the customer nowhere.
+func TestPortalSessionNeedsThePortalURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pool: db.Pool, PayPal: paypal.Sandbox{}, Logger: log}))
+	t.Cleanup(srv.Close)
+	testutil.OpenInvoice(t, db.Pool, "p1", 1, "12.00")
+	_, secret, err := auth.Create(ctx, db.Pool, "service", auth.ScopeService)
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", srv.URL+"/v1/accounts/p1/portal-sessions", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	res, err := apiClient(t).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"not_configured"`)
+	require.Contains(t, string(body), "BILLING_PORTAL_URL is not set")
+	var links int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM portal_links`).Scan(&links))
+	require.Zero(t, links, "no link minted")
+}
