@@ -98,15 +98,33 @@ func recordEvents(ctx context.Context, tx pgx.Tx, client *Client, evs []events.N
 	return queueEmails(ctx, tx, client, out)
 }
 
+// wakeEndpoints gives a delivery job to each endpoint without a live one.
+// As in queueEmails, the live jobs are looked for first rather than left
+// to the unique insert, whose no-op on a live job still updates (and
+// locks until commit) that job's row: every transaction waking the same
+// endpoint (each finalization chunk) would wait for the one before it. A
+// live job that claimed its deliveries before this commit leaves the new
+// ones to the sweep.
 func wakeEndpoints(ctx context.Context, tx pgx.Tx, client *Client, endpoints []string) error {
 	if len(endpoints) == 0 {
 		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT e FROM unnest($2::text[]) AS e
+		WHERE NOT EXISTS (SELECT 1 FROM river_job WHERE kind = $1 AND args->>'endpoint_id' = e
+		                  AND state IN ('available', 'pending', 'running', 'scheduled', 'retryable'))
+		ORDER BY e`, DeliverWebhooksArgs{}.Kind(), endpoints)
+	if err != nil {
+		return err
+	}
+	if endpoints, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(endpoints) == 0 {
+		return err
 	}
 	params := make([]river.InsertManyParams, len(endpoints))
 	for i, id := range endpoints {
 		params[i] = river.InsertManyParams{Args: DeliverWebhooksArgs{EndpointID: id}}
 	}
-	_, err := client.InsertManyTx(ctx, tx, params)
+	_, err = client.InsertManyTx(ctx, tx, params)
 	return err
 }
 

@@ -576,3 +576,53 @@ func TestPruneEventsJob(t *testing.T) {
 	_, _, err = portal.StartSession(ctx, tb.pool, live.Token, time.Now())
 	require.NoError(t, err, "the live link was pruned")
 }
+
+// Transactions waking the same endpoint do not wait for one another (each
+// finalization chunk wakes every subscribed endpoint): an endpoint whose
+// job is live gets no insert, where River's unique insert would lock the
+// live job's row until the waking transaction commits. The deliveries of
+// both are posted by that one job.
+func TestWakingAnEndpointDoesNotSerialiseTransactions(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	fastWebhooks(tb)
+	r, srv := newHookReceiver(t)
+	ep := tb.addEndpoint(t, r, srv.URL)
+	tb.loadPayers(t)
+	client, err := jobs.NewClient(tb.pool, tb.cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+	credit := func(ctx context.Context, tx pgx.Tx, account, ref string) error {
+		c, err := payments.AddCredit(ctx, tx, payments.NewEntry{AccountID: account, Kind: payments.EntryManualCredit,
+			Amount: decimal.RequireFromString("3.00"), Reference: ref}, ref)
+		if err != nil {
+			return err
+		}
+		_, err = jobs.Enqueue(ctx, tx, client, c.Effects)
+		return err
+	}
+	// The first wake-up inserts the endpoint's job, which stays live (no
+	// worker runs yet).
+	require.NoError(t, pgx.BeginFunc(ctx, tb.pool, func(tx pgx.Tx) error { return credit(ctx, tx, "visa", "first") }))
+
+	a, err := tb.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer a.Rollback(ctx) //nolint:errcheck // committed below
+	require.NoError(t, credit(ctx, a, "visa", "held"))
+	// While a is open, another transaction wakes the same endpoint and
+	// commits.
+	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, pgx.BeginFunc(quick, tb.pool, func(tx pgx.Tx) error { return credit(quick, tx, "sepa", "meanwhile") }),
+		"waking an endpoint waited for another transaction")
+	require.NoError(t, a.Commit(ctx))
+
+	var jobsOf int
+	require.NoError(t, tb.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'deliver_webhooks'`).Scan(&jobsOf))
+	require.Equal(t, 1, jobsOf, "one job for the endpoint")
+	tb.startWorker(t)
+	tb.waitDelivered(t)
+	ds, err := notify.Deliveries(ctx, tb.pool, notify.DeliveryParams{EndpointID: ep.ID, State: notify.DeliveryDelivered})
+	require.NoError(t, err)
+	require.Len(t, ds, 3, "the three credits' events")
+}
