@@ -238,6 +238,30 @@ func TestUsageOverHTTP(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode, "%s", body)
 }
 
+// An upload past what is kept in memory (4 MiB) is spooled to a file,
+// whole: a second upload repeating its ids, with one more, is read again
+// from the file by the staging path and applied exactly.
+func TestLargeUploadSpooledToDisk(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	var in strings.Builder
+	const n = 40_000 // about 6 MiB
+	for i := range n {
+		in.WriteString(fmt.Sprintf(segment, fmt.Sprint("big-", i)) + "\n")
+	}
+	res, body := b.do(t, "service", "POST", "/v1/usage", in.String())
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), fmt.Sprintf(`"inserted":%d`, n))
+	in.WriteString(fmt.Sprintf(segment, "one-more") + "\n")
+	res, body = b.do(t, "service", "POST", "/v1/usage", in.String())
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"inserted":1`)
+	require.Contains(t, string(body), fmt.Sprintf(`"unchanged":%d`, n))
+	var stored int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM usage_segments WHERE id LIKE 's-big-%' OR id = 's-one-more'`).Scan(&stored))
+	require.Equal(t, n+1, stored)
+}
+
 func TestCollectAndPDFOverHTTP(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)

@@ -78,6 +78,12 @@ func (s *spool) ReadFrom(r io.Reader) (int64, error) {
 	// Unlinked at once: the file goes away with the last descriptor, even
 	// if the process dies mid-import.
 	_ = os.Remove(s.file.Name())
+	// The whole body in the file, the part read into memory first: the
+	// import reads a seekable input twice if it must, rather than keep a
+	// copy of its own.
+	if _, err := s.mem.WriteTo(s.file); err != nil {
+		return n, fmt.Errorf("spooling the upload: %w", err)
+	}
 	m, err := io.Copy(s.file, r)
 	n += m
 	if err == nil {
@@ -86,12 +92,12 @@ func (s *spool) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-// Reader returns the spooled body from its start.
-func (s *spool) Reader() io.Reader {
+// Reader returns the spooled body from its start, seekable.
+func (s *spool) Reader() io.ReadSeeker {
 	if s.file == nil {
-		return &s.mem
+		return bytes.NewReader(s.mem.Bytes())
 	}
-	return io.MultiReader(&s.mem, s.file)
+	return s.file
 }
 
 func (s *spool) Close() {

@@ -13,8 +13,7 @@ import (
 	"github.com/billingengine/engine/internal/ingest"
 )
 
-// unseekable hides a reader's Seek, so that the import takes the staging
-// path (a pipe, an upload).
+// unseekable hides a reader's Seek, as a pipe or standard input does.
 type unseekable struct{ io.Reader }
 
 // storedSegments is every stored segment as text, in id order.
@@ -30,8 +29,8 @@ func (tb *testBundle) storedSegments(t *testing.T) []string {
 }
 
 // A file of new segments lands the same whichever path it takes: the one
-// that copies straight into the table (a file) and the staging one (a
-// stream), to the microsecond and the still-running segment.
+// that copies straight into the table and the staging one, to the
+// microsecond and the still-running segment.
 func TestNewSegmentsLandTheSameOnBothPaths(t *testing.T) {
 	t.Parallel()
 	in := segment(`started_at="2026-10-03T12:00:00.123456+02:00"`) + "\n" +
@@ -41,7 +40,7 @@ func TestNewSegmentsLandTheSameOnBothPaths(t *testing.T) {
 	res, _, err := runImport(t, fast, usageImport, "u.ndjson", in, false)
 	require.NoError(t, err)
 	require.Equal(t, ingest.Result{File: "u.ndjson", Kind: "usage", Lines: 3, Inserted: 3}, *res)
-	res, err = ingest.ImportUsage(context.Background(), slow.pool, unseekable{strings.NewReader(in)}, ingest.Options{Name: "u.ndjson"})
+	res, err = ingest.ImportUsageStaged(context.Background(), slow.pool, strings.NewReader(in), ingest.Options{Name: "u.ndjson"})
 	require.NoError(t, err)
 	require.Equal(t, ingest.Result{File: "u.ndjson", Kind: "usage", Lines: 3, Inserted: 3}, *res)
 	want := []string{
@@ -125,4 +124,110 @@ func TestUsageReferencesCheckedForOtherWriters(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tb.pool.Exec(ctx, `UPDATE usage_segments SET account_id = 'nobody' WHERE id = 'x3'`)
 	require.ErrorContains(t, err, "usage_segments: unknown account nobody")
+}
+
+// A stream (a pipe, standard input) is imported exactly as the same bytes
+// in a file are: new segments take the fast path, anything else falls back
+// to the staging path, which reads again what the fast path had read (kept
+// in a temporary file) then the rest of the stream: the same result, the
+// same problems on the same lines, the same rows.
+func TestStreamsImportAsFilesDo(t *testing.T) {
+	t.Parallel()
+	var fresh, mixed, badDeep, repeated strings.Builder
+	for i := 1; i <= 30_000; i++ {
+		line := segment(fmt.Sprintf(`id="n%d"`, i)) + "\n"
+		fresh.WriteString(line)
+		mixed.WriteString(line)
+		switch i {
+		case 23_456:
+			badDeep.WriteString(segment(fmt.Sprintf(`id="n%d",account_id="nobody"`, i)) + "\n")
+			repeated.WriteString(segment(`id="n17"`) + "\n")
+		default:
+			badDeep.WriteString(line)
+			repeated.WriteString(line)
+		}
+	}
+	// Stored ids after 30,000 new lines: one ended_at moved, one identical.
+	mixed.WriteString(segment(`id="s1",ended_at="2026-10-09T00:00:00Z"`) + "\n" + segment(`id="s2"`) + "\n")
+	stored := segment(`id="s1"`) + "\n" + segment(`id="s2"`) + "\n"
+	for _, c := range []struct {
+		name, in string
+		fast     bool
+	}{
+		{"fresh", fresh.String(), true},
+		{"mixed", mixed.String(), false},
+		{"bad-deep", badDeep.String(), false},
+		{"repeated", repeated.String(), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			type outcome struct {
+				res      *ingest.Result
+				problems []string
+				err      string
+				rows     []string
+			}
+			imp := func(name string, r io.Reader) outcome {
+				tb := setup(t)
+				_, _, err := runImport(t, tb, usageImport, "stored-"+name, stored, false)
+				require.NoError(t, err)
+				var o outcome
+				res, err := ingest.ImportUsage(context.Background(), tb.pool, r, ingest.Options{Name: name,
+					Report: func(p ingest.Problem) { o.problems = append(o.problems, p.String("u.ndjson")) }})
+				if err != nil {
+					o.err = strings.ReplaceAll(err.Error(), name, "u.ndjson")
+				}
+				if res != nil {
+					res.File = "u.ndjson"
+				}
+				o.res, o.rows = res, tb.storedSegments(t)
+				return o
+			}
+			fileName, streamName := t.Name()+"/file", t.Name()+"/stream"
+			file := imp(fileName, strings.NewReader(c.in))
+			pr, pw := io.Pipe()
+			go func() {
+				// Small writes, as a pipe delivers them.
+				in := c.in
+				for len(in) > 0 {
+					n := min(len(in), 4093)
+					if _, err := pw.Write([]byte(in[:n])); err != nil {
+						return
+					}
+					in = in[n:]
+				}
+				pw.Close()
+			}()
+			stream := imp(streamName, unseekable{pr})
+			require.Equal(t, file, stream)
+			require.Equal(t, []bool{c.fast}, ingest.UsagePaths(fileName))
+			require.Equal(t, []bool{c.fast}, ingest.UsagePaths(streamName))
+			switch c.name {
+			case "fresh":
+				require.Equal(t, 30_000, file.res.Inserted)
+			case "mixed":
+				require.Equal(t, ingest.Result{File: "u.ndjson", Kind: "usage", Lines: 30_002, Inserted: 30_000, Updated: 1, Unchanged: 1}, *file.res)
+			case "bad-deep":
+				require.Equal(t, []string{"u.ndjson:23456: account_id: unknown account nobody"}, file.problems)
+			case "repeated":
+				require.Equal(t, []string{"u.ndjson:17: id: duplicate id n17 in this file (lines 17, 23456)",
+					"u.ndjson:23456: id: duplicate id n17 in this file (lines 17, 23456)"}, file.problems)
+			}
+			require.Len(t, file.rows, map[bool]int{true: 30_002, false: 2}[c.name == "fresh" || c.name == "mixed"])
+		})
+	}
+}
+
+// Without a temporary directory to keep a copy of the stream in, a stream
+// takes the staging path alone, with the same result.
+func TestStreamWithoutATemporaryDirectory(t *testing.T) {
+	t.Setenv("TMPDIR", "/nonexistent/billing-tmp")
+	tb := setup(t)
+	in := segment(`id="s1"`) + "\n" + segment(`id="s2",ended_at=null`) + "\n"
+	name := t.Name()
+	res, err := ingest.ImportUsage(context.Background(), tb.pool, unseekable{strings.NewReader(in)}, ingest.Options{Name: name})
+	require.NoError(t, err)
+	require.Equal(t, ingest.Result{File: name, Kind: "usage", Lines: 2, Inserted: 2}, *res)
+	require.Equal(t, []bool{false}, ingest.UsagePaths(name))
+	require.Len(t, tb.storedSegments(t), 2)
 }

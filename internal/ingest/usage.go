@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -201,20 +202,80 @@ func decodeUsage(f *fieldReader) []any {
 // identical content is a no-op; the only change allowed is setting or moving
 // its ended_at.
 //
-// An input that can be read twice (a file) first takes the fast path of a
-// file of new segments (see fast.go); anything else, and any input that
-// path gives way on, goes through the staging table.
+// Every input first takes the fast path of a file of new segments (see
+// fast.go); an input that path gives way on goes through the staging
+// table. A file is read again from where it started; a stream (a pipe,
+// standard input) is kept in a temporary file as the fast path reads it
+// (importStream).
 func ImportUsage(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
 	if rs, ok := r.(io.ReadSeeker); ok {
 		if at, err := rs.Seek(0, io.SeekCurrent); err == nil {
 			res, err := importNewUsage(ctx, db, rs, o)
 			if !errors.Is(err, errNotNew) {
+				usagePath(o.Name, true)
 				return res, err
 			}
 			if _, err := rs.Seek(at, io.SeekStart); err != nil {
 				return nil, fmt.Errorf("%s: reading the input again: %w", o.withDefaults().Name, err)
 			}
+			usagePath(o.Name, false)
+			return run(ctx, db, rs, usageSpec, o)
 		}
 	}
-	return run(ctx, db, r, usageSpec, o)
+	return importStream(ctx, db, r, o)
 }
+
+// importStream is ImportUsage for an input that cannot seek. What the fast
+// path reads is copied to a temporary file, unlinked at once (a killed
+// import leaves nothing behind), so that if it gives way the staging path
+// reads that copy and then the rest of the stream: the input as it came,
+// read from its source once. The copy takes the stream's size on the
+// temporary directory's disk while the import runs; when it cannot be
+// made, the stream takes the staging path alone, and when writing it fails
+// midway the fast path still finishes a file of new segments, while
+// anything else is refused, nothing written, with the reason.
+func importStream(ctx context.Context, db pgdb.DB, r io.Reader, o Options) (*Result, error) {
+	f, err := os.CreateTemp("", "billing-usage-stream-*")
+	if err != nil {
+		usagePath(o.Name, false)
+		return run(ctx, db, r, usageSpec, o)
+	}
+	_ = os.Remove(f.Name())
+	defer f.Close() //nolint:errcheck // a temporary copy, read only
+	sp := &spooler{r: r, w: f}
+	res, err := importNewUsage(ctx, db, sp, o)
+	if !errors.Is(err, errNotNew) {
+		usagePath(o.Name, true)
+		return res, err
+	}
+	name := o.withDefaults().Name
+	if sp.err != nil {
+		return nil, fmt.Errorf("%s: not a file of new segments only, and the copy of the stream the staging path needs could not be written to %s: %w (import from a file, or set TMPDIR to a disk with room for it); nothing imported",
+			name, os.TempDir(), sp.err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: reading the input again: %w", name, err)
+	}
+	usagePath(o.Name, false)
+	return run(ctx, db, io.MultiReader(f, r), usageSpec, o)
+}
+
+// spooler is a reader that copies what it reads to w, until a write
+// fails: then it goes on reading, and err says the copy is short.
+type spooler struct {
+	r   io.Reader
+	w   io.Writer
+	err error
+}
+
+func (s *spooler) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 && s.err == nil {
+		_, s.err = s.w.Write(p[:n])
+	}
+	return n, err
+}
+
+// usagePath is told which path each usage import took (true: the fast
+// one), by its Options.Name; tests set it.
+var usagePath = func(name string, fast bool) {}
