@@ -60,30 +60,44 @@ func TestHugeFileLandsWholeOrNotAtAll(t *testing.T) {
 
 // Postgres lost in the middle of the COPY (a crash, a full disk: the
 // server ends the statement with an error) fails the import with the file
-// and the line it had reached, and nothing of it lands.
+// and the line it had reached, and nothing of it lands: on the path that
+// copies new segments straight into the table, and on the staging path a
+// bad first line sends the stream down.
 func TestConnectionLostDuringCopy(t *testing.T) {
 	t.Parallel()
-	tb := setup(t)
-	ctx := context.Background()
-	var killed atomic.Bool
-	in := &lines{n: 50_000, line: func(i int) string { return segment(fmt.Sprintf(`id="s%d"`, i)) }, onEnd: func(i int) {
-		if i != 30_000 {
-			return
-		}
-		// The import's backend is the one staging rows: end it.
-		tag, err := tb.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%ingest_stage%'`)
-		if err != nil {
-			t.Errorf("ending the import's backend: %v", err) // not FailNow: this is the reader's goroutine
-			return
-		}
-		killed.Store(tag.RowsAffected() == 1)
-	}}
-	_, err := ingest.ImportUsage(ctx, tb.pool, in, ingest.Options{Name: "u.ndjson"})
-	require.True(t, killed.Load(), "no import backend to end")
-	require.Error(t, err)
-	require.Regexp(t, `^u\.ndjson:\d+: loading into the database failed, nothing imported: `, err.Error())
-	require.True(t, strings.Contains(err.Error(), "terminat") || strings.Contains(err.Error(), "conn"), err.Error())
-	t.Log(err)
-	require.Zero(t, tb.count(t, `SELECT count(*) FROM usage_segments`))
+	for name, first := range map[string]string{"fast": `id="s1"`, "staging": `id="s1",quantity=0`} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tb := setup(t)
+			ctx := context.Background()
+			var killed atomic.Bool
+			line := func(i int) string {
+				if i == 1 {
+					return segment(first)
+				}
+				return segment(fmt.Sprintf(`id="s%d"`, i))
+			}
+			in := &lines{n: 50_000, line: line, onEnd: func(i int) {
+				if i != 30_000 {
+					return
+				}
+				// The import's backend is the one copying rows: end it.
+				tag, err := tb.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+					WHERE datname = current_database() AND pid <> pg_backend_pid()
+					  AND query LIKE $1`, map[string]string{"fast": "COPY usage_segments%", "staging": "%ingest_stage%"}[name])
+				if err != nil {
+					t.Errorf("ending the import's backend: %v", err) // not FailNow: this is the reader's goroutine
+					return
+				}
+				killed.Store(tag.RowsAffected() == 1)
+			}}
+			_, err := ingest.ImportUsage(ctx, tb.pool, in, ingest.Options{Name: "u.ndjson"})
+			require.True(t, killed.Load(), "no import backend to end")
+			require.Error(t, err)
+			require.Regexp(t, `^u\.ndjson:\d+: loading into the database failed, nothing imported: `, err.Error())
+			require.True(t, strings.Contains(err.Error(), "terminat") || strings.Contains(err.Error(), "conn"), err.Error())
+			t.Log(err)
+			require.Zero(t, tb.count(t, `SELECT count(*) FROM usage_segments`))
+		})
+	}
 }
