@@ -234,3 +234,43 @@ func TestConcurrentReferrersAndRefereesLeaveNoRewardPending(t *testing.T) {
 	require.Empty(t, auditOf(t, db.Pool, "pending_rewards_have_a_referrer_draft"))
 	require.Empty(t, auditOf(t, db.Pool, "lines_sum_to_subtotal_minus_discount"))
 }
+
+// A chunk that finalized drafts trusts the run's counters that some are
+// left, and the last one sees none left in the table and completes the
+// run; counters that say more than the table holds (as a bug or a manual
+// fix could leave them) still end with the run completed, by the next
+// chunk, which finds nothing to claim and looks in the table.
+func TestRunCompletesOnceNoDraftIsLeft(t *testing.T) {
+	t.Parallel()
+	for name, overcount := range map[string]int{"exact": 0, "overcounted": 3} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := dbtest.New(t)
+			ctx := context.Background()
+			loadReferrals(t, db.Pool, 5, 0, "2026-10")
+			runID := draftRun(t, db.Pool, "2026-10")
+			_, err := db.Pool.Exec(ctx, `UPDATE billing_runs SET invoices_drafted = invoices_drafted + $2 WHERE id = $1`, runID, overcount)
+			require.NoError(t, err)
+			var chunks []int
+			for range 10 {
+				var res *invoices.FinalizeResult
+				require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+					res, err = invoices.FinalizeChunk(ctx, tx, finalizeCfg, runID, 2)
+					return err
+				}))
+				chunks = append(chunks, len(res.Invoices))
+				require.False(t, res.Busy)
+				if res.Done {
+					break
+				}
+			}
+			want := map[string][]int{"exact": {2, 2, 1}, "overcounted": {2, 2, 1, 0}}[name]
+			require.Equal(t, want, chunks, "invoices finalized by each chunk until the run was done")
+			var state string
+			var finalized int
+			require.NoError(t, db.Pool.QueryRow(ctx, `SELECT state, invoices_finalized FROM billing_runs WHERE id = $1`, runID).Scan(&state, &finalized))
+			require.Equal(t, "completed", state)
+			require.Equal(t, 5, finalized)
+		})
+	}
+}
