@@ -78,6 +78,15 @@ func queueEventEmails(ctx context.Context, t *testing.T, db *pgxpool.Pool, templ
 	}))
 }
 
+// queueInvoiceEmails queues the invoice emails of n finalized invoices
+// INV-2026-000001… of the account.
+func queueInvoiceEmails(ctx context.Context, t *testing.T, db *pgxpool.Pool, accountID string, n int) {
+	t.Helper()
+	queueEventEmails(ctx, t, db, billing.EmailInvoiceIssued, accountID, n, string(billing.EventInvoiceFinalized),
+		`json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00', 'amount_due', '12.00',
+		                   'issued_at', now())`)
+}
+
 // A backlog of many batches is handed to a real SMTP server by parallel
 // senders, each on its own connection: every email exactly once (the
 // senders' claims never overlap), every row sent, at most Parallel
@@ -140,9 +149,7 @@ func TestEmailBatchAttachmentsPrefetchedThenAttachedOneByOne(t *testing.T) {
 	ctx := context.Background()
 	acc := testfactory.Account(ctx, t, db.Pool, nil)
 	const n = 5
-	queueEventEmails(ctx, t, db.Pool, billing.EmailInvoiceIssued, acc.ID, n, string(billing.EventInvoiceFinalized),
-		`json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00', 'amount_due', '12.00',
-		                   'issued_at', now())`)
+	queueInvoiceEmails(ctx, t, db.Pool, acc.ID, n)
 
 	pdfOf := func(number string) []notify.Attachment {
 		return []notify.Attachment{{Name: number + ".pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.7 " + number)}}
@@ -198,9 +205,7 @@ func TestEmailCutByItsJobsDeadlineIsReleasedUntried(t *testing.T) {
 	ctx := context.Background()
 	acc := testfactory.Account(ctx, t, db.Pool, nil)
 	const n = 4
-	queueEventEmails(ctx, t, db.Pool, billing.EmailInvoiceIssued, acc.ID, n, string(billing.EventInvoiceFinalized),
-		`json_build_object('number', 'INV-2026-00000' || i, 'period', '2026-10', 'total', '12.00', 'amount_due', '12.00',
-		                   'issued_at', now())`)
+	queueInvoiceEmails(ctx, t, db.Pool, acc.ID, n)
 	dir := t.TempDir()
 	jobCtx, timeout := context.WithCancelCause(ctx)
 	slow := func(ctx context.Context, number string) ([]notify.Attachment, error) {
