@@ -445,7 +445,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 					msg = &Outgoing{Msg: m, MessageID: id, Name: fmt.Sprintf("%s.%s.%s.eml", safeName(c.accountID), c.eventID, c.template)}
 				}
 			}
-			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && s.now().Before(c.giveUpAt) {
+			if s.cutShort(ctx, err, c) {
 				// The job's own time ran out (rendering its PDF, say): the
 				// email was not tried, so it is released for the next job
 				// rather than counted as an attempt and retried later. Past
@@ -484,7 +484,7 @@ func (s *EmailSender) sendBatches(ctx context.Context, q pgdb.DB, batch int, lea
 			if recordErr != nil {
 				return
 			}
-			if sendErr != nil && ctx.Err() != nil && errors.Is(sendErr, ctx.Err()) && s.now().Before(outRows[i].giveUpAt) {
+			if s.cutShort(ctx, sendErr, outRows[i]) {
 				// Not handed over: the job's time ran out before the dial.
 				if recordErr = s.release(ctx, q, outRows[i]); recordErr == nil {
 					st.More = true
@@ -528,6 +528,13 @@ func (s *EmailSender) recordOutcome(ctx context.Context, q pgdb.Executor, c clai
 		return EmailSent, err
 	}
 	return s.recordErr(rctx, q, c, messageID, subject, sendErr)
+}
+
+// cutShort says err is the job's own time running out before email c was
+// tried, while c may still be given to the next job (before its give-up
+// time).
+func (s *EmailSender) cutShort(ctx context.Context, err error, c claimed) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && s.now().Before(c.giveUpAt)
 }
 
 // release gives a claimed email back untried: its lease ends now, its
