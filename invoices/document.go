@@ -13,6 +13,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/pgdb"
+	"github.com/billingengine/engine/invoices/pdf"
 )
 
 // LoadDocument reads what an invoice's or a credit note's PDF shows.
@@ -133,6 +134,9 @@ type PDF struct {
 	Bytes      []byte    `json:"-"`
 	XML        []byte    `json:"-"`
 	RenderedAt time.Time `json:"rendered_at"`
+	// shared are the spans of Bytes kept as document parts, for storing
+	// the same file again.
+	shared []pdf.Span
 }
 
 // XMLSHA256 is the hex SHA-256 of the e-invoice, "" without one.
@@ -151,12 +155,25 @@ var ErrNoPDF = errors.New("no PDF yet")
 func LatestPDF(ctx context.Context, q pgdb.Executor, number string) (*PDF, error) {
 	number = NormalizeNumber(number)
 	p := &PDF{Number: number}
-	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, xml, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
-		Scan(&p.Version, &p.SHA256, &p.Bytes, &p.XML, &p.RenderedAt)
+	var rest []byte
+	var hashes [][]byte
+	var at []int32
+	err := q.QueryRow(ctx, `SELECT version, sha256, pdf, parts, part_at, xml, rendered_at FROM documents WHERE number = $1 ORDER BY version DESC LIMIT 1`, number).
+		Scan(&p.Version, &p.SHA256, &rest, &hashes, &at, &p.XML, &p.RenderedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNoPDF, number)
 	}
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	parts, err := loadParts(ctx, q, hashes)
+	if err != nil {
+		return nil, err
+	}
+	if p.Bytes, p.shared, err = join(number, rest, at, hashes, parts, p.SHA256); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // LatestPDFFiles returns the newest stored PDF of each of numbers that has
@@ -170,28 +187,49 @@ func LatestPDFFiles(ctx context.Context, q pgdb.Executor, numbers []string) (map
 		norm[i] = NormalizeNumber(n)
 	}
 	rows, err := q.Query(ctx, `
-		SELECT DISTINCT ON (number) number, version, sha256, pdf, rendered_at FROM documents
+		SELECT DISTINCT ON (number) number, version, sha256, pdf, parts, part_at, rendered_at FROM documents
 		WHERE number = ANY($1) ORDER BY number, version DESC`, norm)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*PDF, len(numbers))
+	type stored struct {
+		p      *PDF
+		at     []int32
+		hashes [][]byte
+	}
+	var all []stored
+	var hashes [][]byte
 	for rows.Next() {
-		p := &PDF{}
-		if err := rows.Scan(&p.Number, &p.Version, &p.SHA256, &p.Bytes, &p.RenderedAt); err != nil {
+		st := stored{p: &PDF{}}
+		if err := rows.Scan(&st.p.Number, &st.p.Version, &st.p.SHA256, &st.p.Bytes, &st.hashes, &st.at, &st.p.RenderedAt); err != nil {
 			rows.Close()
+			return nil, err
+		}
+		all, hashes = append(all, st), append(hashes, st.hashes...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	parts, err := loadParts(ctx, q, hashes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*PDF, len(all))
+	for _, st := range all {
+		p := st.p
+		if p.Bytes, p.shared, err = join(p.Number, p.Bytes, st.at, st.hashes, parts, p.SHA256); err != nil {
 			return nil, err
 		}
 		out[p.Number] = p
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // StorePDF keeps a rendered PDF, in tx, if it still shows the
 // invoice's current state (a render of an older state is dropped: a newer
 // render follows) and differs from the newest version. It returns the
 // stored or current version.
-func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf, xml []byte) (*PDF, error) {
+func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, file pdf.File, xml []byte) (*PDF, error) {
 	current, err := LoadDocument(ctx, tx, doc.Number)
 	if err != nil {
 		return nil, err
@@ -207,11 +245,11 @@ func StorePDF(ctx context.Context, tx pgx.Tx, doc *Document, pdf, xml []byte) (*
 		}
 		return latest, err
 	}
-	return storeBytes(ctx, tx, doc.Number, doc.Stamp(), pdf, xml)
+	return storeBytes(ctx, tx, doc.Number, doc.Stamp(), file, xml)
 }
 
-func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, pdf, xml []byte) (*PDF, error) {
-	sum := sha256.Sum256(pdf)
+func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, file pdf.File, xml []byte) (*PDF, error) {
+	sum := sha256.Sum256(file.Bytes)
 	hexSum := hex.EncodeToString(sum[:])
 	latest, err := LatestPDF(ctx, tx, number)
 	if err != nil && !errors.Is(err, ErrNoPDF) {
@@ -220,12 +258,21 @@ func storeBytes(ctx context.Context, tx pgx.Tx, number, stamp string, pdf, xml [
 	if latest != nil && latest.SHA256 == hexSum && bytes.Equal(latest.XML, xml) {
 		return latest, nil
 	}
-	p := &PDF{Number: number, Version: 1, SHA256: hexSum, Bytes: pdf, XML: xml}
+	p := &PDF{Number: number, Version: 1, SHA256: hexSum, Bytes: file.Bytes, XML: xml, shared: file.Shared}
 	if latest != nil {
 		p.Version = latest.Version + 1
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO documents (number, version, sha256, pdf, xml, stamp) VALUES ($1, $2, $3, $4, $5, $6) RETURNING rendered_at`,
-		number, p.Version, hexSum, pdf, xml, stamp).Scan(&p.RenderedAt)
+	parts := map[[32]byte][]byte{}
+	s, err := split(file, parts)
+	if err != nil {
+		return nil, fmt.Errorf("storing %s: %w", number, err)
+	}
+	if err := storeParts(ctx, tx, parts); err != nil {
+		return nil, err
+	}
+	partNames, partAt := s.columns()
+	err = tx.QueryRow(ctx, `INSERT INTO documents (number, version, sha256, pdf, parts, part_at, xml, stamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING rendered_at`,
+		number, p.Version, hexSum, s.rest, partNames, partAt, xml, stamp).Scan(&p.RenderedAt)
 	return p, err
 }
 
@@ -278,7 +325,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 				return nil, fmt.Errorf("e-invoice of %s: %w", number, err)
 			}
 			err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-				p, err = storeBytes(ctx, tx, number, doc.Stamp(), p.Bytes, x)
+				p, err = storeBytes(ctx, tx, number, doc.Stamp(), pdf.File{Bytes: p.Bytes, Shared: p.shared}, x)
 				return err
 			})
 			return p, err
@@ -287,7 +334,7 @@ func (r *Renderer) RenderInvoice(ctx context.Context, db pgdb.DB, number string)
 	if err := r.prepare(doc); err != nil {
 		return nil, err
 	}
-	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
+	b, err := pdf.Render(doc, r.Seller, r.Fonts, r.Location)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", number, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/pgdb"
+	"github.com/billingengine/engine/invoices/pdf"
 )
 
 // loadDocuments reads what the PDFs of many invoices show, in a few
@@ -144,7 +145,7 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		}
 		todo = append(todo, d)
 	}
-	pdfs := make([][]byte, len(todo))
+	pdfs := make([]pdf.File, len(todo))
 	xmls := make([][]byte, len(todo)) // nil for a consumer's
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
@@ -156,7 +157,7 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 			for i := range next {
 				if errs[i] = r.prepare(todo[i]); errs[i] == nil {
 					xmls[i] = todo[i].EInvoiceXML
-					pdfs[i], errs[i] = RenderPDFBytes(todo[i], r.Seller, r.Fonts, r.Location)
+					pdfs[i], errs[i] = pdf.Render(todo[i], r.Seller, r.Fonts, r.Location)
 				}
 			}
 		}()
@@ -203,11 +204,12 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 			return err
 		}
 		var copyRows [][]any
+		parts := map[[32]byte][]byte{}
 		for i, d := range todo {
 			if now[d.Number] != d.Stamp() {
 				continue
 			}
-			sum := sha256.Sum256(pdfs[i])
+			sum := sha256.Sum256(pdfs[i].Bytes)
 			sha := hex.EncodeToString(sum[:])
 			xsha := ""
 			if xmls[i] != nil {
@@ -222,16 +224,24 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 			if xmls[i] != nil {
 				xml = xmls[i]
 			}
-			copyRows = append(copyRows, []any{d.Number, int32(l.version + 1), sha, pdfs[i], d.Stamp(), xml})
+			s, err := split(pdfs[i], parts)
+			if err != nil {
+				return fmt.Errorf("storing %s: %w", d.Number, err)
+			}
+			names, at := s.columns()
+			copyRows = append(copyRows, []any{d.Number, int32(l.version + 1), sha, s.rest, names, at, d.Stamp(), xml})
 		}
 		if len(copyRows) == 0 {
 			return nil
+		}
+		if err := storeParts(ctx, tx, parts); err != nil {
+			return err
 		}
 		// COPY, not an INSERT of unnest()ed arrays: a batch is megabytes of
 		// PDF, which as one bytea[] parameter was built in one buffer
 		// grown again and again (a tenth of the worker's CPU), then taken
 		// apart again by Postgres; COPY streams the rows as they are.
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"number", "version", "sha256", "pdf", "stamp", "xml"}, pgx.CopyFromRows(copyRows))
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"number", "version", "sha256", "pdf", "parts", "part_at", "stamp", "xml"}, pgx.CopyFromRows(copyRows))
 		stored = int(n)
 		return err
 	})

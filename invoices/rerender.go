@@ -11,6 +11,7 @@ import (
 
 	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/platform/pgdb"
+	"github.com/billingengine/engine/invoices/pdf"
 )
 
 // Rerendered is what `billing invoices render` did to one document.
@@ -84,7 +85,7 @@ func (r *Renderer) rerender(ctx context.Context, db pgdb.DB, number string) (Rer
 	if err := r.prepare(doc); err != nil {
 		return res, err
 	}
-	b, err := RenderPDFBytes(doc, r.Seller, r.Fonts, r.Location)
+	b, err := pdf.Render(doc, r.Seller, r.Fonts, r.Location)
 	if err != nil {
 		return res, fmt.Errorf("rendering %s: %w", number, err)
 	}

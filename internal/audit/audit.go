@@ -249,6 +249,19 @@ var Checks = []Check{
 			  AND NOT EXISTS (SELECT 1 FROM live l WHERE l.number = i.number)
 			ORDER BY pa.id`,
 	},
+	{
+		// A stored version keeps the parts it shares with other documents
+		// in document_parts (migration 0023); a part it names and no one
+		// stored would make it unreadable. Reading a version checks the
+		// whole file against its digest; this finds it before anyone asks.
+		Name: "documents_have_their_parts",
+		Doc:  "every part a stored PDF names (a font subset, the sRGB profile) is stored",
+		Query: `
+			SELECT format('%s version %s names part %s, which is not stored', d.number, d.version, encode(h, 'hex'))
+			FROM documents d CROSS JOIN LATERAL unnest(d.parts) h
+			WHERE d.parts IS NOT NULL AND NOT EXISTS (SELECT 1 FROM document_parts p WHERE p.sha256 = h)
+			ORDER BY d.number, d.version`,
+	},
 }
 
 // liveCollections is a WITH item, live(number): the invoices that a

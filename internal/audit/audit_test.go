@@ -178,6 +178,10 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 		{"pending_attempts_have_a_live_job", `
 			UPDATE payment_attempts SET state = 'pending', code = '', decided_at = NULL, created_at = now() - interval '3 hours'
 			WHERE id = (SELECT max(id) FROM payment_attempts WHERE state = 'declined')`, "pending since"},
+		{"documents_have_their_parts", `
+			INSERT INTO documents (number, version, sha256, pdf, parts, part_at, stamp)
+			VALUES ('INV-2026-999999', 1, repeat('a', 64), 'rest', ARRAY[sha256('missing')], ARRAY[2], 'open')`,
+			"INV-2026-999999 version 1 names part"},
 	}
 	caught := map[string]bool{}
 	for _, b := range breaks {

@@ -233,7 +233,30 @@ func RenderPDF(w io.Writer, doc *Document, seller Seller, fonts *Fonts, loc *tim
 }
 
 // RenderPDFBytes is RenderPDF into memory.
-func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) (out []byte, err error) {
+func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) ([]byte, error) {
+	f, err := Render(doc, seller, fonts, loc)
+	return f.Bytes, err
+}
+
+// File is a rendered PDF with the parts of it that other documents hold
+// byte for byte.
+type File struct {
+	Bytes []byte
+	// Shared are the spans of Bytes copied from the process's caches (the
+	// font subsets, their glyph maps, the sRGB profile of a PDF/A), in the
+	// order of the file, not overlapping: a store can keep each once.
+	Shared []Span
+}
+
+// Span is a run of a File's bytes: Data, read-only and shared with other
+// files, at offset At.
+type Span struct {
+	At   int
+	Data []byte
+}
+
+// Render is RenderPDFBytes with the spans of the file that are shared.
+func Render(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) (out File, err error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -241,19 +264,23 @@ func RenderPDFBytes(doc *Document, seller Seller, fonts *Fonts, loc *time.Locati
 	// is an error of that document, not a crashed worker.
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("rendering %s: %v", doc.Number, r)
+			out, err = File{}, fmt.Errorf("rendering %s: %v", doc.Number, r)
 		}
 	}()
 	p := newPDFDoc(doc, seller, fonts, loc)
 	p.render()
 	var b bytes.Buffer
 	if err := p.f.Output(&b); err != nil {
-		return nil, err
+		return File{}, err
+	}
+	out.Bytes = b.Bytes()
+	for _, s := range p.f.SharedStreams() {
+		out.Shared = append(out.Shared, Span{At: s.Offset, Data: s.Data})
 	}
 	if !doc.Business() {
-		return b.Bytes(), nil
+		return out, nil
 	}
-	return toPDFA(b.Bytes(), pdfaInfo{
+	return toPDFA(out, pdfaInfo{
 		title: p.title(), author: seller.Name, creator: pdfCreator, producer: pdfCreator,
 		created: doc.Issued, documentType: "INVOICE",
 	}, doc.EInvoiceXML)

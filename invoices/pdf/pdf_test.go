@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,4 +333,50 @@ func TestFormatUnitPriceAndHours(t *testing.T) {
 	require.Regexp(t, `r1 +1,5 +1,00 €/h +1,50 €`, text, "a price to the cent at least")
 	require.Regexp(t, `r2 +1 234,25 +0,10 €/h +123,43 €`, text, "hours grouped, trailing zeros trimmed; 0.10 as 0.1 (strings showed 0,1)")
 	require.Regexp(t, `r3 +2 +0,0278 €/h +0,06 €`, text, "every decimal a price has")
+}
+
+// Render names the spans of its file that other files hold byte for byte
+// (the font subsets' streams and glyph maps, a PDF/A's sRGB profile): in
+// order, each what the file holds at its offset, most of a one-page file;
+// two documents whose text uses the same characters share them. The file
+// is RenderPDFBytes's.
+func TestRenderNamesTheSharedSpans(t *testing.T) {
+	t.Parallel()
+	f := testFonts(t)
+	plain := typical()
+	plain.BuyerVATNumber = ""
+	business := typical()
+	business.EInvoiceXML = []byte("<rsm:CrossIndustryInvoice/>")
+	for name, d := range map[string]*pdf.Document{"plain": plain, "PDF/A-3b": business} {
+		file, err := pdf.Render(d, seller, f, paris)
+		require.NoError(t, err, name)
+		want, err := pdf.RenderPDFBytes(d, seller, f, paris)
+		require.NoError(t, err, name)
+		require.Equal(t, want, file.Bytes, name)
+		shared, from := 0, 0
+		for _, s := range file.Shared {
+			require.GreaterOrEqual(t, s.At, from, "%s: in order, not overlapping", name)
+			require.Equal(t, file.Bytes[s.At:s.At+len(s.Data)], s.Data, name)
+			from = s.At + len(s.Data)
+			shared += len(s.Data)
+		}
+		require.Greater(t, shared, len(file.Bytes)/2, "%s: %d of %d bytes shared", name, shared, len(file.Bytes))
+
+		other := *d
+		name := []rune(d.BuyerName) // the same characters, another text
+		slices.Reverse(name)
+		other.BuyerName = string(name)
+		again, err := pdf.Render(&other, seller, f, paris)
+		require.NoError(t, err, name)
+		require.NotEqual(t, file.Bytes, again.Bytes, name)
+		require.Len(t, again.Shared, len(file.Shared), name)
+		for i := range again.Shared {
+			require.Equal(t, file.Shared[i].Data, again.Shared[i].Data, name)
+		}
+	}
+	file, err := pdf.Render(business, seller, f, paris)
+	require.NoError(t, err)
+	plainFile, err := pdf.Render(plain, seller, f, paris)
+	require.NoError(t, err)
+	require.Len(t, file.Shared, len(plainFile.Shared)+1, "the PDF/A-3b shares its sRGB profile too")
 }

@@ -49,17 +49,20 @@ var (
 
 // toPDFA turns the PDF gofpdf wrote into a PDF/A-3b, embedding xml (when
 // not nil) as factur-x.xml. The result depends on its inputs only.
-func toPDFA(pdf []byte, info pdfaInfo, xml []byte) ([]byte, error) {
+// The spans shared by the input are shared by the output (which begins
+// with it), and so is the sRGB profile.
+func toPDFA(in File, info pdfaInfo, xml []byte) (File, error) {
+	pdf := in.Bytes
 	end := pdf[max(0, len(pdf)-64):]
 	m := startxrefRE.FindSubmatch(end)
 	if m == nil {
-		return nil, errors.New("PDF/A: no startxref at the end of the PDF")
+		return File{}, errors.New("PDF/A: no startxref at the end of the PDF")
 	}
 	prev := string(m[1])
 	tail := pdf[bytes.LastIndex(pdf, []byte("trailer")):]
 	root, infoObj, size := rootRE.FindSubmatch(tail), infoRE.FindSubmatch(tail), sizeRE.FindSubmatch(tail)
 	if root == nil || infoObj == nil || size == nil {
-		return nil, errors.New("PDF/A: the trailer lacks /Root, /Info or /Size")
+		return File{}, errors.New("PDF/A: the trailer lacks /Root, /Info or /Size")
 	}
 	n, _ := strconv.Atoi(string(size[1]))
 	rootN, _ := strconv.Atoi(string(root[1]))
@@ -69,12 +72,16 @@ func toPDFA(pdf []byte, info pdfaInfo, xml []byte) ([]byte, error) {
 	if pdf[len(pdf)-1] != '\n' {
 		b.WriteByte('\n')
 	}
+	shared := in.Shared
 	offsets := map[int]int{}
-	obj := func(num int, dict string, stream []byte) {
+	obj := func(num int, dict string, stream []byte, share bool) {
 		offsets[num] = b.Len()
 		fmt.Fprintf(&b, "%d 0 obj\n%s", num, dict)
 		if stream != nil {
 			b.WriteString("\nstream\n")
+			if share {
+				shared = append(shared, Span{At: b.Len(), Data: stream})
+			}
 			b.Write(stream)
 			b.WriteString("\nendstream")
 		}
@@ -83,10 +90,10 @@ func toPDFA(pdf []byte, info pdfaInfo, xml []byte) ([]byte, error) {
 	metaN, iccN, intentN := n, n+1, n+2
 	next := n + 3
 	xmp := xmpMetadata(info, xml != nil)
-	obj(metaN, fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>", len(xmp)), xmp)
+	obj(metaN, fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>", len(xmp)), xmp, false)
 	icc := sRGBProfileDeflated()
-	obj(iccN, fmt.Sprintf("<< /N 3 /Filter /FlateDecode /Length %d >>", len(icc)), icc)
-	obj(intentN, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB IEC61966-2.1) /DestOutputProfile %d 0 R >>", iccN), nil)
+	obj(iccN, fmt.Sprintf("<< /N 3 /Filter /FlateDecode /Length %d >>", len(icc)), icc, true)
+	obj(intentN, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB IEC61966-2.1) /DestOutputProfile %d 0 R >>", iccN), nil, false)
 	names, af := "", ""
 	if xml != nil {
 		fileN, specN := next, next+1
@@ -95,13 +102,13 @@ func toPDFA(pdf []byte, info pdfaInfo, xml []byte) ([]byte, error) {
 		sum := md5.Sum(xml)
 		date := pdfDate(info.created)
 		obj(fileN, fmt.Sprintf("<< /Type /EmbeddedFile /Subtype /text#2Fxml /Filter /FlateDecode /Length %d /Params << /Size %d /CheckSum <%s> /CreationDate (%s) /ModDate (%s) >> >>",
-			len(z), len(xml), hex.EncodeToString(sum[:]), date, date), z)
+			len(z), len(xml), hex.EncodeToString(sum[:]), date, date), z, false)
 		obj(specN, fmt.Sprintf("<< /Type /Filespec /F (%s) /UF (%s) /EF << /F %d 0 R /UF %d 0 R >> /Desc (Factur-X invoice) /AFRelationship /Data >>",
-			FacturXFileName, FacturXFileName, fileN, fileN), nil)
+			FacturXFileName, FacturXFileName, fileN, fileN), nil, false)
 		names = fmt.Sprintf(" /Names << /EmbeddedFiles << /Names [(%s) %d 0 R] >> >>", FacturXFileName, specN)
 		af = fmt.Sprintf(" /AF [%d 0 R]", specN)
 	}
-	obj(rootN, fmt.Sprintf("<< /Type /Catalog /Pages 1 0 R /Metadata %d 0 R /OutputIntents [%d 0 R]%s%s >>", metaN, intentN, af, names), nil)
+	obj(rootN, fmt.Sprintf("<< /Type /Catalog /Pages 1 0 R /Metadata %d 0 R /OutputIntents [%d 0 R]%s%s >>", metaN, intentN, af, names), nil, false)
 
 	xref := b.Len()
 	b.WriteString("xref\n")
@@ -117,7 +124,7 @@ func toPDFA(pdf []byte, info pdfaInfo, xml []byte) ([]byte, error) {
 	id := sum[:16]
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root %d 0 R /Info %s 0 R /Prev %s /ID [<%x> <%x>] >>\nstartxref\n%d\n%%%%EOF\n",
 		next, rootN, infoObj[1], prev, id, id, xref)
-	return b.Bytes(), nil
+	return File{Bytes: b.Bytes(), Shared: shared}, nil
 }
 
 // zlibWriters are reused: a compressor's state is a megabyte to allocate

@@ -3761,6 +3761,37 @@ func (f *Fpdf) putstream(b []byte) {
 	f.out("endstream")
 }
 
+// putsharedstream writes a stream whose bytes are shared by every
+// document of the process that uses them (patch 5): it records where they
+// land in the output, for SharedStreams, and copies them without an
+// intermediate string.
+func (f *Fpdf) putsharedstream(b []byte) {
+	if f.protect.encrypted || f.state == 2 {
+		f.putstream(b)
+		return
+	}
+	f.out("stream")
+	f.shared = append(f.shared, SharedStream{Offset: f.buffer.Len(), Data: b})
+	f.buffer.Write(b)
+	f.buffer.WriteByte('\n')
+	f.out("endstream")
+}
+
+// SharedStream is a stream of the output that every document using the
+// same font subset holds byte for byte (patch 5): Data is the process's
+// cached copy, to be read only, and Offset where the output holds it.
+type SharedStream struct {
+	Offset int
+	Data   []byte
+}
+
+// SharedStreams lists, in the order of the output, the streams written
+// from the process's caches (a font subset's file and its CIDToGIDMap),
+// once Output has run: what a store can keep once for many documents.
+func (f *Fpdf) SharedStreams() []SharedStream {
+	return f.shared
+}
+
 // out; Add a line to the document
 func (f *Fpdf) out(s string) {
 	if f.state == 2 {
@@ -4173,7 +4204,7 @@ func (f *Fpdf) putfonts() {
 				cidToGidMap := cut.cidToGID
 				f.newobj()
 				f.out("<</Length " + strconv.Itoa(len(cidToGidMap)) + "/Filter /FlateDecode>>")
-				f.putstream(cidToGidMap)
+				f.putsharedstream(cidToGidMap)
 				f.out("endobj")
 
 				//Font file
@@ -4182,7 +4213,7 @@ func (f *Fpdf) putfonts() {
 				f.out("/Filter /FlateDecode")
 				f.out("/Length1 " + strconv.Itoa(utf8FontSize))
 				f.out(">>")
-				f.putstream(compressedFontStream)
+				f.putsharedstream(compressedFontStream)
 				f.out("endobj")
 			default:
 				f.err = fmt.Errorf("unsupported font type: %s", tp)
