@@ -83,9 +83,7 @@ func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
 		fresh, err := invoices.RenderPDFBytes(doc, seller, testFonts(t), paris)
 		require.NoError(t, err)
 		require.Equal(t, fresh, file, "%s: stored as rendered", n)
-		require.Contains(t, plainText(t, file), n)
 	}
-	require.Contains(t, pdfinfoMeta(t, files[numbers[1]].Bytes), "<pdfaid:part>3</pdfaid:part>")
 	var cut int
 	require.NoError(t, b.db.Pool.QueryRow(b.ctx, `SELECT sum(length(pdf)) FROM documents`).Scan(&cut))
 	whole := 0
@@ -103,7 +101,14 @@ func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
 	_, err = invoices.LatestPDFFiles(b.ctx, b.db.Pool, numbers)
 	require.ErrorContains(t, err, "is not stored")
 	_, err = b.db.Pool.Exec(b.ctx, `UPDATE documents SET pdf = '' WHERE number = $1`, numbers[1])
-	require.ErrorContains(t, err, "never", "versions are append-only")
+	require.ErrorContains(t, err, "documents is append-only")
 	_, err = b.db.Pool.Exec(b.ctx, `DELETE FROM document_parts`)
-	require.ErrorContains(t, err, "never", "parts are append-only")
+	require.ErrorContains(t, err, "document_parts is append-only")
+
+	// Read back, the files are what they were (poppler reads them: last,
+	// since the test stops here without it).
+	require.Contains(t, pdfinfoMeta(t, files[numbers[1]].Bytes), "<pdfaid:part>3</pdfaid:part>")
+	for _, n := range numbers {
+		require.Contains(t, plainText(t, files[n].Bytes), n)
+	}
 }

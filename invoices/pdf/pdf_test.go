@@ -380,3 +380,14 @@ func TestRenderNamesTheSharedSpans(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, file.Shared, len(plainFile.Shared)+1, "the PDF/A-3b shares its sRGB profile too")
 }
+
+// Text is written as UTF-16 with the bytes PDF strings reserve escaped,
+// in whichever half of a code unit they fall: "č" is 01 0D, "Ŝ" 01 5C,
+// "ĩ" 01 29, "Ĩ" 01 28; parentheses and backslashes themselves too.
+func TestTextBytesThatPDFReservesAreEscaped(t *testing.T) {
+	t.Parallel()
+	d := typical()
+	d.BuyerName = `Ŝčĩ (Ĩ) \ Dvořák s.r.o.`
+	text := pdftotext(t, render(t, d))
+	require.Contains(t, text, `Ŝčĩ (Ĩ) \ Dvořák s.r.o.`)
+}

@@ -714,6 +714,25 @@ type fontDefType struct {
 	i            string        // 1-based position in font list, set by font loader, not this program
 	utf8File     *utf8FontFile // UTF-8 font
 	usedRunes    map[int]int   // Array of used runes
+	usedBits     *runeBits     // patch 6: the runes known to be in usedRunes
+}
+
+// runeBits is a set of the runes of the Basic Multilingual Plane: the runes
+// CellFormat has seen in usedRunes, looked up without hashing (patch 6).
+type runeBits [1024]uint64
+
+// mark adds r and reports whether it was new; a rune beyond the plane is
+// always new.
+func (b *runeBits) mark(r rune) bool {
+	if b == nil || r < 0 || r > 0xFFFF {
+		return true
+	}
+	w, m := &b[r>>6], uint64(1)<<uint(r&63)
+	if *w&m != 0 {
+		return false
+	}
+	*w |= m
+	return true
 }
 
 // generateFontID generates a font Id from the font definition

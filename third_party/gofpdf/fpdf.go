@@ -55,6 +55,15 @@ type fmtBuffer struct {
 	bytes.Buffer
 }
 
+// flush moves what b holds to dst (patch 6: CellFormat writes some
+// operators straight into dst, in order with those it formats in b).
+func (b *fmtBuffer) flush(dst *bytes.Buffer) {
+	if b.Len() > 0 {
+		dst.Write(b.Bytes())
+		b.Reset()
+	}
+}
+
 func (b *fmtBuffer) printf(fmtStr string, args ...interface{}) {
 	fmt.Fprintf(&b.Buffer, fmtStr, args...) // patch 4: no string in between
 }
@@ -1876,6 +1885,7 @@ func (f *Fpdf) addFontFromBytes(familyStr, styleStr string, jsonFileBytes, zFile
 		def := parsed.def
 		def.Name = fontkey
 		def.usedRunes = sbarr
+		def.usedBits = new(runeBits)
 		f.fonts[fontkey] = def
 	} else {
 		// load font definitions
@@ -2107,9 +2117,69 @@ func (f *Fpdf) SetFont(familyStr, styleStr string, size float64) {
 		f.isCurrentUTF8 = false
 	}
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.outFontSize()
 	}
 	return
+}
+
+// outFontSize writes the operator that selects the current font and size:
+// what f.outf("BT /F%s %.2f Tf ET", …) wrote, without fmt (patch 6).
+func (f *Fpdf) outFontSize() {
+	dst := f.outBuffer()
+	b := dst.AvailableBuffer()
+	b = append(b, "BT /F"...)
+	b = append(b, f.currentFont.i...)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, f.fontSizePt, 'f', 2, 64)
+	b = append(b, " Tf ET\n"...)
+	dst.Write(b)
+}
+
+// outBuffer is where out writes.
+func (f *Fpdf) outBuffer() *bytes.Buffer {
+	if f.state == 2 {
+		return f.pages[f.page]
+	}
+	return &f.buffer.Buffer
+}
+
+// appendEscapedUTF16 appends utf8toutf16(s, false) as escape would write
+// it, byte for byte, without the two intermediate strings (patch 6).
+func appendEscapedUTF16(b []byte, s string) []byte {
+	put := func(c byte) {
+		switch c {
+		case '\\', '(', ')':
+			b = append(b, '\\', c)
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	nb := len(s)
+	i := 0
+	for i < nb {
+		c1 := s[i]
+		i++
+		switch {
+		case c1 >= 224:
+			c2 := s[i]
+			i++
+			c3 := s[i]
+			i++
+			put(((c1 & 0x0F) << 4) + ((c2 & 0x3C) >> 2))
+			put(((c2 & 0x03) << 6) + (c3 & 0x3F))
+		case c1 >= 192:
+			c2 := s[i]
+			i++
+			put((c1 & 0x1C) >> 2)
+			put(((c1 & 0x03) << 6) + (c2 & 0x3F))
+		default:
+			put(0)
+			put(c1)
+		}
+	}
+	return b
 }
 
 // SetFontStyle sets the style of the current font. See also SetFont()
@@ -2123,7 +2193,7 @@ func (f *Fpdf) SetFontSize(size float64) {
 	f.fontSizePt = size
 	f.fontSize = size / f.k
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.outFontSize()
 	}
 }
 
@@ -2133,7 +2203,7 @@ func (f *Fpdf) SetFontUnitSize(size float64) {
 	f.fontSizePt = size * f.k
 	f.fontSize = size
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.outFontSize()
 	}
 }
 
@@ -2350,7 +2420,12 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 	if w == 0 {
 		w = f.w - f.rMargin - f.x
 	}
-	var s fmtBuffer
+	// Patch 6: the operators go straight into the page (or the buffer), not
+	// into a string copied there; a trailing newline once anything was
+	// written, as out wrote it.
+	dst := f.outBuffer()
+	s := fmtBuffer{}
+	start := dst.Len()
 	if fill || borderStr == "1" {
 		var op string
 		if fill {
@@ -2421,7 +2496,10 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 			dy = 0
 		}
 		if f.colorFlag {
-			s.printf("q %s ", f.color.text.str)
+			s.flush(dst)
+			dst.WriteString("q ")
+			dst.WriteString(f.color.text.str)
+			dst.WriteByte(' ')
 		}
 		//If multibyte, Tw has no effect - do word spacing using an adjustment before each space
 		if (f.ws != 0 || alignStr == "J") && f.isCurrentUTF8 { // && f.ws != 0
@@ -2449,14 +2527,31 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 			s.printf("] TJ ET")
 		} else {
 			var txt2 string
+			bt := (f.x + dx) * k
+			td := (f.h - (f.y + dy + .5*h + .3*f.fontSize)) * k
 			if f.isCurrentUTF8 {
 				if f.isRTL {
 					txtStr = reverseText(txtStr)
 				}
-				txt2 = f.escape(utf8toutf16(txtStr, false))
-				// Patch 4: a rune already used is only looked up.
-				used := f.currentFont.usedRunes
+				// Patch 6: what s.printf("BT %.2f %.2f Td (%s)Tj ET", bt,
+				// td, f.escape(utf8toutf16(txtStr, false))) wrote.
+				s.flush(dst)
+				b := dst.AvailableBuffer()
+				b = append(b, "BT "...)
+				b = strconv.AppendFloat(b, bt, 'f', 2, 64)
+				b = append(b, ' ')
+				b = strconv.AppendFloat(b, td, 'f', 2, 64)
+				b = append(b, " Td ("...)
+				b = appendEscapedUTF16(b, txtStr)
+				b = append(b, ")Tj ET"...)
+				dst.Write(b)
+				// Patch 4: a rune already used is only looked up; patch 6:
+				// in a bit set first.
+				used, bits := f.currentFont.usedRunes, f.currentFont.usedBits
 				for _, uni := range txtStr {
+					if !bits.mark(uni) {
+						continue
+					}
 					if _, ok := used[int(uni)]; !ok {
 						used[int(uni)] = int(uni)
 					}
@@ -2466,10 +2561,8 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 				txt2 = strings.Replace(txtStr, "\\", "\\\\", -1)
 				txt2 = strings.Replace(txt2, "(", "\\(", -1)
 				txt2 = strings.Replace(txt2, ")", "\\)", -1)
+				s.printf("BT %.2f %.2f Td (%s)Tj ET", bt, td, txt2)
 			}
-			bt := (f.x + dx) * k
-			td := (f.h - (f.y + dy + .5*h + .3*f.fontSize)) * k
-			s.printf("BT %.2f %.2f Td (%s)Tj ET", bt, td, txt2)
 			//BT %.2F %.2F Td (%s) Tj ET',(f.x+dx)*k,(f.h-(f.y+.5*h+.3*f.FontSize))*k,txt2);
 		}
 
@@ -2486,9 +2579,9 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 			f.newLink(f.x+dx, f.y+dy+.5*h-.5*f.fontSize, f.GetStringWidth(txtStr), f.fontSize, link, linkStr)
 		}
 	}
-	str := s.String()
-	if len(str) > 0 {
-		f.out(str)
+	s.flush(dst)
+	if dst.Len() > start {
+		dst.WriteByte('\n')
 	}
 	f.lasth = h
 	if ln > 0 {
