@@ -17,8 +17,10 @@ import (
 // are stored once, in document_parts; each version's row keeps the rest.
 // Every read gives back the very file rendered, and storing the file of a
 // read again stores the same row.
-func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
-	t.Parallel()
+// fourInvoices bills four French accounts for October 2026, two of them
+// businesses, and returns their numbers.
+func fourInvoices(t *testing.T) (*billBundle, []string) {
+	t.Helper()
 	b := billSetup(t)
 	report := func(p ingest.Problem) { t.Errorf("line %d: %s", p.Line, p.Message) }
 	_, err := ingest.ImportCatalog(b.ctx, b.db.Pool, strings.NewReader(
@@ -41,6 +43,13 @@ func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
 	numbers := b.bill(t, "2026-10")
 	require.Len(t, numbers, 4)
 
+	return b, numbers
+}
+
+func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
+	t.Parallel()
+	b, numbers := fourInvoices(t)
+	var err error
 	r := &invoices.Renderer{Seller: seller, Fonts: testFonts(t), Location: paris}
 	stored, err := r.RenderMany(b.ctx, b.db.Pool, numbers[:3])
 	require.NoError(t, err)
@@ -111,4 +120,36 @@ func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
 	for _, n := range numbers {
 		require.Contains(t, plainText(t, files[n].Bytes), n)
 	}
+}
+
+// A render whose state is not the newest version's, yet whose PDF and
+// e-invoice are the newest version's, stores nothing new; one whose
+// e-invoice differs stores a version.
+func TestRenderManyComparesTheFileAndItsEInvoice(t *testing.T) {
+	t.Parallel()
+	b, numbers := fourInvoices(t)
+	r := &invoices.Renderer{Seller: seller, Fonts: testFonts(t), Location: paris}
+	stored, err := r.RenderMany(b.ctx, b.db.Pool, numbers)
+	require.NoError(t, err)
+	require.Equal(t, 4, stored)
+	business := numbers[1]
+	again := func(xml []byte) { // nil: the same XML
+		_, err := b.db.Pool.Exec(b.ctx, `INSERT INTO documents (number, version, sha256, pdf, parts, part_at, xml, stamp)
+			SELECT number, version + 1, sha256, pdf, parts, part_at, coalesce($2::bytea, xml), 'stale' FROM documents
+			WHERE number = $1 ORDER BY version DESC LIMIT 1`, business, xml)
+		require.NoError(t, err)
+	}
+	again(nil)
+	stored, err = r.RenderMany(b.ctx, b.db.Pool, []string{business})
+	require.NoError(t, err)
+	require.Zero(t, stored, "the same PDF and XML: nothing new")
+
+	again([]byte("<other/>"))
+	stored, err = r.RenderMany(b.ctx, b.db.Pool, []string{business})
+	require.NoError(t, err)
+	require.Equal(t, 1, stored, "the same PDF, another XML: a new version")
+	latest, err := invoices.LatestPDF(b.ctx, b.db.Pool, business)
+	require.NoError(t, err)
+	require.Equal(t, 4, latest.Version)
+	require.NotEqual(t, "<other/>", string(latest.XML))
 }

@@ -81,18 +81,27 @@ func stamp(status Status, paid, credit, total billing.Money) string {
 type latest struct {
 	version int
 	sha     string
-	xmlSHA  string // "" without an e-invoice
+	xmlSHA  string // "" without an e-invoice, or when not asked for
 	stamp   string
 }
 
-func latestVersions(ctx context.Context, q pgdb.Executor, numbers []string) (map[string]latest, error) {
+// latestVersions reads the newest version of each of numbers. The digest
+// of its e-invoice is only computed for the versions whose PDF is one of
+// sameAs (hex SHA-256s): it reads and hashes the stored XML, and only a
+// version with the very PDF about to be stored needs its XML compared.
+func latestVersions(ctx context.Context, q pgdb.Executor, numbers, sameAs []string) (map[string]latest, error) {
+	if sameAs == nil {
+		sameAs = []string{}
+	}
 	// Planned with its parameters at every call (an unnamed statement), not
 	// once for good: documents grows from nothing to a row per invoice
 	// while a run's PDFs are drawn, and a plan cached while it was empty
 	// went on scanning it whole (PDFs/s halved at 100,000 invoices).
 	rows, err := q.Query(ctx, `
-		SELECT DISTINCT ON (number) number, version, sha256, coalesce(encode(sha256(xml), 'hex'), ''), stamp FROM documents
-		WHERE number = ANY($1) ORDER BY number, version DESC`, pgx.QueryExecModeCacheDescribe, numbers)
+		SELECT DISTINCT ON (number) number, version, sha256,
+		       CASE WHEN sha256 = ANY($2) THEN coalesce(encode(sha256(xml), 'hex'), '') ELSE '' END, stamp
+		FROM documents
+		WHERE number = ANY($1) ORDER BY number, version DESC`, pgx.QueryExecModeCacheDescribe, numbers, sameAs)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +142,7 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 	if err != nil {
 		return 0, err
 	}
-	have, err := latestVersions(ctx, db, invs)
+	have, err := latestVersions(ctx, db, invs, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -199,7 +208,12 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		have, err := latestVersions(ctx, tx, invs)
+		shas := make([]string, len(todo))
+		for i := range todo {
+			sum := sha256.Sum256(pdfs[i].Bytes)
+			shas[i] = hex.EncodeToString(sum[:])
+		}
+		have, err := latestVersions(ctx, tx, invs, shas)
 		if err != nil {
 			return err
 		}
@@ -209,8 +223,7 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 			if now[d.Number] != d.Stamp() {
 				continue
 			}
-			sum := sha256.Sum256(pdfs[i].Bytes)
-			sha := hex.EncodeToString(sum[:])
+			sha := shas[i]
 			xsha := ""
 			if xmls[i] != nil {
 				xs := sha256.Sum256(xmls[i])
