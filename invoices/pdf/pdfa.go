@@ -68,6 +68,7 @@ func toPDFA(in File, info pdfaInfo, xml []byte) (File, error) {
 	rootN, _ := strconv.Atoi(string(root[1]))
 
 	var b bytes.Buffer
+	b.Grow(len(pdf) + len(xml)/3 + len(sRGBProfileDeflated()) + 8<<10) // one allocation: the XMP, the profile, the XML deflated
 	b.Write(pdf)
 	if pdf[len(pdf)-1] != '\n' {
 		b.WriteByte('\n')

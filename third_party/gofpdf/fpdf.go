@@ -2135,6 +2135,13 @@ func (f *Fpdf) outFontSize() {
 	dst.Write(b)
 }
 
+// Patch 7: initial capacities, in bytes, of a page's buffer and of the
+// output (beside half the pages' length).
+const (
+	pageBufferSize   = 16 << 10
+	outputBufferSize = 32 << 10
+)
+
 // outBuffer is where out writes.
 func (f *Fpdf) outBuffer() *bytes.Buffer {
 	if f.state == 2 {
@@ -3618,7 +3625,9 @@ func (f *Fpdf) beginpage(orientationStr string, size SizeType) {
 	for box, pb := range f.defPageBoxes {
 		f.pageBoxes[f.page][box] = pb
 	}
-	f.pages = append(f.pages, bytes.NewBufferString(""))
+	// Patch 7: a page's operators are some 12 KB; grown from nothing, its
+	// buffer was copied a dozen times.
+	f.pages = append(f.pages, bytes.NewBuffer(make([]byte, 0, pageBufferSize)))
 	f.pageLinks = append(f.pageLinks, make([]linkType, 0, 0))
 	f.pageAttachments = append(f.pageAttachments, []annotationAttach{})
 	f.state = 2
@@ -4914,6 +4923,13 @@ func (f *Fpdf) enddoc() {
 		return
 	}
 	f.layerEndDoc()
+	// Patch 7: the file is its pages compressed and its fonts; sized once
+	// instead of grown by doubling from nothing.
+	size := outputBufferSize
+	for _, p := range f.pages {
+		size += p.Len() / 2
+	}
+	f.buffer.Grow(size)
 	f.putheader()
 	// Embedded files
 	f.putAttachments()
