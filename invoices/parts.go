@@ -58,7 +58,10 @@ func split(f pdf.File, parts map[[32]byte][]byte) (splitFile, error) {
 			rest = make([]byte, 0, len(f.Bytes))
 		}
 		rest = append(rest, f.Bytes[from:sp.At]...)
-		sum := sha256.Sum256(sp.Data)
+		sum := sp.SHA256 // computed once with the renderer's cache
+		if sum == ([32]byte{}) {
+			sum = sha256.Sum256(sp.Data)
+		}
 		parts[sum] = sp.Data
 		s.at = append(s.at, int32(len(rest)))
 		s.hashes = append(s.hashes, sum[:])
@@ -174,7 +177,7 @@ func join(number string, rest []byte, at []int32, hashes [][]byte, parts map[[32
 			return nil, nil, fmt.Errorf("document %s: part %d at offset %d, out of order", number, i, a)
 		}
 		out = append(out, rest[from:a]...)
-		spans = append(spans, pdf.Span{At: len(out), Data: b})
+		spans = append(spans, pdf.Span{At: len(out), Data: b, SHA256: [32]byte(h)})
 		out = append(out, b...)
 		from = a
 	}

@@ -249,10 +249,12 @@ type File struct {
 }
 
 // Span is a run of a File's bytes: Data, read-only and shared with other
-// files, at offset At.
+// files, at offset At; SHA256 is its digest, computed once with Data (zero
+// when not known).
 type Span struct {
-	At   int
-	Data []byte
+	At     int
+	Data   []byte
+	SHA256 [32]byte
 }
 
 // Render is RenderPDFBytes with the spans of the file that are shared.
@@ -275,7 +277,7 @@ func Render(doc *Document, seller Seller, fonts *Fonts, loc *time.Location) (out
 	}
 	out.Bytes = b.Bytes()
 	for _, s := range p.f.SharedStreams() {
-		out.Shared = append(out.Shared, Span{At: s.Offset, Data: s.Data})
+		out.Shared = append(out.Shared, Span{At: s.Offset, Data: s.Data, SHA256: s.SHA256})
 	}
 	if !doc.Business() {
 		return out, nil

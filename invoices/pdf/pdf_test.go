@@ -357,6 +357,7 @@ func TestRenderNamesTheSharedSpans(t *testing.T) {
 		for _, s := range file.Shared {
 			require.GreaterOrEqual(t, s.At, from, "%s: in order, not overlapping", name)
 			require.Equal(t, file.Bytes[s.At:s.At+len(s.Data)], s.Data, name)
+			require.Equal(t, sha256.Sum256(s.Data), s.SHA256, "%s: the digest given is the span's", name)
 			from = s.At + len(s.Data)
 			shared += len(s.Data)
 		}

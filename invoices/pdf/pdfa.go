@@ -75,13 +75,13 @@ func toPDFA(in File, info pdfaInfo, xml []byte) (File, error) {
 	}
 	shared := in.Shared
 	offsets := map[int]int{}
-	obj := func(num int, dict string, stream []byte, share bool) {
+	obj := func(num int, dict string, stream []byte, share *[32]byte) {
 		offsets[num] = b.Len()
 		fmt.Fprintf(&b, "%d 0 obj\n%s", num, dict)
 		if stream != nil {
 			b.WriteString("\nstream\n")
-			if share {
-				shared = append(shared, Span{At: b.Len(), Data: stream})
+			if share != nil {
+				shared = append(shared, Span{At: b.Len(), Data: stream, SHA256: *share})
 			}
 			b.Write(stream)
 			b.WriteString("\nendstream")
@@ -91,10 +91,10 @@ func toPDFA(in File, info pdfaInfo, xml []byte) (File, error) {
 	metaN, iccN, intentN := n, n+1, n+2
 	next := n + 3
 	xmp := xmpMetadata(info, xml != nil)
-	obj(metaN, fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>", len(xmp)), xmp, false)
+	obj(metaN, fmt.Sprintf("<< /Type /Metadata /Subtype /XML /Length %d >>", len(xmp)), xmp, nil)
 	icc := sRGBProfileDeflated()
-	obj(iccN, fmt.Sprintf("<< /N 3 /Filter /FlateDecode /Length %d >>", len(icc)), icc, true)
-	obj(intentN, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB IEC61966-2.1) /DestOutputProfile %d 0 R >>", iccN), nil, false)
+	obj(iccN, fmt.Sprintf("<< /N 3 /Filter /FlateDecode /Length %d >>", len(icc)), icc, &iccSum)
+	obj(intentN, fmt.Sprintf("<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB IEC61966-2.1) /DestOutputProfile %d 0 R >>", iccN), nil, nil)
 	names, af := "", ""
 	if xml != nil {
 		fileN, specN := next, next+1
@@ -103,13 +103,13 @@ func toPDFA(in File, info pdfaInfo, xml []byte) (File, error) {
 		sum := md5.Sum(xml)
 		date := pdfDate(info.created)
 		obj(fileN, fmt.Sprintf("<< /Type /EmbeddedFile /Subtype /text#2Fxml /Filter /FlateDecode /Length %d /Params << /Size %d /CheckSum <%s> /CreationDate (%s) /ModDate (%s) >> >>",
-			len(z), len(xml), hex.EncodeToString(sum[:]), date, date), z, false)
+			len(z), len(xml), hex.EncodeToString(sum[:]), date, date), z, nil)
 		obj(specN, fmt.Sprintf("<< /Type /Filespec /F (%s) /UF (%s) /EF << /F %d 0 R /UF %d 0 R >> /Desc (Factur-X invoice) /AFRelationship /Data >>",
-			FacturXFileName, FacturXFileName, fileN, fileN), nil, false)
+			FacturXFileName, FacturXFileName, fileN, fileN), nil, nil)
 		names = fmt.Sprintf(" /Names << /EmbeddedFiles << /Names [(%s) %d 0 R] >> >>", FacturXFileName, specN)
 		af = fmt.Sprintf(" /AF [%d 0 R]", specN)
 	}
-	obj(rootN, fmt.Sprintf("<< /Type /Catalog /Pages 1 0 R /Metadata %d 0 R /OutputIntents [%d 0 R]%s%s >>", metaN, intentN, af, names), nil, false)
+	obj(rootN, fmt.Sprintf("<< /Type /Catalog /Pages 1 0 R /Metadata %d 0 R /OutputIntents [%d 0 R]%s%s >>", metaN, intentN, af, names), nil, nil)
 
 	xref := b.Len()
 	b.WriteString("xref\n")
@@ -221,6 +221,7 @@ func xmpMetadata(info pdfaInfo, facturX bool) []byte {
 var (
 	iccOnce sync.Once
 	iccZ    []byte
+	iccSum  [32]byte // of iccZ, for the documents' parts
 )
 
 // sRGBProfileDeflated is an ICC v2 display profile of sRGB IEC 61966-2.1
@@ -236,6 +237,7 @@ func sRGBProfileDeflated() []byte {
 		_, _ = w.Write(buildSRGBProfile())
 		_ = w.Close()
 		iccZ = b.Bytes()
+		iccSum = sha256.Sum256(iccZ)
 	})
 	return iccZ
 }

@@ -3867,13 +3867,13 @@ func (f *Fpdf) putstream(b []byte) {
 // document of the process that uses them (patch 5): it records where they
 // land in the output, for SharedStreams, and copies them without an
 // intermediate string.
-func (f *Fpdf) putsharedstream(b []byte) {
+func (f *Fpdf) putsharedstream(b []byte, sum [32]byte) {
 	if f.protect.encrypted || f.state == 2 {
 		f.putstream(b)
 		return
 	}
 	f.out("stream")
-	f.shared = append(f.shared, SharedStream{Offset: f.buffer.Len(), Data: b})
+	f.shared = append(f.shared, SharedStream{Offset: f.buffer.Len(), Data: b, SHA256: sum})
 	f.buffer.Write(b)
 	f.buffer.WriteByte('\n')
 	f.out("endstream")
@@ -3881,10 +3881,12 @@ func (f *Fpdf) putsharedstream(b []byte) {
 
 // SharedStream is a stream of the output that every document using the
 // same font subset holds byte for byte (patch 5): Data is the process's
-// cached copy, to be read only, and Offset where the output holds it.
+// cached copy, to be read only, Offset where the output holds it, and
+// SHA256 its digest, computed once with the cache.
 type SharedStream struct {
 	Offset int
 	Data   []byte
+	SHA256 [32]byte
 }
 
 // SharedStreams lists, in the order of the output, the streams written
@@ -4306,7 +4308,7 @@ func (f *Fpdf) putfonts() {
 				cidToGidMap := cut.cidToGID
 				f.newobj()
 				f.out("<</Length " + strconv.Itoa(len(cidToGidMap)) + "/Filter /FlateDecode>>")
-				f.putsharedstream(cidToGidMap)
+				f.putsharedstream(cidToGidMap, cut.sums[1])
 				f.out("endobj")
 
 				//Font file
@@ -4315,7 +4317,7 @@ func (f *Fpdf) putfonts() {
 				f.out("/Filter /FlateDecode")
 				f.out("/Length1 " + strconv.Itoa(utf8FontSize))
 				f.out(">>")
-				f.putsharedstream(compressedFontStream)
+				f.putsharedstream(compressedFontStream, cut.sums[0])
 				f.out("endobj")
 			default:
 				f.err = fmt.Errorf("unsupported font type: %s", tp)

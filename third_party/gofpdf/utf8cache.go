@@ -15,6 +15,7 @@ package gofpdf
 // embedded font or a file read once, for every document.
 
 import (
+	"crypto/sha256"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,10 +46,11 @@ type utf8Parsed struct {
 
 // utf8Cut is what Output writes for a font and a character set.
 type utf8Cut struct {
-	size       int    // the font program's length, uncompressed
-	stream     []byte // the font program, deflated
-	widths     string // the CIDFont's /W entry
-	cidToGID   []byte // the CIDToGIDMap stream, deflated
+	size       int         // the font program's length, uncompressed
+	stream     []byte      // the font program, deflated
+	widths     string      // the CIDFont's /W entry
+	cidToGID   []byte      // the CIDToGIDMap stream, deflated
+	sums       [2][32]byte // SHA-256 of stream and cidToGID (patch 5)
 	usedRunes  map[int]int
 	lastRune   int
 	dictionary map[int]int
@@ -170,6 +172,7 @@ func (f *Fpdf) cutUTF8Font(font *fontDefType) *utf8Cut {
 		cidToGidMap[cc*2+1] = byte(glyph & 0xFF)
 	}
 	c.cidToGID = sliceCompressBest(cidToGidMap)
+	c.sums = [2][32]byte{sha256.Sum256(c.stream), sha256.Sum256(c.cidToGID)}
 	if len(utf8Cache.cuts) >= utf8MaxCuts {
 		for k := range utf8Cache.cuts {
 			delete(utf8Cache.cuts, k)
