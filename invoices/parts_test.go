@@ -9,23 +9,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/billingengine/engine/internal/ingest"
 	"github.com/billingengine/engine/invoices"
 )
 
-// The streams every document shares (the font subsets, the sRGB profile)
-// are stored once, in document_parts; each version's row keeps the rest.
-// Every read gives back the very file rendered, and storing the file of a
-// read again stores the same row.
 // fourInvoices bills four French accounts for October 2026, two of them
 // businesses, and returns their numbers.
 func fourInvoices(t *testing.T) (*billBundle, []string) {
 	t.Helper()
-	b := billSetup(t)
-	report := func(p ingest.Problem) { t.Errorf("line %d: %s", p.Line, p.Message) }
-	_, err := ingest.ImportCatalog(b.ctx, b.db.Pool, strings.NewReader(
-		`{"resource":"c","description":"C","price_per_hour":"1.00","effective_from":"2025-01-01T00:00:00Z"}`), ingest.Options{Name: "catalog", Report: report})
-	require.NoError(t, err)
 	var accounts, usage strings.Builder
 	for i := 1; i <= 4; i++ {
 		vat := ""
@@ -36,16 +26,15 @@ func fourInvoices(t *testing.T) (*billBundle, []string) {
 			`"address":{"line1":"%d rue Neuve","line2":"","postal_code":"67000","city":"Strasbourg","country":"FR"},"created_at":"2025-01-01T00:00:00Z"}`+"\n", i, i, i, vat, i)
 		fmt.Fprintf(&usage, `{"id":"s%d","account_id":"acc_%d","app":"a","resource":"c","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T1%d:00:00Z"}`+"\n", i, i, i)
 	}
-	_, err = ingest.ImportAccounts(b.ctx, b.db.Pool, strings.NewReader(accounts.String()), ingest.AccountsOptions{Options: ingest.Options{Name: "accounts", Report: report}})
-	require.NoError(t, err)
-	_, err = ingest.ImportUsage(b.ctx, b.db.Pool, strings.NewReader(usage.String()), ingest.Options{Name: "usage", Report: report})
-	require.NoError(t, err)
-	numbers := b.bill(t, "2026-10")
+	b, numbers := billFrom(t, accounts.String(), usage.String())
 	require.Len(t, numbers, 4)
-
 	return b, numbers
 }
 
+// The streams every document shares (the font subsets, the sRGB profile)
+// are stored once, in document_parts; each version's row keeps the rest.
+// Every read gives back the very file rendered, and a version that names a
+// part no one stored is never served.
 func TestDocumentsKeepSharedPartsOnce(t *testing.T) {
 	t.Parallel()
 	b, numbers := fourInvoices(t)

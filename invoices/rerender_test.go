@@ -11,25 +11,31 @@ import (
 	"github.com/billingengine/engine/invoices"
 )
 
-// legalBundle bills one French business with a billing address, SIREN and
-// language for October 2026, and returns its invoice's number.
-func legalBundle(t *testing.T) (*billBundle, string) {
+// billFrom imports a catalog of one resource, c at 1.00 €/h, then the
+// accounts and the usage given (NDJSON), bills October 2026 and returns
+// the numbers it issued.
+func billFrom(t *testing.T, accounts, usage string) (*billBundle, []string) {
 	t.Helper()
 	b := billSetup(t)
 	report := func(p ingest.Problem) { t.Errorf("line %d: %s", p.Line, p.Message) }
 	_, err := ingest.ImportCatalog(b.ctx, b.db.Pool, strings.NewReader(
 		`{"resource":"c","description":"C","price_per_hour":"1.00","effective_from":"2025-01-01T00:00:00Z"}`), ingest.Options{Name: "catalog", Report: report})
 	require.NoError(t, err)
-	_, err = ingest.ImportAccounts(b.ctx, b.db.Pool, strings.NewReader(
+	_, err = ingest.ImportAccounts(b.ctx, b.db.Pool, strings.NewReader(accounts), ingest.AccountsOptions{Options: ingest.Options{Name: "accounts", Report: report}})
+	require.NoError(t, err)
+	_, err = ingest.ImportUsage(b.ctx, b.db.Pool, strings.NewReader(usage), ingest.Options{Name: "usage", Report: report})
+	require.NoError(t, err)
+	return b, b.bill(t, "2026-10")
+}
+
+// legalBundle bills one French business with a billing address, SIREN and
+// language for October 2026, and returns its invoice's number.
+func legalBundle(t *testing.T) (*billBundle, string) {
+	t.Helper()
+	b, numbers := billFrom(t,
 		`{"id":"acc_1","name":"Kléber SAS","email":"k@example.test","country":"FR","vat_number":"FR40303265045","siren":"303265045","language":"fr",`+
-			`"address":{"line1":"5 place Kléber","line2":"","postal_code":"67000","city":"Strasbourg","country":"FR"},"created_at":"2025-01-01T00:00:00Z"}`+"\n"),
-		ingest.AccountsOptions{Options: ingest.Options{Name: "accounts", Report: report}})
-	require.NoError(t, err)
-	_, err = ingest.ImportUsage(b.ctx, b.db.Pool, strings.NewReader(
-		`{"id":"s1","account_id":"acc_1","app":"a","resource":"c","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T10:00:00Z"}`+"\n"),
-		ingest.Options{Name: "usage", Report: report})
-	require.NoError(t, err)
-	numbers := b.bill(t, "2026-10")
+			`"address":{"line1":"5 place Kléber","line2":"","postal_code":"67000","city":"Strasbourg","country":"FR"},"created_at":"2025-01-01T00:00:00Z"}`+"\n",
+		`{"id":"s1","account_id":"acc_1","app":"a","resource":"c","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T10:00:00Z"}`+"\n")
 	require.Len(t, numbers, 1)
 	return b, numbers[0]
 }
