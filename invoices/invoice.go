@@ -12,7 +12,6 @@ package invoices
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -321,7 +320,7 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 		// prices is JSON in the database ([{"price_per_hour": "0.0278",
 		// "hours": "96.000000"}]): the one place its strings are read.
 		if len(prices) > 0 {
-			if err := json.Unmarshal(prices, &d.Prices); err != nil {
+			if d.Prices, err = parsePrices(prices); err != nil {
 				return fmt.Errorf("prices of a line of invoice %d: %w", id, err)
 			}
 		}
