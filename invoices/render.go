@@ -87,12 +87,10 @@ type latest struct {
 
 // latestVersions reads the newest version of each of numbers. The digest
 // of its e-invoice is only computed for the versions whose PDF is one of
-// sameAs (hex SHA-256s): it reads and hashes the stored XML, and only a
-// version with the very PDF about to be stored needs its XML compared.
+// sameAs (hex SHA-256s; nil for none): it reads and hashes the stored XML,
+// and only a version with the very PDF about to be stored needs its XML
+// compared.
 func latestVersions(ctx context.Context, q pgdb.Executor, numbers, sameAs []string) (map[string]latest, error) {
-	if sameAs == nil {
-		sameAs = []string{}
-	}
 	// Planned with its parameters at every call (an unnamed statement), not
 	// once for good: documents grows from nothing to a row per invoice
 	// while a run's PDFs are drawn, and a plan cached while it was empty
@@ -182,6 +180,12 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		}
 	}
 
+	// Digested before the transaction, not while it holds the invoices.
+	shas := make([]string, len(todo))
+	for i := range todo {
+		sum := sha256.Sum256(pdfs[i].Bytes)
+		shas[i] = hex.EncodeToString(sum[:])
+	}
 	stored := 0
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		stored = 0
@@ -207,11 +211,6 @@ func (r *Renderer) RenderMany(ctx context.Context, db pgdb.DB, numbers []string)
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
-		}
-		shas := make([]string, len(todo))
-		for i := range todo {
-			sum := sha256.Sum256(pdfs[i].Bytes)
-			shas[i] = hex.EncodeToString(sum[:])
 		}
 		have, err := latestVersions(ctx, tx, invs, shas)
 		if err != nil {
