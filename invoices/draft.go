@@ -2,7 +2,6 @@ package invoices
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -418,6 +417,29 @@ func recordFailures(ctx context.Context, tx pgx.Tx, runID int64, p billing.Perio
 	return err
 }
 
+// usageColumns are invoice_usage_lines' (migration 0024), in usageRow's
+// order.
+var usageColumns = []string{"invoice_id", "apps", "resources", "hours", "amounts", "price_counts", "prices_per_hour", "price_hours"}
+
+// usageRow is the invoice_usage_lines row of an invoice's usage lines: one
+// element of each array per line, and the lines' prices one after another.
+func usageRow(id int64, lines []billing.UsageLine) []any {
+	n := len(lines)
+	apps, resources, counts := make([]string, n), make([]string, n), make([]int32, n)
+	hours, amounts := make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+	var perHour, priceHours []decimal.Decimal
+	for i, l := range lines {
+		apps[i], resources[i], hours[i], amounts[i], counts[i] = l.App, l.Resource, l.Hours, l.Amount, int32(len(l.Prices))
+		for _, pu := range l.Prices {
+			perHour, priceHours = append(perHour, pu.PerHour), append(priceHours, pu.Hours)
+		}
+	}
+	if perHour == nil {
+		perHour, priceHours = []decimal.Decimal{}, []decimal.Decimal{}
+	}
+	return []any{id, apps, resources, hours, amounts, counts, perHour, priceHours}
+}
+
 // writeDrafts stores draft invoices and their usage lines with COPY.
 func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, start, end time.Time, drafts []rated) error {
 	if len(drafts) == 0 {
@@ -432,25 +454,16 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, 
 		return err
 	}
 	invRows := make([][]any, len(drafts))
-	var lineRows, reversalLines [][]any
+	usageRows := make([][]any, 0, len(drafts))
 	var reversalIDs, chargedOn []int64
 	for i, d := range drafts {
 		invRows[i] = []any{ids[i], d.accountID, p.String(), start, end, runID, string(StatusDraft), d.subtotal()}
-		for j, r := range d.reversals {
-			reversalLines = append(reversalLines, []any{ids[i], len(d.lines) + j + 1, string(billing.LineReferralReversal), r.referee, r.remaining})
+		for _, r := range d.reversals {
 			reversalIDs = append(reversalIDs, r.id)
 			chargedOn = append(chargedOn, ids[i])
 		}
-		for j, l := range d.lines {
-			prices := make([]LinePrice, len(l.Prices))
-			for k, pu := range l.Prices {
-				prices[k] = LinePrice{PerHour: pu.PerHour.String(), Hours: billing.FormatHours(pu.Hours)}
-			}
-			pj, err := json.Marshal(prices)
-			if err != nil {
-				return err
-			}
-			lineRows = append(lineRows, []any{ids[i], j + 1, string(billing.LineUsage), l.App, l.Resource, l.Hours, json.RawMessage(pj), l.Amount})
+		if len(d.lines) > 0 {
+			usageRows = append(usageRows, usageRow(ids[i], d.lines))
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoices"},
@@ -458,18 +471,14 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, runID int64, p billing.Period, 
 		pgx.CopyFromRows(invRows)); err != nil {
 		return fmt.Errorf("writing drafts: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
-		[]string{"invoice_id", "position", "type", "app", "resource", "hours", "prices", "amount"},
-		pgx.CopyFromRows(lineRows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_usage_lines"}, usageColumns, pgx.CopyFromRows(usageRows)); err != nil {
 		return fmt.Errorf("writing draft lines: %w", err)
 	}
-	if len(reversalLines) == 0 {
+	if len(reversalIDs) == 0 {
 		return nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
-		[]string{"invoice_id", "position", "type", "referee_account_id", "amount"}, pgx.CopyFromRows(reversalLines)); err != nil {
-		return fmt.Errorf("writing reversal lines: %w", err)
-	}
+	// The reversals are charged on the draft now (its subtotal includes
+	// them); their lines are written with its finalization.
 	_, err = tx.Exec(ctx, `
 		UPDATE referral_reversals r SET charged_invoice_id = u.invoice_id
 		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, invoice_id) WHERE r.id = u.id`, reversalIDs, chargedOn)

@@ -178,7 +178,7 @@ func preview(ctx context.Context, tx pgx.Tx, cfg *Config, p RunParams) (*Preview
 	}
 	rows, err = tx.Query(ctx, `
 		SELECT i.id, i.account_id, ra.referred_by,
-		       i.subtotal - coalesce((SELECT sum(l.amount) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.type = 'referral_reversal'), 0),
+		       i.subtotal - coalesce((SELECT sum(v.amount - v.from_credit) FROM referral_reversals v WHERE v.charged_invoice_id = i.id), 0),
 		       ra.created_at
 		FROM invoices i JOIN accounts ra ON ra.id = i.account_id
 		WHERE ra.referred_by = ANY($1) AND i.period = $2 AND i.status = 'draft'

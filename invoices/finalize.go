@@ -52,7 +52,6 @@ type draft struct {
 	id        int64
 	accountID string
 	subtotal  decimal.Decimal
-	lines     int // usage and reversal lines, written with the draft
 	reversals []billing.Reversal
 	referrals billing.AccountReferrals
 	totals    billing.Totals
@@ -102,7 +101,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	cfg = &runCfg
 
 	rows, err := tx.Query(ctx, `
-		SELECT id, account_id, subtotal, (SELECT max(position) FROM invoice_lines l WHERE l.invoice_id = invoices.id)
+		SELECT id, account_id, subtotal
 		FROM invoices
 		WHERE run_id = $1 AND status = 'draft'
 		ORDER BY account_id LIMIT $2 FOR UPDATE SKIP LOCKED`, runID, limit)
@@ -111,7 +110,7 @@ func FinalizeChunk(ctx context.Context, tx pgx.Tx, cfg *Config, runID int64, lim
 	}
 	drafts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*draft, error) {
 		var d draft
-		return &d, r.Scan(&d.id, &d.accountID, &d.subtotal, &d.lines)
+		return &d, r.Scan(&d.id, &d.accountID, &d.subtotal)
 	})
 	if err != nil {
 		return nil, err
@@ -314,8 +313,8 @@ func loadAccounts(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*acc
 	return out, rows.Err()
 }
 
-// loadChargedReversals reads the reversals charged on the drafts (their
-// lines were written with the drafts).
+// loadChargedReversals reads the reversals charged on the drafts: part of
+// their subtotal since drafting, their lines written now.
 func loadChargedReversals(ctx context.Context, tx pgx.Tx, byID map[int64]*draft, ids []int64) error {
 	rows, err := tx.Query(ctx, `
 		SELECT charged_invoice_id, referee_account_id, amount - from_credit FROM referral_reversals
@@ -394,27 +393,34 @@ func refereeFacts(ctx context.Context, tx pgx.Tx, p billing.Period, drafts []*dr
 	return written, elsewhere, nil
 }
 
+// writeReferralLines writes the lines that follow the drafts' usage lines
+// (reversals, referral discounts, the carry-over, in Compute's order): one
+// invoice_referral_lines row per invoice that has any.
 func writeReferralLines(ctx context.Context, tx pgx.Tx, drafts []*draft) error {
-	var lines [][]any
+	var rows [][]any
 	for _, d := range drafts {
-		pos := d.lines
+		var types []string
+		var referees []*string
+		var amounts []decimal.Decimal
 		for _, l := range d.totals.Lines {
 			switch l.Type {
-			case billing.LineReferral:
-				pos++
-				lines = append(lines, []any{d.id, pos, string(l.Type), l.RefereeAccountID, l.Amount})
+			case billing.LineReferral, billing.LineReferralReversal:
+				referee := l.RefereeAccountID
+				types, referees, amounts = append(types, string(l.Type)), append(referees, &referee), append(amounts, l.Amount)
 			case billing.LineReferralCarryover:
-				pos++
-				lines = append(lines, []any{d.id, pos, string(l.Type), nil, l.Amount})
-			case billing.LineUsage, billing.LineReferralReversal: // written with the draft
+				types, referees, amounts = append(types, string(l.Type)), append(referees, nil), append(amounts, l.Amount)
+			case billing.LineUsage: // written with the draft
 			}
 		}
+		if len(types) > 0 {
+			rows = append(rows, []any{d.id, types, referees, amounts})
+		}
 	}
-	if len(lines) == 0 {
+	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_lines"},
-		[]string{"invoice_id", "position", "type", "referee_account_id", "amount"}, pgx.CopyFromRows(lines))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_referral_lines"},
+		[]string{"invoice_id", "types", "referee_account_ids", "amounts"}, pgx.CopyFromRows(rows))
 	return err
 }
 

@@ -180,8 +180,9 @@ func TestConcurrentRefereeFinalizedWhileReferrerReadsRewards(t *testing.T) {
 	require.Empty(t, pendingRewards(t, db.Pool), "no reward is left pending once its referrer is finalized")
 	var lines string
 	require.NoError(t, db.Pool.QueryRow(ctx, `
-		SELECT string_agg(l.referee_account_id || ' ' || l.amount, ', ' ORDER BY l.referee_account_id)
-		FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.account_id = 'a000' AND l.type = 'referral'`).Scan(&lines))
+		SELECT string_agg(l.referee || ' ' || l.amount, ', ' ORDER BY l.referee)
+		FROM invoice_referral_lines r JOIN invoices i ON i.id = r.invoice_id, unnest(r.types, r.referee_account_ids, r.amounts) AS l(type, referee, amount)
+		WHERE i.account_id = 'a000' AND l.type = 'referral'`).Scan(&lines))
 	require.Equal(t, "r000-0 -2.00, r000-1 -2.00", lines, "both referees' rewards discount the referrer")
 	for _, err := range retried {
 		require.ErrorContains(t, err, "written concurrently for the same referee invoice", "the only failure is the collision, retried")

@@ -302,33 +302,119 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 		byID[st.inv.ID] = st
 		ids[i] = st.inv.ID
 	}
+	if err := loadUsageLines(ctx, q, byID, ids, withPrices); err != nil {
+		return err
+	}
+	// The other lines follow the usage lines (migration 0024). One probe
+	// of the key per invoice, whatever the planner knows of the table
+	// (OFFSET 0 keeps the subquery a loop): written during finalization,
+	// after the drafts' statistics were taken, it is never analyzed when
+	// the events read it, and `invoice_id = ANY($1)` was planned as a scan
+	// of it whole, 7 ms a batch at 10,000 rows and growing with it.
 	rows, err := q.Query(ctx, `
-		SELECT invoice_id, type, coalesce(app, ''), coalesce(resource, ''), hours, CASE WHEN $2 THEN prices END,
-		       coalesce(referee_account_id, ''), amount
-		FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position`, ids, withPrices)
+		SELECT r.invoice_id, r.types, r.referee_account_ids, r.amounts
+		FROM unnest($1::bigint[]) AS q(id)
+		CROSS JOIN LATERAL (SELECT * FROM invoice_referral_lines r WHERE r.invoice_id = q.id OFFSET 0) r`, ids)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var d DocumentLine
-		var prices []byte
-		if err := rows.Scan(&id, &d.Type, &d.App, &d.Resource, &d.Hours, &prices, &d.RefereeAccountID, &d.Amount); err != nil {
+		var types []billing.LineType
+		var referees []*string
+		var amounts []billing.Money
+		if err := rows.Scan(&id, &types, &referees, &amounts); err != nil {
 			return err
 		}
-		// prices is JSON in the database ([{"price_per_hour": "0.0278",
-		// "hours": "96.000000"}]): the one place its strings are read.
-		if len(prices) > 0 {
-			if d.Prices, err = parsePrices(prices); err != nil {
-				return fmt.Errorf("prices of a line of invoice %d: %w", id, err)
-			}
+		if len(referees) != len(types) || len(amounts) != len(types) {
+			return fmt.Errorf("referral lines of invoice %d: arrays of %d, %d and %d lines", id, len(types), len(referees), len(amounts))
 		}
 		st := byID[id]
-		st.lines = append(st.lines, d)
-		st.inv.Lines = append(st.inv.Lines, jsonLine(d))
+		for i, t := range types {
+			d := DocumentLine{Type: t, Amount: amounts[i]}
+			if referees[i] != nil {
+				d.RefereeAccountID = *referees[i]
+			}
+			st.lines = append(st.lines, d)
+			st.inv.Lines = append(st.inv.Lines, jsonLine(d))
+		}
 	}
 	return rows.Err()
+}
+
+// loadUsageLines appends the invoices' usage lines, their first, from their
+// invoice_usage_lines row (one per invoice, its lines the arrays' elements).
+func loadUsageLines(ctx context.Context, q pgdb.Executor, byID map[int64]*storedInvoice, ids []int64, withPrices bool) error {
+	rows, err := q.Query(ctx, `
+		SELECT invoice_id, apps, resources, hours, amounts, price_counts,
+		       CASE WHEN $2 THEN prices_per_hour END, CASE WHEN $2 THEN price_hours END
+		FROM invoice_usage_lines WHERE invoice_id = ANY($1)`, ids, withPrices)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var u usageArrays
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id, &u.apps, &u.resources, &u.hours, &u.amounts, &u.counts, &u.perHour, &u.priceHours); err != nil {
+			return err
+		}
+		st := byID[id]
+		lines, err := u.lines(withPrices)
+		if err != nil {
+			return fmt.Errorf("usage lines of invoice %d: %w", id, err)
+		}
+		st.lines = append(st.lines, lines...)
+		for _, d := range lines {
+			st.inv.Lines = append(st.inv.Lines, jsonLine(d))
+		}
+	}
+	return rows.Err()
+}
+
+// usageArrays is an invoice_usage_lines row as scanned.
+type usageArrays struct {
+	apps, resources     []string
+	hours               []decimal.Decimal
+	amounts             []billing.Money
+	counts              []int32
+	perHour, priceHours []decimal.Decimal
+}
+
+// lines are the row's usage lines, each with its share of the prices.
+func (u *usageArrays) lines(withPrices bool) ([]DocumentLine, error) {
+	n := len(u.apps)
+	if len(u.resources) != n || len(u.hours) != n || len(u.amounts) != n || len(u.counts) != n {
+		return nil, fmt.Errorf("arrays of %d, %d, %d, %d and %d lines", n, len(u.resources), len(u.hours), len(u.amounts), len(u.counts))
+	}
+	if len(u.perHour) != len(u.priceHours) {
+		return nil, fmt.Errorf("%d prices per hour for %d hours", len(u.perHour), len(u.priceHours))
+	}
+	out := make([]DocumentLine, n)
+	next := 0
+	for i := range out {
+		out[i] = DocumentLine{Type: billing.LineUsage, App: u.apps[i], Resource: u.resources[i],
+			Hours: decimal.NullDecimal{Decimal: u.hours[i], Valid: true}, Amount: u.amounts[i]}
+		if !withPrices {
+			continue
+		}
+		c := int(u.counts[i])
+		if c < 0 || next+c > len(u.perHour) {
+			return nil, fmt.Errorf("line %d: %d prices, %d left", i+1, c, len(u.perHour)-next)
+		}
+		if c > 0 {
+			out[i].Prices = make([]DocumentPrice, c)
+			for k := range c {
+				out[i].Prices[k] = DocumentPrice{PerHour: u.perHour[next+k], Hours: u.priceHours[next+k]}
+			}
+		}
+		next += c
+	}
+	if withPrices && next != len(u.perHour) {
+		return nil, fmt.Errorf("%d prices for lines that have %d", len(u.perHour), next)
+	}
+	return out, nil
 }
 
 var numberPattern = regexp.MustCompile(`^(INV|CN)-20[0-9]{2}-[0-9]{6}$`)

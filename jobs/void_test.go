@@ -316,7 +316,8 @@ func TestVoidTakesBackReferralRewards(t *testing.T) {
 	require.NoError(t, tb.pool.QueryRow(ctx, `
 		SELECT (SELECT sum(amount)::text FROM referral_rewards WHERE referrer_account_id = 'boss' AND state IN ('applied', 'credited')),
 		       (SELECT sum(amount)::text FROM referral_reversals WHERE referrer_account_id = 'boss'),
-		       (SELECT sum(l.amount)::text FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
+		       (SELECT sum(l.amount)::text FROM invoice_referral_lines r JOIN invoices i ON i.id = r.invoice_id,
+		            unnest(r.types, r.amounts) AS l(type, amount)
 		        WHERE l.type = 'referral_reversal' AND i.status <> 'void')`).Scan(&rewards, &reversed, &charged))
 	require.Equal(t, "16.00", rewards, "4.00 + 6.00 in October, 2.00 in November, 4.00 for r1's replacement")
 	require.Equal(t, "4.00", reversed)

@@ -64,14 +64,19 @@ var Checks = []Check{
 			SELECT format('%s: lines sum to %s, subtotal − discount is %s (usage and reversals %s, subtotal %s)',
 			              i.number, coalesce(l.all_lines, 0), i.subtotal - i.discount, coalesce(l.charged, 0), i.subtotal)
 			FROM invoices i
-			LEFT JOIN (SELECT invoice_id, sum(amount) AS all_lines,
-			                  sum(amount) FILTER (WHERE type IN ('usage', 'referral_reversal')) AS charged
-			           FROM invoice_lines GROUP BY invoice_id) l ON l.invoice_id = i.id
+			LEFT JOIN (SELECT invoice_id, sum(amount) AS all_lines, sum(amount) FILTER (WHERE charged) AS charged
+			           FROM (SELECT r.invoice_id, l.amount, l.type = 'referral_reversal' AS charged
+			                 FROM invoice_referral_lines r, unnest(r.types, r.amounts) AS l(type, amount)
+			                 UNION ALL
+			                 SELECT u.invoice_id, a, true FROM invoice_usage_lines u, unnest(u.amounts) a) x
+			           GROUP BY invoice_id) l ON l.invoice_id = i.id
 			WHERE i.status <> 'draft' AND ($1 = '' OR i.period = $1)
 			  AND (coalesce(l.all_lines, 0) <> i.subtotal - i.discount OR coalesce(l.charged, 0) <> i.subtotal)
 			UNION ALL
-			SELECT format('%s lines belong to invoice %s, which does not exist', count(*), l.invoice_id)
-			FROM invoice_lines l WHERE $1 = '' AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.id = l.invoice_id)
+			SELECT format('%s lines belong to invoice %s, which does not exist', sum(l.n), l.invoice_id)
+			FROM (SELECT invoice_id, cardinality(types) AS n FROM invoice_referral_lines
+			      UNION ALL SELECT invoice_id, cardinality(apps) FROM invoice_usage_lines) l
+			WHERE $1 = '' AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.id = l.invoice_id)
 			GROUP BY l.invoice_id`,
 	},
 	{
@@ -178,8 +183,9 @@ var Checks = []Check{
 			SELECT format('reward %s (%s from %s): applied to invoice %s, which has no such referral line', r.id, r.amount, r.referee_account_id, r.referrer_invoice_id)
 			FROM referral_rewards r
 			WHERE r.state = 'applied' AND ($1 = '' OR r.period = $1)
-			  AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = r.referrer_invoice_id AND l.type = 'referral'
-			                  AND l.referee_account_id = r.referee_account_id AND l.amount = -r.amount)
+			  AND NOT EXISTS (SELECT 1 FROM invoice_referral_lines rl, unnest(rl.types, rl.referee_account_ids, rl.amounts) AS l(type, referee, amount)
+			                  WHERE rl.invoice_id = r.referrer_invoice_id AND l.type = 'referral'
+			                    AND l.referee = r.referee_account_id AND l.amount = -r.amount)
 			UNION ALL
 			SELECT format('reward %s: its referee invoice is void, yet it is %s and was never taken back', r.id, r.state)
 			FROM referral_rewards r JOIN invoices i ON i.id = r.referee_invoice_id
@@ -191,10 +197,11 @@ var Checks = []Check{
 			WHERE v.from_credit <> coalesce(-l.amount, 0)
 			UNION ALL
 			SELECT format('reversal of reward %s: charged on invoice %s, which has no line for %s', v.reward_id, v.charged_invoice_id, v.amount - v.from_credit)
-			FROM referral_reversals v
-			WHERE v.charged_invoice_id IS NOT NULL
-			  AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = v.charged_invoice_id AND l.type = 'referral_reversal'
-			                  AND l.referee_account_id = v.referee_account_id AND l.amount = v.amount - v.from_credit)`,
+			FROM referral_reversals v JOIN invoices i ON i.id = v.charged_invoice_id
+			WHERE i.status <> 'draft' -- a draft's lines after its usage are written with its finalization
+			  AND NOT EXISTS (SELECT 1 FROM invoice_referral_lines rl, unnest(rl.types, rl.referee_account_ids, rl.amounts) AS l(type, referee, amount)
+			                  WHERE rl.invoice_id = v.charged_invoice_id AND l.type = 'referral_reversal'
+			                    AND l.referee = v.referee_account_id AND l.amount = v.amount - v.from_credit)`,
 	},
 	{
 		// A reward is pending only while its referrer has a draft of the

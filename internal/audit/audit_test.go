@@ -139,9 +139,12 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 		{"gapless_credit_note_numbers", `
 			UPDATE credit_notes SET number = 'CN-2026-000002'`, "CN-2026-000001 is missing"},
 		{"lines_sum_to_subtotal_minus_discount", `
-			UPDATE invoice_lines SET amount = amount + 0.01 WHERE type = 'usage' AND invoice_id = (SELECT min(id) FROM invoices WHERE number IS NOT NULL)`, "lines sum to"},
+			UPDATE invoice_usage_lines SET amounts[1] = amounts[1] + 0.01 WHERE invoice_id = (SELECT min(id) FROM invoices WHERE number IS NOT NULL)`, "lines sum to"},
 		{"lines_sum_to_subtotal_minus_discount", `
-			INSERT INTO invoice_lines (invoice_id, position, type, app, resource, hours, amount) VALUES (999999, 1, 'usage', 'a', 'c', 1, 1)`, "belong to invoice 999999"},
+			UPDATE invoice_referral_lines SET amounts[1] = amounts[1] + 0.01 WHERE invoice_id = (SELECT min(invoice_id) FROM invoice_referral_lines)`, "lines sum to"},
+		{"lines_sum_to_subtotal_minus_discount", `
+			INSERT INTO invoice_usage_lines (invoice_id, apps, resources, hours, amounts, price_counts, prices_per_hour, price_hours)
+			VALUES (999999, '{a}', '{c}', '{1}', '{1}', '{0}', '{}', '{}')`, "belong to invoice 999999"},
 		{"total_is_subtotal_minus_discount_plus_tax", `
 			UPDATE invoices SET tax = tax + 0.01, total = total + 0.01 WHERE account_id = 'late' AND period = '2026-10'`, "subtotal"},
 		{"amount_paid_is_credit_plus_charges", `
@@ -170,6 +173,10 @@ func TestAuditCatchesEveryBrokenInvariant(t *testing.T) {
 			DELETE FROM credit_ledger WHERE kind = 'referral_reward' AND reference LIKE 'referral_reward:%'`, "credited, but the ledger has nothing"},
 		{"referral_rewards_given_once", `
 			DELETE FROM referral_reversals`, "never taken back"},
+		{"referral_rewards_given_once", `
+			DELETE FROM invoice_referral_lines`, "which has no such referral line"},
+		{"referral_rewards_given_once", `
+			DELETE FROM invoice_referral_lines`, "which has no line for"},
 		{"pending_rewards_have_a_referrer_draft", `
 			UPDATE referral_rewards SET state = 'pending', referrer_invoice_id = NULL WHERE referrer_account_id = 'boss' AND state = 'applied'`,
 			"pending, but boss has no draft for 2026-1"},
@@ -210,7 +217,7 @@ func TestAuditOfOnePeriod(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica;
-			UPDATE invoice_lines SET amount = amount + 0.01 WHERE type = 'usage' AND invoice_id IN (SELECT id FROM invoices WHERE period = '2026-11')`)
+			UPDATE invoice_usage_lines SET amounts[1] = amounts[1] + 0.01 WHERE invoice_id IN (SELECT id FROM invoices WHERE period = '2026-11')`)
 		return err
 	}))
 	require.Contains(t, violations(t, db.Pool, ""), "lines_sum_to_subtotal_minus_discount")

@@ -94,8 +94,8 @@ func businessInvoice(t *testing.T, b *apiBundle, account string, n int) testutil
 		        '2026-10-01T00:30:00Z', 'Acme SAS', 'billing@acme.test', 'FR', 'FR40303265045')
 		RETURNING id`, inv.Number, account).Scan(&inv.ID)
 	require.NoError(t, err)
-	_, err = b.db.Pool.Exec(ctx, `INSERT INTO invoice_lines (invoice_id, position, type, app, resource, hours, prices, amount)
-		VALUES ($1, 1, 'usage', 'web', 'c', 100, '[{"price_per_hour": "0.10", "hours": "100.000000"}]', 10.00)`, inv.ID)
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO invoice_usage_lines (invoice_id, apps, resources, hours, amounts, price_counts, prices_per_hour, price_hours)
+		VALUES ($1, '{web}', '{c}', '{100}', '{10.00}', '{1}', '{0.10}', '{100.000000}')`, inv.ID)
 	require.NoError(t, err)
 	return inv
 }

@@ -125,8 +125,8 @@ func TestListedInvoiceJSON(t *testing.T) {
 	} {
 		tr := invoicesTreatment(c.treatment)
 		inv := testfactory.Invoice(ctx, t, db.Pool, &testfactory.InvoiceOpts{VATTreatment: &tr})
-		_, err := db.Pool.Exec(ctx, `INSERT INTO invoice_lines (invoice_id, position, type, app, resource, hours, prices, amount)
-			VALUES ($1, 1, 'usage', 'web', 'c', 100, '[{"price_per_hour":"0.0278","hours":"100.000000"}]', 10.00)`, inv.ID)
+		_, err := db.Pool.Exec(ctx, `INSERT INTO invoice_usage_lines (invoice_id, apps, resources, hours, amounts, price_counts, prices_per_hour, price_hours)
+			VALUES ($1, '{web}', '{c}', '{100}', '{10.00}', '{1}', '{0.0278}', '{100}')`, inv.ID)
 		require.NoError(t, err, "a line as drafting writes it")
 		page, err := views.ListInvoices(ctx, db.Pool, views.InvoiceFilter{AccountID: inv.AccountID})
 		require.NoError(t, err)

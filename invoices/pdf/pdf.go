@@ -192,11 +192,10 @@ type DocumentLine struct {
 	Prices []DocumentPrice
 }
 
-// DocumentPrice is the part of a usage line billed at one price. Its JSON
-// is the invoice_lines.prices column's (LinePrice's).
+// DocumentPrice is the part of a usage line billed at one price.
 type DocumentPrice struct {
-	PerHour decimal.Decimal `json:"price_per_hour"`
-	Hours   decimal.Decimal `json:"hours"`
+	PerHour decimal.Decimal
+	Hours   decimal.Decimal
 }
 
 // page geometry, in millimetres.

@@ -78,6 +78,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
+	return migrate(ctx, pool, files)
+}
+
+// migrate applies what of files the database lacks: a test of a data
+// migration stops before it (see export_test.go).
+func migrate(ctx context.Context, pool *pgxpool.Pool, files []sqlFile) ([]Migration, error) {
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return nil, fmt.Errorf("creating River migrator: %w", err)
