@@ -55,3 +55,33 @@ func TestSchemaRefusesBadStates(t *testing.T) {
 		})
 	}
 }
+
+// The values Postgres compresses are compressed with lz4 (migration 0025):
+// pglz spent Postgres's CPU on every Factur-X XML. This server, like the
+// project's, is built with lz4; one without keeps pglz.
+func TestLargeValuesUseLZ4(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	rows, err := d.Pool.Query(ctx, `
+		SELECT attrelid::regclass::text || '.' || attname, attcompression::text FROM pg_attribute
+		WHERE (attrelid, attname) IN (('documents'::regclass, 'xml'), ('events'::regclass, 'data'),
+		                              ('invoice_usage_lines'::regclass, 'apps'), ('invoice_usage_lines'::regclass, 'price_hours'))
+		ORDER BY 1`)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for rows.Next() {
+		var col, method string
+		require.NoError(t, rows.Scan(&col, &method))
+		got[col] = method
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]string{"documents.xml": "l", "events.data": "l",
+		"invoice_usage_lines.apps": "l", "invoice_usage_lines.price_hours": "l"}, got)
+
+	_, err = d.Pool.Exec(ctx, `INSERT INTO events (type, created_at, data) VALUES ('run.completed', now(), json_build_object('pad', repeat('x', 10000)))`)
+	require.NoError(t, err)
+	var method string
+	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT coalesce(pg_column_compression(data), '') FROM events`).Scan(&method))
+	require.Equal(t, "lz4", method, "a large event's data is compressed with lz4")
+}
