@@ -222,9 +222,10 @@ func List(ctx context.Context, q pgdb.Executor, p ListParams) ([]*Invoice, error
 }
 
 // ByIDs returns the finalized invoices with these ids, lines included, in
-// two queries whatever their number: their JSON (SPEC §7) for the events
+// three queries whatever their number: their JSON (SPEC §7) for the events
 // of a finalization chunk or a collection batch, so without the lines'
-// prices, which only the PDF shows.
+// prices, which only the PDF shows, and without the typed lines a Document
+// is drawn from.
 func ByIDs(ctx context.Context, q pgdb.Executor, ids []int64) ([]*Invoice, error) {
 	rows, err := q.Query(ctx, `SELECT `+invoiceColumns+` FROM invoices i
 		WHERE i.id = ANY($1) AND i.status <> 'draft' ORDER BY i.id`, ids)
@@ -291,8 +292,9 @@ func loadLines(ctx context.Context, q pgdb.Executor, sts []*storedInvoice) error
 	return loadLinesOf(ctx, q, sts, true)
 }
 
-// loadLinesOf is loadLines, reading each line's prices only withPrices.
-func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, withPrices bool) error {
+// loadLinesOf is loadLines, or with typed false the JSON lines alone,
+// without their prices.
+func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, typed bool) error {
 	if len(sts) == 0 {
 		return nil
 	}
@@ -302,7 +304,11 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 		byID[st.inv.ID] = st
 		ids[i] = st.inv.ID
 	}
-	if err := loadUsageLines(ctx, q, byID, ids, withPrices); err != nil {
+	load := loadUsageLines
+	if !typed {
+		load = loadUsageLinesJSON
+	}
+	if err := load(ctx, q, byID, ids); err != nil {
 		return err
 	}
 	// The other lines follow the usage lines (migration 0024). One probe
@@ -336,7 +342,9 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 			if referees[i] != nil {
 				d.RefereeAccountID = *referees[i]
 			}
-			st.lines = append(st.lines, d)
+			if typed {
+				st.lines = append(st.lines, d)
+			}
 			st.inv.Lines = append(st.inv.Lines, jsonLine(d))
 		}
 	}
@@ -345,11 +353,10 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, wit
 
 // loadUsageLines appends the invoices' usage lines, their first, from their
 // invoice_usage_lines row (one per invoice, its lines the arrays' elements).
-func loadUsageLines(ctx context.Context, q pgdb.Executor, byID map[int64]*storedInvoice, ids []int64, withPrices bool) error {
+func loadUsageLines(ctx context.Context, q pgdb.Executor, byID map[int64]*storedInvoice, ids []int64) error {
 	rows, err := q.Query(ctx, `
-		SELECT invoice_id, apps, resources, hours, amounts, price_counts,
-		       CASE WHEN $2 THEN prices_per_hour END, CASE WHEN $2 THEN price_hours END
-		FROM invoice_usage_lines WHERE invoice_id = ANY($1)`, ids, withPrices)
+		SELECT invoice_id, apps, resources, hours, amounts, price_counts, prices_per_hour, price_hours
+		FROM invoice_usage_lines WHERE invoice_id = ANY($1)`, ids)
 	if err != nil {
 		return err
 	}
@@ -361,13 +368,42 @@ func loadUsageLines(ctx context.Context, q pgdb.Executor, byID map[int64]*stored
 			return err
 		}
 		st := byID[id]
-		lines, err := u.lines(withPrices)
+		lines, err := u.lines()
 		if err != nil {
 			return fmt.Errorf("usage lines of invoice %d: %w", id, err)
 		}
 		st.lines = append(st.lines, lines...)
 		for _, d := range lines {
 			st.inv.Lines = append(st.inv.Lines, jsonLine(d))
+		}
+	}
+	return rows.Err()
+}
+
+// loadUsageLinesJSON is loadUsageLines for the JSON alone (the events'):
+// the hours and amounts as Postgres writes their numeric(20, 6) and
+// numeric(14, 2), the six and two decimals FormatHours and Money write,
+// so that no decimal is decoded to be formatted again (millions of them
+// for a run's events).
+func loadUsageLinesJSON(ctx context.Context, q pgdb.Executor, byID map[int64]*storedInvoice, ids []int64) error {
+	rows, err := q.Query(ctx, `
+		SELECT invoice_id, apps, resources, hours::text[], amounts::text[] FROM invoice_usage_lines WHERE invoice_id = ANY($1)`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var apps, resources, hours, amounts []string
+		if err := rows.Scan(&id, &apps, &resources, &hours, &amounts); err != nil {
+			return err
+		}
+		if len(resources) != len(apps) || len(hours) != len(apps) || len(amounts) != len(apps) {
+			return fmt.Errorf("usage lines of invoice %d: arrays of %d, %d, %d and %d lines", id, len(apps), len(resources), len(hours), len(amounts))
+		}
+		st := byID[id]
+		for i := range apps {
+			st.inv.Lines = append(st.inv.Lines, Line{Type: billing.LineUsage, App: apps[i], Resource: resources[i], Hours: hours[i], Amount: amounts[i]})
 		}
 	}
 	return rows.Err()
@@ -383,7 +419,7 @@ type usageArrays struct {
 }
 
 // lines are the row's usage lines, each with its share of the prices.
-func (u *usageArrays) lines(withPrices bool) ([]DocumentLine, error) {
+func (u *usageArrays) lines() ([]DocumentLine, error) {
 	n := len(u.apps)
 	if len(u.resources) != n || len(u.hours) != n || len(u.amounts) != n || len(u.counts) != n {
 		return nil, fmt.Errorf("arrays of %d, %d, %d, %d and %d lines", n, len(u.resources), len(u.hours), len(u.amounts), len(u.counts))
@@ -396,9 +432,6 @@ func (u *usageArrays) lines(withPrices bool) ([]DocumentLine, error) {
 	for i := range out {
 		out[i] = DocumentLine{Type: billing.LineUsage, App: u.apps[i], Resource: u.resources[i],
 			Hours: decimal.NullDecimal{Decimal: u.hours[i], Valid: true}, Amount: u.amounts[i]}
-		if !withPrices {
-			continue
-		}
 		c := int(u.counts[i])
 		if c < 0 || next+c > len(u.perHour) {
 			return nil, fmt.Errorf("line %d: %d prices, %d left", i+1, c, len(u.perHour)-next)
@@ -411,7 +444,7 @@ func (u *usageArrays) lines(withPrices bool) ([]DocumentLine, error) {
 		}
 		next += c
 	}
-	if withPrices && next != len(u.perHour) {
+	if next != len(u.perHour) {
 		return nil, fmt.Errorf("%d prices for lines that have %d", len(u.perHour), next)
 	}
 	return out, nil

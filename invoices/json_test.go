@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/billingengine/engine/billing"
 	"github.com/billingengine/engine/internal/testfactory"
 	"github.com/billingengine/engine/invoices"
 )
@@ -65,4 +66,40 @@ func TestInvoiceJSONMoneyStrings(t *testing.T) {
 			require.Equal(t, v, got[k], k)
 		}
 	})
+}
+
+// The events' invoice JSON (ByIDs: hours and amounts as Postgres formats
+// them, no decimal decoded) is the API's (Get, from typed lines) without
+// the lines' prices, for every kind of line: usage lines of several apps
+// with hours of odd seconds, a referral discount and its carry-over.
+func TestEventJSONIsTheInvoiceJSONWithoutPrices(t *testing.T) {
+	t.Parallel()
+	b, numbers := billFrom(t,
+		`{"id":"acc_a","name":"A","email":"a@example.test","country":"FR","created_at":"2025-01-01T00:00:00Z"}`+"\n"+
+			`{"id":"acc_b","name":"B","email":"b@example.test","country":"FR","created_at":"2026-06-01T00:00:00Z","referred_by":"acc_a"}`+"\n",
+		`{"id":"s1","account_id":"acc_a","app":"web","resource":"c","quantity":1,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T01:00:01Z"}`+"\n"+
+			`{"id":"s2","account_id":"acc_a","app":"db","resource":"c","quantity":3,"started_at":"2026-10-02T00:00:00Z","ended_at":"2026-10-02T00:00:07Z"}`+"\n"+
+			`{"id":"s3","account_id":"acc_b","app":"web","resource":"c","quantity":2,"started_at":"2026-10-01T00:00:00Z","ended_at":"2026-10-01T05:00:00Z"}`+"\n")
+	require.Len(t, numbers, 2)
+	var ids []int64
+	want := map[int64][]invoices.Line{}
+	kinds := map[billing.LineType]bool{}
+	for _, n := range numbers {
+		inv, err := invoices.Get(b.ctx, b.db.Pool, n)
+		require.NoError(t, err)
+		ids = append(ids, inv.ID)
+		for _, l := range inv.Lines {
+			kinds[l.Type] = true
+			l.Prices = nil
+			want[inv.ID] = append(want[inv.ID], l)
+		}
+	}
+	require.Equal(t, map[billing.LineType]bool{billing.LineUsage: true, billing.LineReferral: true, billing.LineReferralCarryover: true}, kinds,
+		"the invoices have every kind of line written at drafting and finalization")
+	got, err := invoices.ByIDs(b.ctx, b.db.Pool, ids)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, inv := range got {
+		require.Equal(t, want[inv.ID], inv.Lines, inv.Number)
+	}
 }
