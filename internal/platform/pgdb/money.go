@@ -22,11 +22,10 @@ import (
 // way. Register after pgxdecimal.Register, whose codec this one extends.
 func registerNumeric(m *pgtype.Map) {
 	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryWrapMoneyEncodePlan}, m.TryWrapEncodePlanFuncs...)
-	numeric := &pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: numericCodec{}}
-	m.RegisterType(numeric)
+	m.RegisterType(&pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: numericCodec{}})
 	// numeric[] (an invoice's usage lines, migration 0024) with the same
 	// codec for its elements.
-	m.RegisterType(&pgtype.Type{Name: "_numeric", OID: pgtype.NumericArrayOID, Codec: &pgtype.ArrayCodec{ElementType: numeric}})
+	registerArrays(m)
 }
 
 // numericCodec is pgx-shopspring-decimal's numeric codec, planning the

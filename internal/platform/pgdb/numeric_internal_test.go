@@ -153,3 +153,41 @@ func TestNumericFastDecoding(t *testing.T) {
 		require.Equal(t, want.Exponent(), got.Exponent())
 	})
 }
+
+// numeric[] and text[] written by fastArrayCodec are the bytes pgx writes
+// through reflection: NULL for a nil slice, a dimension of length 0 for an
+// empty one, each element as the element's codec writes it (a decimal too
+// large for appendNumericBinary included).
+func TestFastArrayEncoding(t *testing.T) {
+	fast := pgtype.NewMap()
+	pgxdecimal.Register(fast)
+	registerNumeric(fast)
+	slow := pgtype.NewMap()
+	pgxdecimal.Register(slow)
+	require.IsType(t, decimalArrayPlan{}, fast.PlanEncode(pgtype.NumericArrayOID, pgtype.BinaryFormatCode, []decimal.Decimal{}))
+	require.IsType(t, stringArrayPlan{}, fast.PlanEncode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, []string{}))
+	same := func(t require.TestingT, oid uint32, v any) {
+		want, err := slow.Encode(oid, pgtype.BinaryFormatCode, v, []byte{0xee})
+		require.NoError(t, err)
+		got, err := fast.Encode(oid, pgtype.BinaryFormatCode, v, []byte{0xee})
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%#v", v)
+	}
+	same(t, pgtype.NumericArrayOID, []decimal.Decimal(nil))
+	same(t, pgtype.NumericArrayOID, []decimal.Decimal{})
+	same(t, pgtype.NumericArrayOID, []decimal.Decimal{decimal.RequireFromString("96.000000"), decimal.RequireFromString("-0.01"),
+		decimal.RequireFromString("123456789012345678901234.5")})
+	same(t, pgtype.TextArrayOID, []string(nil))
+	same(t, pgtype.TextArrayOID, []string{})
+	same(t, pgtype.TextArrayOID, []string{"web", "", "container:M", "Kléber — 東京"})
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(0, 20).Draw(rt, "n")
+		ds, ss := make([]decimal.Decimal, n), make([]string, n)
+		for i := range n {
+			ds[i] = decimal.New(rapid.Int64Range(-999_999_999_999_999, 999_999_999_999_999).Draw(rt, "c"), int32(rapid.IntRange(-12, 6).Draw(rt, "e")))
+			ss[i] = rapid.String().Draw(rt, "s")
+		}
+		same(rt, pgtype.NumericArrayOID, ds)
+		same(rt, pgtype.TextArrayOID, ss)
+	})
+}
