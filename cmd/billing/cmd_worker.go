@@ -108,9 +108,10 @@ func (a *app) processor(pool *pgxpool.Pool) (payments.Processor, payments.Settle
 // workerGCPercent is the worker's GOGC when the environment sets none.
 // A worker's heap is mostly short-lived (a chunk's rows, a batch of PDFs)
 // and small (about 100 MiB at 100,000 accounts): collecting it half as
-// often took 9 % off the documents' CPU and 13 % off the run's, for about
-// a third more memory (docs/benchmarks.md).
-const workerGCPercent = 200
+// often (200) took 9 % off the documents' CPU and 13 % off the run's, for
+// about a third more memory, and a quarter as often (400) another 6–9 % off
+// the documents' for 160 → 250–290 MiB at peak (docs/benchmarks.md).
+const workerGCPercent = 400
 
 // batchGC sets the collector for batch work, unless GOGC says otherwise.
 func batchGC() {
