@@ -186,9 +186,7 @@ func LatestPDFFiles(ctx context.Context, q pgdb.Executor, numbers []string) (map
 	for i, n := range numbers {
 		norm[i] = NormalizeNumber(n)
 	}
-	rows, err := q.Query(ctx, `
-		SELECT DISTINCT ON (number) number, version, sha256, pdf, parts, part_at, rendered_at FROM documents
-		WHERE number = ANY($1) ORDER BY number, version DESC`, norm)
+	rows, err := q.Query(ctx, `SELECT d.number, d.version, d.sha256, d.pdf, d.parts, d.part_at, d.rendered_at`+latestDocumentSQL, norm)
 	if err != nil {
 		return nil, err
 	}

@@ -23,3 +23,9 @@ func StoredPDF(ctx context.Context, q pgdb.Executor, number string, version int)
 	b, _, err := join(number, rest, at, hashes, parts, sha)
 	return b, err
 }
+
+// LatestDocumentSQL is the FROM of the reads of the newest versions.
+const LatestDocumentSQL = latestDocumentSQL
+
+// ReferralLinesSQL reads the lines after the usage lines.
+const ReferralLinesSQL = referralLinesSQL

@@ -311,16 +311,8 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, typ
 	if err := load(ctx, q, byID, ids); err != nil {
 		return err
 	}
-	// The other lines follow the usage lines (migration 0024). One probe
-	// of the key per invoice, whatever the planner knows of the table
-	// (OFFSET 0 keeps the subquery a loop): written during finalization,
-	// after the drafts' statistics were taken, it is never analyzed when
-	// the events read it, and `invoice_id = ANY($1)` was planned as a scan
-	// of it whole, 7 ms a batch at 10,000 rows and growing with it.
-	rows, err := q.Query(ctx, `
-		SELECT r.invoice_id, r.types, r.referee_account_ids, r.amounts
-		FROM unnest($1::bigint[]) AS q(id)
-		CROSS JOIN LATERAL (SELECT * FROM invoice_referral_lines r WHERE r.invoice_id = q.id OFFSET 0) r`, ids)
+	// The other lines follow the usage lines (migration 0024).
+	rows, err := q.Query(ctx, referralLinesSQL, ids)
 	if err != nil {
 		return err
 	}
@@ -350,6 +342,17 @@ func loadLinesOf(ctx context.Context, q pgdb.Executor, sts []*storedInvoice, typ
 	}
 	return rows.Err()
 }
+
+// referralLinesSQL reads the lines after the usage lines of the invoices
+// $1: one probe of the key per invoice, whatever the planner knows of the
+// table (OFFSET 0 keeps the subquery a loop). Written during finalization,
+// after the drafts' statistics were taken, the table is never analyzed
+// when the events read it, and `invoice_id = ANY($1)` was planned as a
+// scan of it whole, 7 ms a batch at 10,000 rows and growing with it.
+const referralLinesSQL = `
+	SELECT r.invoice_id, r.types, r.referee_account_ids, r.amounts
+	FROM unnest($1::bigint[]) AS q(id)
+	CROSS JOIN LATERAL (SELECT * FROM invoice_referral_lines r WHERE r.invoice_id = q.id OFFSET 0) r`
 
 // loadUsageLines appends the invoices' usage lines, their first, from their
 // invoice_usage_lines row (one per invoice, its lines the arrays' elements).
