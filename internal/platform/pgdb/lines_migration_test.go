@@ -8,12 +8,11 @@ import (
 
 	"github.com/billingengine/engine/internal/dbtest"
 	"github.com/billingengine/engine/internal/platform/pgdb"
-	"github.com/billingengine/engine/invoices"
 )
 
 // Migration 0024 moves the lines written one row each into at most two
-// rows per invoice, in position order, the usage lines' prices with them:
-// the invoice reads as it did.
+// rows per invoice, in position order, the usage lines' prices with them,
+// and drops invoice_lines.
 func TestLinesMoveToRowsPerInvoice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -41,24 +40,31 @@ func TestLinesMoveToRowsPerInvoice(t *testing.T) {
 	_, err = pgdb.Migrate(ctx, d.Pool)
 	require.NoError(t, err)
 
-	var usage, others int
-	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM invoice_usage_lines), (SELECT count(*) FROM invoice_referral_lines)`).Scan(&usage, &others))
-	require.Equal(t, 2, usage, "one row per invoice")
+	var usageRows, others int
+	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM invoice_usage_lines), (SELECT count(*) FROM invoice_referral_lines)`).Scan(&usageRows, &others))
+	require.Equal(t, 2, usageRows, "one row per invoice")
 	require.Equal(t, 1, others, "one row for the invoice with a referral line")
 
-	inv, err := invoices.Get(ctx, d.Pool, "INV-2026-000001")
-	require.NoError(t, err)
-	require.Equal(t, []invoices.Line{
-		{Type: "usage", App: "web", Resource: "container:M", Hours: "250.500000", Amount: "6.30",
-			Prices: []invoices.LinePrice{{PerHour: "0.02", Hours: "100.000000"}, {PerHour: "0.0278", Hours: "150.500000"}}},
-		{Type: "usage", App: "db", Resource: "addon:pg", Hours: "720.000000", Amount: "7.20",
-			Prices: []invoices.LinePrice{{PerHour: "0.01", Hours: "720.000000"}}},
-		{Type: "referral", RefereeAccountID: "a2", Amount: "-1.50"},
-		{Type: "referral_carryover", Amount: "0.50"},
-	}, inv.Lines)
-	inv, err = invoices.Get(ctx, d.Pool, "INV-2026-000002")
-	require.NoError(t, err)
-	require.Equal(t, []invoices.Line{{Type: "usage", App: "web", Resource: "container:S", Hours: "1.250000", Amount: "0.50"}}, inv.Lines)
+	type usage struct{ apps, resources, hours, amounts, counts, perHour, priceHours string }
+	read := func(id int) usage {
+		var u usage
+		require.NoError(t, d.Pool.QueryRow(ctx, `
+			SELECT apps::text, resources::text, hours::text, amounts::text, price_counts::text, prices_per_hour::text, price_hours::text
+			FROM invoice_usage_lines WHERE invoice_id = $1`, id).Scan(&u.apps, &u.resources, &u.hours, &u.amounts, &u.counts, &u.perHour, &u.priceHours))
+		return u
+	}
+	require.Equal(t, usage{apps: "{web,db}", resources: "{container:M,addon:pg}", hours: "{250.500000,720.000000}", amounts: "{6.30,7.20}",
+		counts: "{2,1}", perHour: "{0.02,0.0278,0.0100}", priceHours: "{100.000000,150.500000,720.000000}"}, read(7),
+		"in position order, each line's prices after the line before's")
+	require.Equal(t, usage{apps: "{web}", resources: "{container:S}", hours: "{1.250000}", amounts: "{0.50}", counts: "{0}", perHour: "{}", priceHours: "{}"}, read(8),
+		"a line stored without prices has none")
+	var types, referees, amounts string
+	require.NoError(t, d.Pool.QueryRow(ctx, `
+		SELECT types::text, referee_account_ids::text, amounts::text FROM invoice_referral_lines WHERE invoice_id = 7`).Scan(&types, &referees, &amounts))
+	require.Equal(t, []string{"{referral,referral_carryover}", "{a2,NULL}", "{-1.50,0.50}"}, []string{types, referees, amounts})
+	var gone bool
+	require.NoError(t, d.Pool.QueryRow(ctx, `SELECT to_regclass('invoice_lines') IS NULL`).Scan(&gone))
+	require.True(t, gone, "invoice_lines is dropped")
 
 	_, err = d.Pool.Exec(ctx, `UPDATE invoice_usage_lines SET amounts[1] = 1`)
 	require.ErrorContains(t, err, "append-only", "usage lines are never changed")
