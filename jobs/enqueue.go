@@ -84,7 +84,7 @@ func recordTimeline(ctx context.Context, tx pgx.Tx, events []billing.TimelineEve
 
 // eventRows builds the rows of the effects' events, reading in tx what
 // their data shows: an invoice.* event's invoice as it stands now (all of
-// them in three queries), a credit note's JSON.
+// them in four queries), a credit note's JSON.
 //
 // It also returns the emails each event gives (billing.EmailsFor).
 func eventRows(ctx context.Context, tx pgx.Tx, evs []billing.Event) ([]events.New, [][]billing.EmailTemplate, error) {

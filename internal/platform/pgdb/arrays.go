@@ -1,6 +1,8 @@
 package pgdb
 
 import (
+	"encoding/binary"
+
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 )
@@ -43,27 +45,11 @@ func (c fastArrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, valu
 // nil slice is NULL (the caller returns nil), an empty one a dimension of
 // length 0.
 func appendArrayHeader(buf []byte, n int, elemOID uint32) []byte {
-	buf = appendInt32(buf, 1) // dimensions
-	buf = appendInt32(buf, 0) // no NULL element
-	buf = appendInt32(buf, int32(elemOID))
-	buf = appendInt32(buf, int32(n))
-	return appendInt32(buf, 1) // lower bound
-}
-
-func appendInt32(buf []byte, v int32) []byte {
-	return append(buf, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
-
-// appendElement writes one element after its length, which it fills in.
-func appendElement(buf []byte, write func([]byte) ([]byte, error)) ([]byte, error) {
-	at := len(buf)
-	buf, err := write(appendInt32(buf, 0))
-	if err != nil {
-		return nil, err
-	}
-	n := int32(len(buf) - at - 4)
-	buf[at], buf[at+1], buf[at+2], buf[at+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-	return buf, nil
+	buf = binary.BigEndian.AppendUint32(buf, 1) // dimensions
+	buf = binary.BigEndian.AppendUint32(buf, 0) // no NULL element
+	buf = binary.BigEndian.AppendUint32(buf, elemOID)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
+	return binary.BigEndian.AppendUint32(buf, 1) // lower bound
 }
 
 type decimalArrayPlan struct{ elem fastNumericPlan }
@@ -74,11 +60,14 @@ func (p decimalArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 		return nil, nil
 	}
 	buf = appendArrayHeader(buf, len(ds), pgtype.NumericOID)
-	var err error
 	for _, d := range ds {
-		if buf, err = appendElement(buf, func(b []byte) ([]byte, error) { return p.elem.Encode(d, b) }); err != nil {
+		at := len(buf)
+		out, err := p.elem.Encode(d, binary.BigEndian.AppendUint32(buf, 0))
+		if err != nil {
 			return nil, err
 		}
+		binary.BigEndian.PutUint32(out[at:], uint32(len(out)-at-4)) // the element's length, before it
+		buf = out
 	}
 	return buf, nil
 }
@@ -92,7 +81,7 @@ func (stringArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	}
 	buf = appendArrayHeader(buf, len(ss), pgtype.TextOID)
 	for _, s := range ss {
-		buf = appendInt32(buf, int32(len(s)))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 		buf = append(buf, s...)
 	}
 	return buf, nil
